@@ -1,0 +1,32 @@
+# Two commands on a fresh Debian machine, as root:
+#   make demo   venv + sandbox host + the main job (deploy.consolidate) against it
+#   make test   venv + sandbox host + the whole suite (unit + integration)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: venv sandbox demo test unit bench clean
+
+$(BIN)/fab: pyproject.toml
+	bash sandbox/bootstrap.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/fab
+
+sandbox: venv
+	$(BIN)/invoke sandbox.up
+	$(BIN)/invoke sandbox.reset
+
+demo: sandbox
+	$(BIN)/fab -H sandbox verify.status --hosts-file .sandbox/hosts.toml
+
+unit: venv
+	$(BIN)/pytest tests/unit -q
+
+test: sandbox
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,17 @@
+"""The task tree `fab` finds: one collection per runbook area.
+
+    fab -H prod verify.status        fab -H prod deploy.unlock --reason "..."
+
+Hosts come from hosts.toml (see hosts.example.toml); `-H NAME` picks one, without `-H` the
+inventory's `default` is used.
+"""
+from invoke import Collection
+
+from . import deploy, verify
+
+ns = Collection(deploy.ns, verify.ns)
+ns.configure({
+    "deploy": {
+        "hosts_file": "hosts.toml",   # FABRIC_DEPLOY_HOSTS_FILE or --hosts-file override it
+    },
+})

@@ -1,0 +1,137 @@
+"""The Connection our tasks get: strict host keys, masked secrets, every command recorded.
+
+`hosttask` is Fabric's `@task` for tasks that act on an inventory host: it resolves `-H NAME`
+(or the inventory's default) to a `DeployConnection` built with `config=c.config` (fabric#2143)
+and adds the common options `--hosts-file` and `--accept-new-host-key`.
+"""
+import functools
+import inspect
+import time
+
+from fabric import Connection
+from fabric import task as fabric_task
+from fabric.runners import Remote
+from paramiko.ssh_exception import BadHostKeyException
+
+from . import hostkeys, inventory
+from .errors import ConfigError
+
+MASK = "*****"
+
+
+class ChunkedStdinRemote(Remote):
+    """Fabric's remote runner, but an in-memory `in_stream` goes in 64 KiB chunks.
+
+    invoke reads a non-terminal stream one byte per 10 ms loop: a 1 KB script took 10 s.
+    """
+
+    def read_our_stdin(self, input_):
+        if hasattr(input_, "getvalue"):  # StringIO / BytesIO: data we send, never a terminal
+            data = input_.read(65536)
+            return data.decode(self.encoding) if isinstance(data, bytes) else data
+        return super().read_our_stdin(input_)
+
+
+class DeployConnection(Connection):
+    """A fabric Connection bound to one inventory Site."""
+
+    def __init__(self, site, config, accept_new=False):
+        s = site.settings
+        connect_kwargs = {}
+        if s.identity_file:
+            connect_kwargs["key_filename"] = [str(site.inventory.path.parent / s.identity_file)]
+        super().__init__(host=s.hostname, user=s.user, port=s.port, config=config,
+                         connect_kwargs=connect_kwargs)
+        self.config.runners.remote = ChunkedStdinRemote
+        # _set: real attributes, not config keys (invoke's DataProxy)
+        self._set(site=site, recorder=None,  # recorder: callable(record) set by the step runner
+                  known_hosts_file=site.inventory.known_hosts)
+        hostkeys.secure(self.client, site.name, self.known_hosts_file,
+                        accept_new or s.accept_new_host_key)
+
+    def open(self):
+        try:
+            return super().open()
+        except BadHostKeyException as e:
+            raise hostkeys.changed_key_error(self.site.name, e, self.known_hosts_file) from None
+
+    def mask(self, text):
+        """Replace every secret this site has handed out with *****."""
+        for value in self.site.secrets.values():
+            if value:
+                text = text.replace(value, MASK)
+        return text
+
+    def _recorded(self, method, command, **kwargs):
+        echo = kwargs.pop("echo", False)
+        if echo:
+            print(f"    $ {self.mask(command)}", flush=True)
+        start = time.monotonic()
+        result = None
+        try:
+            result = method(command, **kwargs)
+            return result
+        finally:
+            if self.recorder is not None:
+                self.recorder({"command": self.mask(command),
+                               "exit": None if result is None else result.exited,
+                               "duration": round(time.monotonic() - start, 3)})
+
+    def run(self, command, **kwargs):
+        return self._recorded(super().run, command, **kwargs)
+
+    def sudo(self, command, **kwargs):  # pragma: no cover - use remote.sudo (FACTS.md, invoke#459)
+        raise NotImplementedError("use fabfile.remote.sudo(c, argv) instead of c.sudo")
+
+
+def resolve(c, hosts_file=None, accept_new_host_key=False):
+    """Turn fab's context (`-H NAME` or none) into a DeployConnection for that inventory host."""
+    path = hosts_file or c.config.deploy.hosts_file
+    inv = inventory.load(path)
+    name = getattr(c, "original_host", None)
+    site = inv.site(name) if name else inv.default_site()
+    return DeployConnection(site, config=c.config, accept_new=accept_new_host_key)
+
+
+COMMON_HELP = {
+    "hosts_file": "inventory file (default: hosts.toml, or deploy.hosts_file in fabric.yaml)",
+    "accept_new_host_key": "trust an unknown SSH host key once and record it (never a changed one)",
+}
+
+
+def hosttask(*args, **kwargs):
+    """`@hosttask(help={...})`: a Fabric task whose `c` is the inventory host's DeployConnection."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(c, *a, hosts_file=None, accept_new_host_key=False, **kw):
+            target = resolve(c, hosts_file, accept_new_host_key)
+            try:
+                return fn(target, *a, **kw)
+            finally:
+                target.close()
+
+        sig = inspect.signature(fn)
+        params = list(sig.parameters.values()) + [
+            inspect.Parameter("hosts_file", inspect.Parameter.KEYWORD_ONLY, default=None),
+            inspect.Parameter("accept_new_host_key", inspect.Parameter.KEYWORD_ONLY, default=False),
+        ]
+        wrapper.__signature__ = sig.replace(parameters=params)
+        kwargs["help"] = {**kwargs.get("help", {}), **COMMON_HELP}
+        return fabric_task(**kwargs)(wrapper)
+
+    if args and callable(args[0]):
+        return decorate(args[0])
+    return decorate
+
+
+def positive(name, value):
+    """Validate a numeric option: a one-line error before anything runs."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--{name.replace('_', '-')} {value!r} is not a number; "
+                          "give a number above 0") from None
+    if number <= 0:
+        raise ConfigError(f"--{name.replace('_', '-')} {value} must be above 0; give a positive number")
+    return number

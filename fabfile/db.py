@@ -1,0 +1,87 @@
+"""PostgreSQL on the host: psql queries, versions and sizes.
+
+Two access modes (inventory `database.access`): `local` runs the client tools as the postgres OS
+user over the Unix socket (`sudo -n -u postgres`); `dsn` reads the DSN from .env and hands the
+password to the tools through the environment of the remote shell, fed on stdin, so it never
+shows in a process argument.
+"""
+import io
+from urllib.parse import unquote, urlparse
+
+from .errors import ConfigError
+from .remote import q, sh
+
+
+def client_prefix(c, tool):
+    """(shell prefix running `tool` with the right identity, stdin preamble carrying secrets)."""
+    d = c.site.database
+    if d.access == "local":
+        return f"sudo -n -u {q(d.os_user)} {q(tool)} -p {int(d.port)}", ""
+    dsn = c.site.secret(d.dsn_env) if d.dsn_env else None
+    if not dsn:
+        raise ConfigError(f"{c.site.inventory.path}: hosts.{c.site.name}.database.dsn_env: missing "
+                          "for access = \"dsn\"; name the .env variable holding the DSN")
+    u = urlparse(dsn)
+    args = [tool, "-h", u.hostname or "localhost", "-p", str(u.port or 5432)]
+    if u.username:
+        args += ["-U", unquote(u.username)]
+    # `read` takes the first stdin line (the password); the tool reads the rest.
+    return ("IFS= read -r PGPASSWORD && export PGPASSWORD && " + sh(*args),
+            unquote(u.password or "") + "\n")
+
+
+def script_psql(c, db=None):
+    """(script lines, command) to run psql inside a `remote.run_script` script.
+
+    The script travels on stdin, so a password set in it never shows in `ps`.
+    """
+    d = c.site.database
+    dbname = q(db or d.name)
+    if d.access == "local":
+        return "", f"sudo -n -u {q(d.os_user)} psql -p {int(d.port)} -X -q -A -t -d {dbname}"
+    prefix, preamble = client_prefix(c, "psql")
+    setup = f"export PGPASSWORD={q(preamble.rstrip(chr(10)))}\n"
+    return setup, prefix.split("&& export PGPASSWORD && ", 1)[1] + f" -X -q -A -t -d {dbname}"
+
+
+def psql(c, sql, db=None, **kwargs):
+    """Run SQL (sent on stdin) in `db` (default: the app's database); return stdout, unaligned."""
+    prefix, preamble = client_prefix(c, "psql")
+    dbname = db or c.site.database.name
+    kwargs.setdefault("hide", True)
+    r = c.run(f"{prefix} -X -q -A -t -v ON_ERROR_STOP=1 -d {q(dbname)}",
+              in_stream=io.StringIO(preamble + sql + "\n"), **kwargs)
+    return r.stdout
+
+
+def literal(value):
+    """A SQL string literal."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def ident(name):
+    """A SQL identifier, always quoted."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+FINGERPRINT_SQL = """
+SELECT format('SELECT %L AS t, count(*) AS n, coalesce(md5(string_agg(md5(x::text), '''' ORDER BY md5(x::text))), '''') AS h FROM %I.%I x',
+              c.relname, n.nspname, c.relname)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p') AND n.nspname = 'public'
+ ORDER BY c.relname
+"""
+
+
+def fingerprints(c, db=None):
+    """{table: (rows, md5 of its content)} for every table of the public schema."""
+    queries = [line for line in psql(c, FINGERPRINT_SQL, db=db).splitlines() if line.strip()]
+    if not queries:
+        return {}
+    union = "\nUNION ALL\n".join(queries) + ";"
+    out = {}
+    for line in psql(c, union, db=db).splitlines():
+        if line.strip():
+            table, rows, digest = line.split("|")
+            out[table] = (int(rows), digest)
+    return out

@@ -1,0 +1,269 @@
+"""hosts.toml (+ .env secrets) -> validated host settings.
+
+The inventory maps names (`prod`, `staging`, `sandbox`) to connection and app settings. Every
+error is one line naming the file, the key and the fix, raised before any connection is made.
+Secrets never live in hosts.toml: it names environment variables (`*_env` keys) whose values
+come from the `.env` beside the inventory file, or from the environment.
+"""
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from dotenv import dotenv_values
+
+from .errors import ConfigError
+
+REQUIRED = object()
+
+
+class Enum(tuple):
+    """Allowed string values of a key."""
+
+
+class URL(str):
+    """A key that must hold an http(s) URL."""
+
+
+class AbsPath(str):
+    """A key that must hold an absolute path on the host."""
+
+
+# key: (type, default, help). Nested dicts are tables. Documented in hosts.example.toml.
+HOST_SCHEMA = {
+    "hostname": (str, REQUIRED, "address or ssh_config alias to connect to"),
+    "port": (int, 22, "SSH port"),
+    "user": (str, None, "SSH user (default: ssh_config / local user)"),
+    "identity_file": (str, None, "private key file, relative to the inventory file"),
+    "accept_new_host_key": (bool, False, "trust an unknown host key on first use"),
+    "roles": (list, ["web", "db"], "roles of the host: web, worker, db"),
+    "app": {
+        "dir": (AbsPath, REQUIRED, "the git work tree of the app"),
+        "venv": (AbsPath, REQUIRED, "the app's virtualenv"),
+        "manage_py": (str, "manage.py", "manage.py, relative to app.dir"),
+        "settings_module": (str, None, "DJANGO_SETTINGS_MODULE, if manage.py does not set it"),
+        "git_remote": (str, "origin", "remote to fetch from"),
+        "git_branch": (str, "main", "branch deployed by default"),
+        "requirements": (str, "requirements.txt", "pip requirements file, relative to app.dir"),
+        "env_file": (AbsPath, None, "KEY=VALUE file sourced before manage.py (if the app needs it)"),
+        "log_files": (list, [], "app log files scanned by verify.logs"),
+    },
+    "database": {
+        "name": (str, REQUIRED, "the app's database"),
+        "access": (Enum(("local", "dsn")), "local",
+                   "local: psql as the postgres OS user over the socket; dsn: use dsn_env"),
+        "os_user": (str, "postgres", "OS user for access = local"),
+        "port": (int, 5432, "PostgreSQL port"),
+        "dsn_env": (str, None, "environment variable holding the DSN, for access = dsn"),
+    },
+    "service": {
+        "manager": (Enum(("systemd", "supervisor", "compose")), REQUIRED, "what runs the app"),
+        "app": (str, REQUIRED, "systemd unit / supervisor program / compose service of the app"),
+        "workers": (list, [], "background worker units/programs"),
+        "compose_file": (str, None, "docker compose file, for manager = compose"),
+    },
+    "nginx": {
+        "reload": (Enum(("signal", "systemd")), "systemd", "how nginx is reloaded"),
+        "access_log": (AbsPath, "/var/log/nginx/access.log", "access log"),
+        "error_log": (AbsPath, "/var/log/nginx/error.log", "error log"),
+    },
+    "maintenance": {
+        "snippet": (AbsPath, REQUIRED, "nginx include written by maintenance.install"),
+        "flag": (AbsPath, REQUIRED, "the flag file: present = maintenance on"),
+        "page": (AbsPath, REQUIRED, "the maintenance page nginx serves with the 503"),
+        "bypass_ips": (list, [], "client addresses that bypass maintenance"),
+        "bypass_secret_env": (str, None, "env var with the X-Maintenance-Bypass header value"),
+    },
+    "health": {
+        "url": (URL, REQUIRED, "URL that answers 200 when the app is healthy"),
+        "timeout": (int, 30, "seconds to wait for health after a restart"),
+    },
+    "backup": {
+        "dir": (AbsPath, REQUIRED, "where backups, the journal and the lock live (0700)"),
+    },
+}
+TOP_KEYS = {"default", "known_hosts", "defaults", "hosts"}
+TYPE_WORDS = {str: "a string", int: "an integer", bool: "true or false", list: "a list"}
+
+
+@dataclass(frozen=True)
+class Section:
+    """Read-only attribute view of one validated table (`site.app.dir`)."""
+
+    _values: dict
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def as_dict(self):
+        return {k: v.as_dict() if isinstance(v, Section) else v for k, v in self._values.items()}
+
+
+@dataclass
+class Site:
+    """One host of the inventory, validated."""
+
+    name: str
+    settings: Section
+    inventory: "Inventory"
+    secrets: dict = field(default_factory=dict)
+
+    def __getattr__(self, name):
+        if name.startswith("_") or name == "settings":
+            raise AttributeError(name)
+        return getattr(self.settings, name)
+
+    def secret(self, env_key_name):
+        """The value of the secret named by a `*_env` key, or a ConfigError naming the fix."""
+        var = env_key_name
+        if not var:
+            return None
+        value = os.environ.get(var, self.inventory.dotenv.get(var))
+        if not value:
+            raise ConfigError(
+                f"secret {var} is not set; add {var}=... to {self.inventory.dotenv_path} "
+                "or export it")
+        self.secrets[var] = value
+        return value
+
+
+@dataclass
+class Inventory:
+    path: Path
+    default: str | None
+    known_hosts: Path | None
+    hosts: dict
+    dotenv: dict
+    dotenv_path: Path
+
+    def site(self, name):
+        if name not in self.hosts:
+            known = ", ".join(sorted(self.hosts)) or "none"
+            raise ConfigError(f"{self.path}: unknown host {name!r} (hosts: {known}); "
+                              f"add [hosts.{name}] or use one of those")
+        return Site(name, self.hosts[name], self)
+
+    def default_site(self):
+        if not self.default:
+            known = ", ".join(sorted(self.hosts)) or "none"
+            raise ConfigError(f"no host given and {self.path} names no default; "
+                              f"run with -H NAME (hosts: {known}) or set default = \"NAME\"")
+        return self.site(self.default)
+
+
+def _fail(path, key, problem, fix):
+    raise ConfigError(f"{path}: {key}: {problem}; {fix}")
+
+
+def _check_value(path, key, kind, value):
+    base = str if kind in (URL, AbsPath) or isinstance(kind, Enum) else kind
+    ok = isinstance(value, base) and not (base is int and isinstance(value, bool))
+    if base is list:
+        ok = ok and all(isinstance(v, str) for v in value)
+    if not ok:
+        want = TYPE_WORDS[base] + (" of strings" if base is list else "")
+        _fail(path, key, f"expected {want}, got {type(value).__name__} {value!r}",
+              f"write e.g. {key.rsplit('.', 1)[-1]} = {_example(kind)}")
+    if isinstance(kind, Enum) and value not in kind:
+        _fail(path, key, f"{value!r} is not one of {', '.join(kind)}",
+              f"write one of: {', '.join(kind)}")
+    if kind is URL:
+        u = urlparse(value)
+        if u.scheme not in ("http", "https") or not u.netloc:
+            _fail(path, key, f"{value!r} is not an http(s) URL",
+                  'write e.g. url = "http://127.0.0.1:8080/healthz"')
+    if kind is AbsPath and not value.startswith("/"):
+        _fail(path, key, f"{value!r} is not an absolute path", "write the full path from /")
+    if base is int and value <= 0:
+        _fail(path, key, f"{value} must be a positive number", "write a number above 0")
+    return value
+
+
+def _example(kind):
+    if isinstance(kind, Enum):
+        return f'"{kind[0]}"'
+    return {int: "22", bool: "false", list: '["a", "b"]', URL: '"http://127.0.0.1/healthz"',
+            AbsPath: '"/srv/app"'}.get(kind, '"text"')
+
+
+def _validate(path, prefix, schema, table):
+    """Check `table` against `schema`; return a Section with defaults filled in."""
+    if not isinstance(table, dict):
+        _fail(path, prefix, f"expected a table, got {table!r}", f"write [{prefix}]")
+    for key in table:
+        if key not in schema:
+            _fail(path, f"{prefix}.{key}", "unknown key",
+                  f"remove it or use one of: {', '.join(schema)}")
+    out = {}
+    for key, spec in schema.items():
+        full = f"{prefix}.{key}"
+        if isinstance(spec, dict):
+            out[key] = _validate(path, full, spec, table.get(key, {}))
+            continue
+        kind, default, _help = spec
+        if key not in table:
+            if default is REQUIRED:
+                _fail(path, full, "missing", f"add {key} = {_example(kind)} under [{prefix}]")
+            out[key] = default
+        else:
+            out[key] = _check_value(path, full, kind, table[key])
+    return Section(out)
+
+
+def _merge(base, over):
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
+def load(path):
+    """Read and validate an inventory file; ConfigError (one line) on any problem."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such inventory; copy hosts.example.toml to {path} "
+                          "or pass --hosts-file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: malformed TOML ({e}); fix the syntax at that line") from None
+    for key in raw:
+        if key not in TOP_KEYS:
+            _fail(path, key, "unknown top-level key", f"use one of: {', '.join(sorted(TOP_KEYS))}")
+    hosts_raw = raw.get("hosts", {})
+    if not isinstance(hosts_raw, dict) or not hosts_raw:
+        _fail(path, "hosts", "no hosts defined", "add a [hosts.NAME] table")
+    defaults = raw.get("defaults", {})
+    if not isinstance(defaults, dict):
+        _fail(path, "defaults", "expected a table", "write [defaults]")
+    hosts = {name: _validate(path, f"hosts.{name}", HOST_SCHEMA, _merge(defaults, table)
+                             if isinstance(table, dict) else table)
+             for name, table in hosts_raw.items()}
+    default = raw.get("default")
+    if default is not None:
+        _check_value(path, "default", str, default)
+        if default not in hosts:
+            _fail(path, "default", f"names {default!r}, which is not a host",
+                  f"use one of: {', '.join(sorted(hosts))}")
+    known = raw.get("known_hosts")
+    if known is not None:
+        _check_value(path, "known_hosts", str, known)
+        known = (path.parent / known).resolve()
+    dotenv_path = path.parent / ".env"
+    return Inventory(path, default, known, hosts,
+                     dict(dotenv_values(dotenv_path)) if dotenv_path.exists() else {}, dotenv_path)
+
+
+def schema_lines(schema=HOST_SCHEMA, prefix=""):
+    """(key, default, help) rows, for docs and the example file's test."""
+    for key, spec in schema.items():
+        if isinstance(spec, dict):
+            yield from schema_lines(spec, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", spec[1], spec[2]

