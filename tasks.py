@@ -55,9 +55,11 @@ def _write_inventories():
     host_key = HOST_KEY_PUB.read_text().split()
     (STATE / "known_hosts").write_text(f"[{SSH_ADDR}]:{SSH_PORT} {host_key[0]} {host_key[1]}\n")
     template = (ROOT / "sandbox" / "hosts.template.toml").read_text()
-    (STATE / "hosts.toml").write_text(template.replace("{prefix}", ""))
+    (STATE / "hosts.toml").write_text(
+        template.replace("{prefix}", "").replace("{project}", "../sandbox/deploy.toml"))
     if not (ROOT / "hosts.toml").exists():
-        (ROOT / "hosts.toml").write_text(template.replace("{prefix}", ".sandbox/"))
+        (ROOT / "hosts.toml").write_text(
+            template.replace("{prefix}", ".sandbox/").replace("{project}", "sandbox/deploy.toml"))
         print("  sandbox: wrote hosts.toml (host 'sandbox'); edit it to add your own hosts")
     if not (ROOT / ".env").exists():
         shutil.copy(STATE / ".env", ROOT / ".env")

@@ -1,15 +1,15 @@
 """The task tree `fab` finds: one collection per runbook area.
 
-    fab -H prod verify.status        fab -H prod deploy.unlock --reason "..."
+    fab -H prod verify.status        fab -H prod backup.create        fab -H prod deploy.consolidate
 
 Hosts come from hosts.toml (see hosts.example.toml); `-H NAME` picks one, without `-H` the
 inventory's `default` is used.
 """
 from invoke import Collection
 
-from . import deploy, verify
+from . import backup, deploy, verify
 
-ns = Collection(deploy.ns, verify.ns)
+ns = Collection(backup.ns, deploy.ns, verify.ns)
 ns.configure({
     "deploy": {
         "hosts_file": "hosts.toml",   # FABRIC_DEPLOY_HOSTS_FILE or --hosts-file override it

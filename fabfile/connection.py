@@ -31,6 +31,13 @@ class ChunkedStdinRemote(Remote):
             return data.decode(self.encoding) if isinstance(data, bytes) else data
         return super().read_our_stdin(input_)
 
+    def send_interrupt(self, interrupt):
+        # Without a pty Fabric re-raises Ctrl-C, but invoke then joins the output threads with no
+        # timeout: the run hung until the remote command ended. Closing the channel ends them now.
+        if not self.using_pty:
+            self.channel.close()
+        return super().send_interrupt(interrupt)
+
 
 class DeployConnection(Connection):
     """A fabric Connection bound to one inventory Site."""

@@ -12,11 +12,17 @@ from .errors import ConfigError
 from .remote import q, sh
 
 
+def local_tool(c, tool):
+    """`tool` run as the postgres OS user on the Unix socket (explicit: builds differ on the dir)."""
+    d = c.site.database
+    return f"sudo -n -u {q(d.os_user)} {q(tool)} -h {q(d.socket_dir)} -p {int(d.port)}"
+
+
 def client_prefix(c, tool):
     """(shell prefix running `tool` with the right identity, stdin preamble carrying secrets)."""
     d = c.site.database
     if d.access == "local":
-        return f"sudo -n -u {q(d.os_user)} {q(tool)} -p {int(d.port)}", ""
+        return local_tool(c, tool), ""
     dsn = c.site.secret(d.dsn_env) if d.dsn_env else None
     if not dsn:
         raise ConfigError(f"{c.site.inventory.path}: hosts.{c.site.name}.database.dsn_env: missing "
@@ -38,7 +44,7 @@ def script_psql(c, db=None):
     d = c.site.database
     dbname = q(db or d.name)
     if d.access == "local":
-        return "", f"sudo -n -u {q(d.os_user)} psql -p {int(d.port)} -X -q -A -t -d {dbname}"
+        return "", f"{local_tool(c, 'psql')} -X -q -A -t -d {dbname}"
     prefix, preamble = client_prefix(c, "psql")
     setup = f"export PGPASSWORD={q(preamble.rstrip(chr(10)))}\n"
     return setup, prefix.split("&& export PGPASSWORD && ", 1)[1] + f" -X -q -A -t -d {dbname}"

@@ -55,6 +55,7 @@ HOST_SCHEMA = {
                    "local: psql as the postgres OS user over the socket; dsn: use dsn_env"),
         "os_user": (str, "postgres", "OS user for access = local"),
         "port": (int, 5432, "PostgreSQL port"),
+        "socket_dir": (AbsPath, "/var/run/postgresql", "Unix socket directory, for access = local"),
         "dsn_env": (str, None, "environment variable holding the DSN, for access = dsn"),
     },
     "service": {
@@ -83,7 +84,7 @@ HOST_SCHEMA = {
         "dir": (AbsPath, REQUIRED, "where backups, the journal and the lock live (0700)"),
     },
 }
-TOP_KEYS = {"default", "known_hosts", "defaults", "hosts"}
+TOP_KEYS = {"default", "known_hosts", "project", "defaults", "hosts"}
 TYPE_WORDS = {str: "a string", int: "an integer", bool: "true or false", list: "a list"}
 
 
@@ -141,6 +142,16 @@ class Inventory:
     hosts: dict
     dotenv: dict
     dotenv_path: Path
+    project_path: Path | None = None
+    _project: object = None
+
+    @property
+    def project(self):
+        """The app's deploy.toml (audits, invariants, checks), loaded once."""
+        if self._project is None:
+            from . import project
+            self._project = project.load(self.project_path)
+        return self._project
 
     def site(self, name):
         if name not in self.hosts:
@@ -255,9 +266,14 @@ def load(path):
     if known is not None:
         _check_value(path, "known_hosts", str, known)
         known = (path.parent / known).resolve()
+    project = raw.get("project")
+    if project is not None:
+        _check_value(path, "project", str, project)
+        project = (path.parent / project).resolve()
     dotenv_path = path.parent / ".env"
     return Inventory(path, default, known, hosts,
-                     dict(dotenv_values(dotenv_path)) if dotenv_path.exists() else {}, dotenv_path)
+                     dict(dotenv_values(dotenv_path)) if dotenv_path.exists() else {}, dotenv_path,
+                     project)
 
 
 def schema_lines(schema=HOST_SCHEMA, prefix=""):

@@ -53,9 +53,8 @@ class Run:
         self.started = time.monotonic()
 
     # --- output --------------------------------------------------------------------------
-    @staticmethod
-    def say(text=""):
-        print(text, flush=True)
+    def say(self, text=""):
+        print(self.c.mask(text), flush=True)  # secrets never reach a terminal or CI log
 
     def cmd(self, name):
         """The `fab` command line for a task on this host."""
@@ -100,12 +99,12 @@ class Run:
         except Failed as e:
             self._record(step, "failed", start, e.reason)
             self._stopped(label, step, e.reason, e.recovery)
-            raise CheckpointFailed(f"{self.task} stopped at {step.name}: {e.reason}") from None
+            raise CheckpointFailed(self.c.mask(f"{self.task} stopped at {step.name}: {e.reason}")) from None
         except (UnexpectedExit, CommandTimedOut) as e:
             reason = _command_failure(e)
             self._record(step, "failed", start, reason)
             self._stopped(label, step, reason, None)
-            raise CheckpointFailed(f"{self.task} stopped at {step.name}: {reason}") from None
+            raise CheckpointFailed(self.c.mask(f"{self.task} stopped at {step.name}: {reason}")) from None
         except DeployError as e:
             self._record(step, "failed", start, e.text)
             self._stopped(label, step, e.text, None)
@@ -114,7 +113,7 @@ class Run:
             reason = f"{type(e).__name__}: {e}"
             self._record(step, "failed", start, reason)
             self._stopped(label, step, reason, None)
-            raise CheckpointFailed(f"{self.task} stopped at {step.name}: {reason}") from None
+            raise CheckpointFailed(self.c.mask(f"{self.task} stopped at {step.name}: {reason}")) from None
         finally:
             self.c.recorder = None
             self.journal.step = None

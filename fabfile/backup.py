@@ -1,0 +1,350 @@
+"""backup.*: consistent backups with a manifest, verified by reading them in full.
+
+A backup is a 0700 directory `<backup.dir>/<run id>/` of 0600 files:
+  db.dump                pg_dump custom format, taken in an exported snapshot
+  globals.sql            pg_dumpall --globals-only (roles; pg_dump omits them)
+  dumpdata-*.json.gz     the runbook's Django JSON dumps (optional, --no-json)
+  manifest.json          sizes + sha256 of the files, PostgreSQL version, git commit, applied
+                         migrations, and per-table row counts + content fingerprints computed in
+                         the SAME snapshot as the dump, so a restore can be proved exact
+  verified.json          written by the verification: when, how (full read / drill), result
+"""
+import json
+import re
+import time
+from datetime import datetime, timezone
+
+from invoke import Collection
+
+from . import app, db
+from .connection import hosttask, positive
+from .confirm import confirm
+from .errors import ConfigError, DeployError
+from .remote import atomic_write, q, run_script
+from .steps import Failed, Run, Step
+
+NAME_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{4}$")
+
+
+def bdir(c, name):
+    return f"{c.site.backup.dir}/{name}"
+
+
+def _label_file(label):
+    return f"dumpdata-{label.replace('.', '_')}.json.gz"
+
+
+def create_script(c, name, json_labels):
+    d = c.site.database
+    if d.access != "local":  # pragma: no cover - dsn hosts dump with the DSN's credentials
+        raise ConfigError("backup.create supports database.access = \"local\" for now; "
+                          "run it on the database host")
+    target = bdir(c, name)
+    # The JSON dumps run one after another in the background, beside pg_dump.
+    dumps = "( " + "\n".join(
+        f"( {app.prefix(c)} dumpdata {'' if label == 'all' else q(label)} --natural-foreign "
+        f"2>\"$D/.json-{i}.err\" </dev/null | gzip -6 > \"$D/{_label_file(label)}\"; "
+        f"[ \"${{PIPESTATUS[0]}}\" = 0 ] && echo ok > \"$D/.json-{i}.status\" || "
+        f"{{ rm -f \"$D/{_label_file(label)}\"; echo \"skipped: $(tail -n 1 \"$D/.json-{i}.err\")\" "
+        f"> \"$D/.json-{i}.status\"; }} )"
+        for i, label in enumerate(json_labels)) + " ) &" if json_labels else ""
+    json_status = "\n".join(f"echo @@json {q(label)}; cat \"$D/.json-{i}.status\""
+                             for i, label in enumerate(json_labels))
+    fp_lines = q(db.FINGERPRINT_SQL.strip() + " \\gexec") + " " + q("\\echo @@END")
+    return f"""set -eo pipefail
+umask 077
+D={q(target)}
+mkdir -p {q(c.site.backup.dir)} && chmod 0700 {q(c.site.backup.dir)}
+mkdir -m 0700 "$D"
+{dumps}
+{{
+coproc PSQL {{ {db.local_tool(c, 'psql')} -X -q -A -t -v ON_ERROR_STOP=1 -d {q(d.name)} 2>&1; }}
+echo "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT pg_export_snapshot();" >&"${{PSQL[1]}}"
+read -r SNAP <&"${{PSQL[0]}}"
+{db.local_tool(c, 'pg_dump')} -Fc --snapshot="$SNAP" -d {q(d.name)} > "$D/db.dump" 2>"$D/.dump.err" &
+DUMP=$!
+printf '%s\\n' {fp_lines} >&"${{PSQL[1]}}"
+echo @@tables
+while read -r line <&"${{PSQL[0]}}"; do [ "$line" = @@END ] && break; echo "$line"; done
+wait $DUMP || {{ echo "@@error pg_dump: $(tail -n 1 "$D/.dump.err")"; exit 1; }}
+echo "COMMIT;" >&"${{PSQL[1]}}"
+exec {{PSQL[1]}}>&-
+}} </dev/null
+{db.local_tool(c, 'pg_dumpall')} --globals-only > "$D/globals.sql"
+wait
+{json_status}
+rm -f "$D"/.json-* "$D/.dump.err"
+echo @@version; {db.local_tool(c, 'psql')} -X -A -t -d {q(d.name)} -c "SHOW server_version" </dev/null
+echo @@commit; git -C {q(c.site.app.dir)} rev-parse HEAD
+echo @@migrations; {app.prefix(c)} showmigrations --plan </dev/null | grep '^\\[X\\]' | sed 's/^\\[X\\] *//'
+echo @@files; cd "$D" && for f in *; do printf '%s %s\\n' "$(stat -c %s "$f")" "$(sha256sum "$f")"; done
+echo @@end
+"""
+
+
+def parse_sections(text):
+    out, key = {}, None
+    for line in text.splitlines():
+        if line.startswith("@@"):
+            key, _, rest = line[2:].partition(" ")
+            if key == "json":
+                out.setdefault("json", []).append([rest.strip("'"), None])
+                key = "json"
+                continue
+            out.setdefault(key, [])
+            if rest:
+                out[key].append(rest)
+        elif key == "json" and out.get("json") and out["json"][-1][1] is None:
+            out["json"][-1][1] = line
+        elif key:
+            out[key].append(line)
+    return out
+
+
+def build_manifest(c, name, sections, took):
+    tables = {}
+    for line in sections.get("tables", []):
+        t, n, h = line.split("|")
+        tables[t] = {"rows": int(n), "md5": h}
+    files = {}
+    for line in sections.get("files", []):
+        size, digest, fname = line.split(None, 2)
+        files[fname.strip()] = {"size": int(size), "sha256": digest}
+    return {
+        "name": name, "host": c.site.name, "database": c.site.database.name,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(took, 2),
+        "postgresql": (sections.get("version") or ["?"])[0].strip(),
+        "git_commit": (sections.get("commit") or ["?"])[0].strip(),
+        "applied_migrations": [m.strip() for m in sections.get("migrations", []) if m.strip()],
+        "json_dumps": {label: status for label, status in sections.get("json", [])},
+        "tables": tables, "files": files,
+    }
+
+
+def create(c, name, json_dumps=True):
+    """Take the backup `name`; returns its manifest (written as manifest.json)."""
+    labels = c.site.inventory.project.backup_json if json_dumps else []
+    start = time.monotonic()
+    r = run_script(c, create_script(c, name, labels), warn=True)
+    sections = parse_sections(r.stdout)
+    if not r.ok or "end" not in sections:
+        err = sections.get("error") or [(r.stderr or r.stdout).strip().splitlines()[-1:] or "?"]
+        raise Failed(f"backup {name} failed: {err[0]}",
+                     recovery=f"fix the cause (disk space? permissions of {c.site.backup.dir}?) "
+                              f"and rerun; the partial backup is {bdir(c, name)}")
+    manifest = build_manifest(c, name, sections, time.monotonic() - start)
+    atomic_write(c, f"{bdir(c, name)}/manifest.json", json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def read_manifest(c, name):
+    r = c.run(f"cat {q(bdir(c, name) + '/manifest.json')}", warn=True, hide=True)
+    if not r.ok:
+        raise Failed(f"backup {name} has no manifest.json; it is incomplete - do not use it")
+    return json.loads(r.stdout)
+
+
+def verify_files(c, name, manifest=None):
+    """Every file non-empty with the manifest's size and sha256; the dump read in full."""
+    manifest = manifest or read_manifest(c, name)
+    d = bdir(c, name)
+    script = f"""cd {q(d)} || exit 2
+echo @@files; for f in *; do [ "$f" = manifest.json ] || [ "$f" = verified.json ] || printf '%s %s\\n' "$(stat -c %s "$f")" "$(sha256sum "$f")"; done
+echo @@read; {db.local_tool(c, 'pg_restore')} -f /dev/null < db.dump 2>&1 && echo READ-OK
+"""
+    r = run_script(c, script, warn=True)
+    sections = parse_sections(r.stdout)
+    problems = []
+    seen = {}
+    for line in sections.get("files", []):
+        size, digest, fname = line.split(None, 2)
+        seen[fname.strip()] = (int(size), digest)
+    for fname, meta in manifest["files"].items():
+        got = seen.get(fname)
+        if got is None:
+            problems.append(f"{fname} is missing")
+        elif got[0] == 0:
+            problems.append(f"{fname} is empty")
+        elif got != (meta["size"], meta["sha256"]):
+            problems.append(f"{fname} differs from the manifest ({got[0]} bytes, was {meta['size']})")
+    if "READ-OK" not in sections.get("read", []):
+        tail = [x for x in sections.get("read", []) if x.strip()][-1:] or ["no output"]
+        problems.append(f"db.dump cannot be read in full: {tail[0]}")
+    return problems
+
+
+def mark_verified(c, name, how):
+    atomic_write(c, f"{bdir(c, name)}/verified.json", json.dumps(
+        {"verified": datetime.now(timezone.utc).isoformat(timespec="seconds"), "how": how}) + "\n")
+
+
+def restore_drill(c, name, manifest=None):
+    """Restore into a scratch database, compare fingerprints with the manifest, drop it."""
+    manifest = manifest or read_manifest(c, name)
+    scratch = f"{c.site.database.name}_drill_{name.replace('-', '_')}"
+    restore_into(c, name, scratch)
+    try:
+        got = db.fingerprints(c, db=scratch)
+    finally:
+        db.psql(c, f"DROP DATABASE IF EXISTS {db.ident(scratch)};", db="postgres")
+    return compare(manifest["tables"], got)
+
+
+def restore_into(c, name, dbname):
+    """Create `dbname` fresh (template0, owned like the app's database) and pg_restore into it."""
+    d = c.site.database
+    owner = db.psql(c, f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = "
+                       f"{db.literal(d.name)};", db="postgres").strip() or d.os_user
+    db.psql(c, f"DROP DATABASE IF EXISTS {db.ident(dbname)};", db="postgres")
+    db.psql(c, f"CREATE DATABASE {db.ident(dbname)} TEMPLATE template0 OWNER {db.ident(owner)};",
+            db="postgres")
+    # The dump is 0600 for deploy: this shell opens it, pg_restore (as postgres) reads stdin.
+    c.run(f"{db.local_tool(c, 'pg_restore')} --exit-on-error --single-transaction "
+          f"-d {q(dbname)} < {q(bdir(c, name) + '/db.dump')}", hide=True)
+
+
+def compare(expected_tables, got):
+    """Differences between a manifest's tables and live fingerprints ({} when identical)."""
+    diffs = {}
+    for table, meta in expected_tables.items():
+        have = got.get(table)
+        if have is None:
+            diffs[table] = "missing"
+        elif (have[0], have[1]) != (meta["rows"], meta["md5"]):
+            diffs[table] = f"{have[0]} rows (was {meta['rows']})" + (
+                "" if have[0] != meta["rows"] else ", content differs")
+    for table in set(got) - set(expected_tables):
+        diffs[table] = "not in the backup"
+    return diffs
+
+
+def listing(c):
+    """[{name, created, size, verified, manifest}] of this host's backups, newest first."""
+    script = f"""cd {q(c.site.backup.dir)} 2>/dev/null || exit 0
+for d in */; do d=${{d%/}}; [ -f "$d/manifest.json" ] && m=1 || m=0
+  v=$(cat "$d/verified.json" 2>/dev/null | tr -d '\\n')
+  printf '%s\\t%s\\t%s\\t%s\\t%s\\n' "$d" "$(stat -c %Y "$d")" "$(du -sb "$d" | cut -f1)" "$m" "$v"
+done
+"""
+    out = []
+    for line in run_script(c, script).stdout.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 5 and NAME_RE.match(parts[0]):
+            verified = json.loads(parts[4]) if parts[4] else None
+            out.append({"name": parts[0], "mtime": int(parts[1]), "size": int(parts[2]),
+                        "manifest": parts[3] == "1", "verified": verified})
+    return sorted(out, key=lambda b: b["name"], reverse=True)
+
+
+def check_name(c, name):
+    """A --backup value must be a backup that backup.list shows for this host: no paths."""
+    if not name:
+        raise ConfigError("--backup NAME is required; list them with "
+                          f"fab -H {c.site.name} backup.list")
+    if not NAME_RE.match(name):
+        raise ConfigError(f"--backup {name!r} is not a backup name (like 20261121-101500-ab12); "
+                          f"pick one from fab -H {c.site.name} backup.list")
+    if name not in {b["name"] for b in listing(c)}:
+        raise ConfigError(f"no backup {name!r} on {c.site.name}; pick one from "
+                          f"fab -H {c.site.name} backup.list")
+    return name
+
+
+def _age(mtime):
+    s = max(0, time.time() - mtime)
+    return f"{s / 86400:.1f}d" if s >= 86400 else f"{s / 3600:.1f}h" if s >= 3600 else f"{s / 60:.0f}m"
+
+
+def step_backup(json_dumps=True):
+    """The checkpointed backup step used by every composite: create, then verify in full."""
+    def run_step(c, run):
+        name = run.run_id
+        manifest = create(c, name, json_dumps)
+        problems = verify_files(c, name, manifest)
+        if problems:
+            raise Failed(f"backup {name} failed verification: {'; '.join(problems)}",
+                         recovery="nothing was changed yet; fix the cause (disk full?) and rerun")
+        mark_verified(c, name, "full read")
+        run.data["backup"] = name
+        run.data["manifest"] = manifest
+        run.state["backup"] = f"backup {name} is verified ({c.site.backup.dir}/{name})"
+        size = sum(f["size"] for f in manifest["files"].values())
+        skipped = [k for k, v in manifest["json_dumps"].items() if v != "ok"]
+        note = f"; JSON skipped: {', '.join(skipped)}" if skipped else ""
+        return f"{name}, {size / 1e6:.1f} MB, {len(manifest['tables'])} tables fingerprinted{note}"
+    return run_step
+
+
+@hosttask(help={"no_json": "skip the Django JSON dumps (big databases)"})
+def create_task(c, no_json=False):
+    """Back up the database (pg_dump -Fc in a snapshot + globals + JSON), verify it in full."""
+    Run(c, "backup.create", {"no_json": no_json}).execute(
+        [Step("backup", step_backup(not no_json))])
+
+
+@hosttask(name="list")
+def list_(c):
+    """List this host's backups: name, age, size, verified?"""
+    rows = listing(c)
+    if not rows:
+        print(f"{c.site.name}: no backups in {c.site.backup.dir}")
+        return
+    print(f"{'name':<22} {'age':>6} {'size':>10}  verified")
+    for b in rows:
+        v = b["verified"]
+        state = f"yes ({v['how']}, {v['verified']})" if v else (
+            "no" if b["manifest"] else "INCOMPLETE (no manifest)")
+        print(f"{b['name']:<22} {_age(b['mtime']):>6} {b['size'] / 1e6:>8.1f}MB  {state}")
+
+
+@hosttask(name="verify", help={"backup": "backup name from backup.list",
+                               "drill": "also restore into a scratch database and compare "
+                                        "fingerprints with the manifest"})
+def verify_(c, backup="", drill=False):
+    """Verify a backup: sizes and sha256 vs its manifest, the dump read in full; --drill restores it."""
+    name = check_name(c, backup)
+    problems = verify_files(c, name)
+    if problems:
+        raise DeployError(f"backup {name} is NOT usable: {'; '.join(problems)}; "
+                          "use another backup (backup.list)")
+    how = "full read"
+    print(f"{name}: files match the manifest; db.dump read in full")
+    if drill:
+        diffs = restore_drill(c, name)
+        if diffs:
+            raise DeployError(f"backup {name} drill: restored data differs from the manifest: "
+                              + "; ".join(f"{t}: {d}" for t, d in sorted(diffs.items())))
+        how = "restore drill"
+        print(f"{name}: restore drill matched every table's fingerprint")
+    mark_verified(c, name, how)
+
+
+@hosttask(help={"keep": "keep at least this many newest backups",
+                "older_than": "remove only backups older than this many days",
+                "yes": "do not ask for confirmation"})
+def prune(c, keep=10, older_than=30, yes=False):
+    """Remove old backups (never the newest verified one)."""
+    keep = int(positive("keep", keep))
+    older_than = positive("older_than", older_than)
+    rows = listing(c)
+    newest_verified = next((b["name"] for b in rows if b["verified"]), None)
+    cutoff = time.time() - older_than * 86400
+    doomed = [b for b in rows[keep:] if b["mtime"] < cutoff and b["name"] != newest_verified]
+    if not doomed:
+        print(f"{c.site.name}: nothing to prune (keeping {len(rows)}: newest {keep}, "
+              f"none older than {older_than:g} days beyond them)")
+        return
+    for b in doomed:
+        print(f"remove {b['name']} ({_age(b['mtime'])} old)")
+    confirm(f"remove {len(doomed)} backup(s) from {c.site.name}?", yes)
+    names = " ".join(q(bdir(c, b["name"])) for b in doomed)
+    c.run(f"rm -rf -- {names}", hide=True)
+    print(f"{c.site.name}: removed {len(doomed)} backup(s); newest verified kept: {newest_verified}")
+
+
+ns = Collection("backup")
+ns.add_task(create_task, name="create")
+ns.add_task(list_, name="list")
+ns.add_task(verify_, name="verify")
+ns.add_task(prune)

@@ -1,0 +1,95 @@
+"""deploy.toml: what the deploy checks for one app (audits, invariants, checks, smoke, logs).
+
+Referenced from hosts.toml (`project = "deploy.toml"`, relative to it). Validated up front like
+the inventory: one line naming the file, the key and the fix.
+"""
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+CHECK_KEYS = {"name", "sql", "django", "expect", "list"}
+SMOKE_KEYS = {"name", "method", "path", "status", "json", "headers", "json_keys", "contains",
+              "capture"}
+
+
+@dataclass
+class Project:
+    path: Path | None
+    backup_json: list = field(default_factory=list)
+    expect_migrations: list = field(default_factory=list)
+    drops: list = field(default_factory=list)
+    migration_files: list = field(default_factory=list)
+    audit: list = field(default_factory=list)
+    invariants: list = field(default_factory=list)
+    post_checks: list = field(default_factory=list)
+    smoke_base: str | None = None
+    smoke: list = field(default_factory=list)
+    log_patterns: list = field(default_factory=list)
+    log_max: int = 0
+
+
+def _fail(path, key, problem, fix):
+    raise ConfigError(f"{path}: {key}: {problem}; {fix}")
+
+
+def _checks(path, raw, key, need_expect):
+    items = raw.get(key, [])
+    if not isinstance(items, list):
+        _fail(path, key, "expected an array of tables", f"write [[{key}]] blocks")
+    for i, item in enumerate(items):
+        where = f"{key}[{i}]"
+        if not isinstance(item, dict) or not item.get("name"):
+            _fail(path, where, "needs a name", 'add name = "..."')
+        unknown = set(item) - CHECK_KEYS
+        if unknown:
+            _fail(path, f"{where}.{sorted(unknown)[0]}", "unknown key",
+                  f"use: {', '.join(sorted(CHECK_KEYS))}")
+        if ("sql" in item) == ("django" in item):
+            _fail(path, where, "needs exactly one of sql or django", "give one query")
+        if need_expect and "expect" not in item:
+            _fail(path, where, "has no expect", 'add expect = 0 (or "unchanged:NAME")')
+    return items
+
+
+def load(path):
+    """Read deploy.toml; a missing `project` key gives an empty Project (no app checks)."""
+    if path is None:
+        return Project(None)
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such project file; fix `project` in the inventory") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: malformed TOML ({e}); fix the syntax at that line") from None
+    allowed = {"backup", "migrations", "audit", "invariants", "post_checks", "smoke", "logs"}
+    for key in raw:
+        if key not in allowed:
+            _fail(path, key, "unknown key", f"use one of: {', '.join(sorted(allowed))}")
+    mig = raw.get("migrations", {})
+    smoke = raw.get("smoke", {})
+    logs = raw.get("logs", {})
+    checks = smoke.get("checks", [])
+    for i, item in enumerate(checks):
+        unknown = set(item) - SMOKE_KEYS
+        if unknown:
+            _fail(path, f"smoke.checks[{i}].{sorted(unknown)[0]}", "unknown key",
+                  f"use: {', '.join(sorted(SMOKE_KEYS))}")
+        if not item.get("path", "").startswith("/"):
+            _fail(path, f"smoke.checks[{i}].path", "must start with /", 'write path = "/healthz"')
+    return Project(
+        path=path,
+        backup_json=list(raw.get("backup", {}).get("json", [])),
+        expect_migrations=list(mig.get("expect", [])),
+        drops=list(mig.get("drops", [])),
+        migration_files=list(mig.get("files", [])),
+        audit=_checks(path, raw, "audit", need_expect=False),
+        invariants=_checks(path, raw, "invariants", need_expect=True),
+        post_checks=_checks(path, raw, "post_checks", need_expect=True),
+        smoke_base=smoke.get("base"),
+        smoke=checks,
+        log_patterns=list(logs.get("patterns", [])),
+        log_max=int(logs.get("max_matches", 0)),
+    )
