@@ -20,7 +20,7 @@ sandbox: venv
 	$(BIN)/invoke sandbox.reset
 
 demo: sandbox
-	$(BIN)/fab -H sandbox verify.status --hosts-file .sandbox/hosts.toml
+	$(BIN)/fab -H sandbox deploy.consolidate --hosts-file .sandbox/hosts.toml
 
 unit: venv
 	$(BIN)/pytest tests/unit -q

@@ -3,7 +3,7 @@
 Each function returns the argv it runs through `sudo -n` so the command plans are unit-testable;
 nginx reload is always preceded by `nginx -t` (a failed test keeps the old config).
 """
-from .remote import q, sudo
+from .remote import sudo
 
 
 def _compose(c, *args):
@@ -57,12 +57,22 @@ def nginx_reload(c):
     return sudo(c, "nginx", "-s", "reload", hide=True)
 
 
-def health(c, url=None, timeout=5):
-    """HTTP status code of the health URL as seen from the host (0 when unreachable)."""
-    url = url or c.site.health.url
-    r = c.run(f"curl -s -o /dev/null -w '%{{http_code}}' --max-time {int(timeout)} {q(url)}",
-              warn=True, hide=True)
-    try:
-        return int(r.stdout.strip() or 0)
-    except ValueError:
-        return 0
+def health(c, timeout=5):
+    """HTTP status of the health URL as seen from the host, through the maintenance bypass."""
+    from . import http, maintenance
+    return http.request(c, c.site.health.url, headers=maintenance.bypass_headers(c),
+                        timeout=timeout)[0]
+
+
+def wait_healthy(c, timeout=None):
+    """Poll the health URL until 200 or `health.timeout`; returns (ok, last status, seconds)."""
+    import time
+    timeout = timeout or c.site.health.timeout
+    start = time.monotonic()
+    status = 0
+    while time.monotonic() - start < timeout:
+        status = health(c, timeout=5)
+        if status == 200:
+            return True, status, time.monotonic() - start
+        time.sleep(0.5)
+    return False, status, time.monotonic() - start

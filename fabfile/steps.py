@@ -99,12 +99,14 @@ class Run:
         except Failed as e:
             self._record(step, "failed", start, e.reason)
             self._stopped(label, step, e.reason, e.recovery)
-            raise CheckpointFailed(self.c.mask(f"{self.task} stopped at {step.name}: {e.reason}")) from None
+            raise CheckpointFailed(
+                self.c.mask(f"{self.task} stopped at {step.name}: {e.reason}")) from None
         except (UnexpectedExit, CommandTimedOut) as e:
             reason = _command_failure(e)
             self._record(step, "failed", start, reason)
             self._stopped(label, step, reason, None)
-            raise CheckpointFailed(self.c.mask(f"{self.task} stopped at {step.name}: {reason}")) from None
+            raise CheckpointFailed(
+                self.c.mask(f"{self.task} stopped at {step.name}: {reason}")) from None
         except DeployError as e:
             self._record(step, "failed", start, e.text)
             self._stopped(label, step, e.text, None)
@@ -113,7 +115,8 @@ class Run:
             reason = f"{type(e).__name__}: {e}"
             self._record(step, "failed", start, reason)
             self._stopped(label, step, reason, None)
-            raise CheckpointFailed(self.c.mask(f"{self.task} stopped at {step.name}: {reason}")) from None
+            raise CheckpointFailed(
+                self.c.mask(f"{self.task} stopped at {step.name}: {reason}")) from None
         finally:
             self.c.recorder = None
             self.journal.step = None

@@ -1,8 +1,10 @@
 """verify.*: prove what is on the host. `verify.status` is one screen of host facts."""
 from invoke import Collection
 
-from . import app, db, lock
-from .connection import hosttask
+from . import app, checkers, db, lock
+from .connection import hosttask, positive
+from .errors import DeployError
+from .steps import Run, Step
 from .remote import q, run_script
 from .services import argv as service_argv
 
@@ -91,5 +93,46 @@ def status(c):
     print(render_status(c, facts(c)))
 
 
+@hosttask
+def audit(c):
+    """The project's audit queries (deploy.toml [[audit]]): shown, and saved as JSON in backup.dir."""
+    Run(c, "verify.audit", take_lock=False).execute([Step("verify.audit", checkers.step_audit)])
+
+
+@hosttask
+def post(c):
+    """The project's post-deploy checks (deploy.toml [[post_checks]])."""
+    Run(c, "verify.post", take_lock=False).execute([Step("verify.post", checkers.step_post)])
+
+
+@hosttask(help={"bypass": "send the maintenance bypass header (check the app while maintenance is ON)"})
+def smoke(c, bypass=False):
+    """HTTP smoke checks (deploy.toml [smoke]): status codes, JSON keys, login -> token -> request."""
+    results = checkers.smoke(c, bypass=bypass)
+    for name, ok, detail in results:
+        print(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
+    bad = [n for n, ok, _ in results if not ok]
+    if bad:
+        raise DeployError(f"{len(bad)} smoke check(s) failed: {', '.join(bad)}")
+
+
+@hosttask(help={"kb": "how much of the end of each log to scan, in KiB"})
+def logs(c, kb=256):
+    """Scan the app and nginx logs' recent lines for red flags (deploy.toml [logs])."""
+    kb = int(positive("kb", kb))
+    found = checkers.scan_since(c, checkers.log_offsets(c, tail_bytes=kb * 1024))
+    if not found:
+        print(f"{c.site.name}: no red flags in the last {kb} KiB of each log")
+        return
+    for pattern, lines in found.items():
+        print(f"{len(lines)} x {pattern!r}")
+        for line in lines[:5]:
+            print(f"    {line}")
+    total = sum(len(v) for v in found.values())
+    if total > c.site.inventory.project.log_max:
+        raise DeployError(f"{total} red-flag log line(s); read them above and the full logs")
+
+
 ns = Collection("verify")
-ns.add_task(status)
+for t in (status, audit, post, smoke, logs):
+    ns.add_task(t)

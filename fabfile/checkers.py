@@ -1,0 +1,166 @@
+"""The verification steps of a deploy: audit, post-migration checks, smoke, logs.
+
+Each is a `step_*(c, run)` for the runner and is also exposed as a `verify.*` task.
+"""
+import json
+import re
+
+from . import checks, http, maintenance
+from .remote import atomic_write, q, run_script
+from .steps import Failed
+
+
+def audit(c):
+    """{name: value} of the project's audit queries."""
+    return {chk["name"]: value for chk, value in checks.evaluate(c, c.site.inventory.project.audit)}
+
+
+def render_audit(values):
+    lines = []
+    for name, value in values.items():
+        if isinstance(value, list):
+            lines.append(f"  {name}: {len(value)}")
+            lines.extend(f"      - {v}" for v in value[:20])
+            if len(value) > 20:
+                lines.append(f"      ... {len(value) - 20} more")
+        else:
+            lines.append(f"  {name}: {value}")
+    return "\n".join(lines)
+
+
+def step_audit(c, run):
+    values = audit(c)
+    run.data["audit"] = values
+    run.say(render_audit(values))
+    where = f"{c.site.backup.dir}/{run.data.get('backup', run.run_id)}"
+    c.run(f"mkdir -p {q(where)} && chmod 0700 {q(where)}", hide=True)
+    atomic_write(c, f"{where}/audit.json", json.dumps(values, indent=2) + "\n")
+    return f"saved {where}/audit.json"
+
+
+def step_post(c, run):
+    """The project's post checks, plus: no table lost rows except those the plan drops."""
+    project = c.site.inventory.project
+    verdicts = checks.verdicts(c, project.post_checks, run.data.get("audit", {}))
+    for name, ok, value, want in verdicts:
+        run.say(f"    {'ok  ' if ok else 'FAIL'} {name}: {value} (expected {want})")
+    bad = [f"'{n}' is {v}, expected {w}" for n, ok, v, w in verdicts if not ok]
+    manifest = run.data.get("manifest")
+    if manifest:
+        from .db import fingerprints
+        now = fingerprints(c)
+        for table, meta in manifest["tables"].items():
+            if table in project.drops:
+                continue
+            have = now.get(table)
+            if have is None:
+                bad.append(f"table {table} is gone (not in the plan's drops)")
+            elif have[0] < meta["rows"]:
+                bad.append(f"table {table} lost rows: {have[0]} < {meta['rows']}")
+    if bad:
+        raise Failed("post-migration verification failed: " + "; ".join(bad))
+    return f"{len(verdicts)} checks passed; no table lost rows"
+
+
+def _expand(value, env):
+    if isinstance(value, str):
+        return re.sub(r"\$\{(\w+)\}", lambda m: str(env(m.group(1))), value)
+    if isinstance(value, dict):
+        return {k: _expand(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, env) for v in value]
+    return value
+
+
+def smoke(c, bypass=False):
+    """[(name, ok, detail)] for the configured HTTP checks; tokens captured flow to later checks."""
+    project = c.site.inventory.project
+    captured = {}
+
+    def env(name):
+        return captured[name] if name in captured else c.site.secret(name)
+
+    results = []
+    for chk in project.smoke:
+        headers = _expand(chk.get("headers", {}), env)
+        if bypass:
+            headers.update(maintenance.bypass_headers(c))
+        for k, v in captured.items():
+            c.site.secrets[f"captured:{k}"] = v  # captured tokens are masked like secrets
+        status, body = http.request(c, project.smoke_base.rstrip("/") + _expand(chk["path"], env),
+                                    chk.get("method", "GET"), headers,
+                                    _expand(chk.get("json"), env) if "json" in chk else None)
+        problems = []
+        if status != chk.get("status", 200):
+            problems.append(f"status {status}, expected {chk.get('status', 200)}")
+        data = None
+        if chk.get("json_keys") or chk.get("capture"):
+            try:
+                data = json.loads(body)
+            except ValueError:
+                problems.append("body is not JSON")
+        for key in chk.get("json_keys", []):
+            if data is not None and key not in data:
+                problems.append(f"JSON has no {key!r}")
+        if chk.get("contains") and chk["contains"] not in body:
+            problems.append(f"body lacks {chk['contains']!r}")
+        for var, key in chk.get("capture", {}).items():
+            if isinstance(data, dict) and key in data:
+                captured[var] = data[key]
+                c.site.secrets[f"captured:{var}"] = str(data[key])
+            else:
+                problems.append(f"nothing to capture at {key!r}")
+        results.append((chk["name"], not problems, "; ".join(problems) or f"{status}"))
+    return results
+
+
+def step_smoke(c, run):
+    results = smoke(c)
+    for name, ok, detail in results:
+        run.say(f"    {'ok  ' if ok else 'FAIL'} {name}: {detail}")
+    bad = [f"{n}: {d}" for n, ok, d in results if not ok]
+    if bad:
+        raise Failed("smoke checks failed: " + "; ".join(bad))
+    return f"{len(results)} smoke checks passed"
+
+
+def log_offsets(c, tail_bytes=0):
+    """{log file: size now} (minus `tail_bytes`: a standalone scan looks at the recent tail)."""
+    files = list(c.site.app.log_files) + [c.site.nginx.access_log, c.site.nginx.error_log]
+    script = "\n".join(f"printf '%s %s\\n' {q(f)} \"$(stat -c %s {q(f)} 2>/dev/null || echo 0)\""
+                       for f in files)
+    pairs = (line.rsplit(" ", 1) for line in run_script(c, script).stdout.splitlines() if line)
+    return {f: max(0, int(size) - tail_bytes) for f, size in pairs}
+
+
+def scan_since(c, offsets):
+    """{pattern: [lines]} in the bytes each log gained since `offsets` were taken."""
+    project = c.site.inventory.project
+    if not project.log_patterns:
+        return {}
+    pats = " ".join(f"-e {q(p)}" for p in project.log_patterns)
+    script = "\n".join(
+        f"echo @@{q(f)}; [ -r {q(f)} ] && tail -c +$(( {int(off)} + 1 )) {q(f)} | grep -F {pats} || true"
+        for f, off in offsets.items())
+    found, current = {}, None
+    for line in run_script(c, script).stdout.splitlines():
+        if line.startswith("@@"):
+            current = line[2:]
+            continue
+        for p in project.log_patterns:
+            if p in line:
+                found.setdefault(p, []).append(f"{current}: {line.strip()[:200]}")
+    return found
+
+
+def step_logs(c, run):
+    project = c.site.inventory.project
+    found = scan_since(c, run.data.get("log_offsets") or {})
+    total = sum(len(v) for v in found.values())
+    for p, lines in found.items():
+        run.say(f"    {len(lines)} x {p!r}: {lines[0]}")
+    if total > project.log_max:
+        raise Failed(f"{total} red-flag log line(s) since the deploy started (max "
+                     f"{project.log_max}): " + ", ".join(f"{p!r} x{len(v)}" for p, v in found.items()))
+    return f"no red flags in {len(run.data.get('log_offsets') or {})} logs" if not total else \
+        f"{total} red-flag line(s), within the max {project.log_max}"

@@ -1,0 +1,94 @@
+"""The app's code on the host: resolve a ref, fast-forward the work tree, reinstall requirements.
+
+A dirty work tree or a non-fast-forward is refused (a deploy never discards changes on the host);
+requirements are reinstalled only when the requirements file changed.
+"""
+from . import app, services
+from .errors import ConfigError
+from .remote import q, run_script
+from .steps import Failed
+
+
+def fetch(c):
+    a = c.site.app
+    app.git(c, "fetch", "--quiet", "--tags", "--force", a.git_remote)
+
+
+def resolve(c, ref=None):
+    """(ref name, commit) on the host after a fetch; Failed naming the ref when it does not exist."""
+    a = c.site.app
+    name = ref or f"{a.git_remote}/{a.git_branch}"
+    if name.startswith("-") or any(ch.isspace() for ch in name):
+        raise ConfigError(f"--ref {name!r} is not a git ref; give a branch, tag or commit")
+    r = app.git(c, "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}", warn=True)
+    if not r.ok:
+        raise Failed(f"ref {name!r} does not exist in {a.dir} after fetching {a.git_remote}",
+                     recovery=f"check the ref (git ls-remote {a.git_remote}); nothing was changed")
+    return name, r.stdout.strip()
+
+
+def dirty(c):
+    """Lines of `git status --porcelain` (tracked changes and untracked files), [] when clean."""
+    out = app.git(c, "status", "--porcelain", "--untracked-files=normal").stdout
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def fast_forward(c, commit):
+    """Move the work tree to `commit` only by fast-forward; returns (before, after)."""
+    before = app.head(c)
+    if before == commit:
+        return before, commit
+    changes = dirty(c)
+    if changes:
+        raise Failed(f"the work tree {c.site.app.dir} has local changes ({'; '.join(changes[:3])}"
+                     f"{'...' if len(changes) > 3 else ''}); refusing to deploy over them",
+                     recovery=f"inspect them on the host (git -C {c.site.app.dir} status), commit or "
+                              "remove them, then rerun; nothing was changed")
+    ff = app.git(c, "merge-base", "--is-ancestor", before, commit, warn=True)
+    if not ff.ok:
+        raise Failed(f"{commit[:12]} is not a fast-forward of the deployed {before[:12]}",
+                     recovery="deploy a ref that contains the deployed commit, or go back with "
+                              f"fab -H {c.site.name} rollback.code --ref REF")
+    app.git(c, "merge", "--quiet", "--ff-only", commit)
+    return before, commit
+
+
+def move_to(c, commit):
+    """Check out `commit` on the deployed branch even backwards (rollback); refuses local changes."""
+    changes = dirty(c)
+    if changes:
+        raise Failed(f"the work tree {c.site.app.dir} has local changes; refusing to reset over them",
+                     recovery=f"inspect with git -C {c.site.app.dir} status")
+    before = app.head(c)
+    app.git(c, "reset", "--quiet", "--keep", commit)
+    return before, commit
+
+
+def requirements_changed(c, before, after):
+    req = c.site.app.requirements
+    r = app.git(c, "diff", "--quiet", before, after, "--", req, warn=True)
+    return not r.ok
+
+
+def install_requirements(c):
+    a = c.site.app
+    c.run(f"cd {q(a.dir)} && {q(a.venv + '/bin/pip')} install --quiet --disable-pip-version-check "
+          f"-r {q(a.requirements)}", hide=True)
+
+
+def missing_files(c, paths):
+    if not paths:
+        return []
+    script = "\n".join(f"test -e {q(c.site.app.dir + '/' + p)} || echo {q(p)}" for p in paths)
+    return [x for x in run_script(c, script).stdout.splitlines() if x.strip()]
+
+
+def restart_and_wait(c):
+    """Restart the app (graceful reload where the manager has one), then wait for health 200."""
+    services.control(c, "restart")
+    ok, status, took = services.wait_healthy(c)
+    if not ok:
+        raise Failed(f"the app did not answer 200 on {c.site.health.url} within "
+                     f"{c.site.health.timeout}s after the restart (last status {status or 'none'}; "
+                     f"service {services.state(c)})")
+    return took

@@ -1,0 +1,216 @@
+"""migrate.*: see what migrations will do, check them, and apply them in stages.
+
+The plan comes from Django's own MigrationExecutor on the host (not from parsing --plan text):
+every pending operation is classified, so destructive ones (DeleteModel, RemoveField,
+irreversible RunPython/RunSQL) are known before anything runs. `migrate.run` applies the
+non-destructive prefix first, checks the project's invariants, and only then the destructive rest.
+"""
+import io
+import json
+import re
+
+from invoke import Collection
+
+from . import app, checks
+from .connection import hosttask
+from .errors import ConfigError, DeployError
+from .steps import Failed, Run, Step
+
+PLAN_CODE = """
+import json
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+ex = MigrationExecutor(connection)
+target = {target}
+targets = [tuple(target)] if target else ex.loader.graph.leaf_nodes()
+out = []
+for mig, backwards in ex.migration_plan(targets):
+    ops = [{{"op": type(o).__name__, "describe": o.describe(),
+             "reversible": bool(getattr(o, "reversible", True))}} for o in mig.operations]
+    out.append({{"migration": mig.app_label + "." + mig.name, "backwards": backwards, "ops": ops}})
+print("@@PLAN " + json.dumps(out))
+"""
+DESTRUCTIVE = {"DeleteModel", "RemoveField"}
+# Undoing these drops data written since, or cannot bring the dropped data back.
+LOSSY_BACKWARDS = {"DeleteModel": "recreates the table EMPTY",
+                   "RemoveField": "recreates the column EMPTY",
+                   "CreateModel": "drops the table and its rows",
+                   "AddField": "drops the column and its values"}
+
+
+def classify(op):
+    if op["op"] in DESTRUCTIVE:
+        return "destructive"
+    if op["op"] in ("RunPython", "RunSQL") and not op["reversible"]:
+        return "irreversible"
+    if op["op"] in ("RunPython", "RunSQL"):
+        return "data"
+    return "schema"
+
+
+def plan(c, target=None):
+    """[{migration, backwards, ops: [{op, describe, reversible, kind}]}] from Django on the host."""
+    code = PLAN_CODE.format(target=json.dumps(list(target)) if target else "None")
+    r = c.run(f"{app.prefix(c)} shell", in_stream=io.StringIO(code), hide=True, warn=True)
+    line = next((x for x in r.stdout.splitlines() if x.startswith("@@PLAN ")), None)
+    if line is None:
+        err = (r.stderr or r.stdout).strip().splitlines()
+        raise Failed(f"could not read the migration plan: {err[-1] if err else 'no output'}")
+    entries = json.loads(line[len("@@PLAN "):])
+    for e in entries:
+        for op in e["ops"]:
+            op["kind"] = classify(op)
+    return entries
+
+
+def destructive(entry):
+    return [op for op in entry["ops"] if op["kind"] in ("destructive", "irreversible")]
+
+
+def render(entries):
+    if not entries:
+        return "no pending migrations"
+    lines = []
+    for e in entries:
+        lines.append(f"{e['migration']}{' (backwards)' if e['backwards'] else ''}")
+        for op in e["ops"]:
+            flag = {"destructive": "DESTRUCTIVE", "irreversible": "IRREVERSIBLE"}.get(op["kind"], "")
+            lines.append(f"    {op['describe']}{'  <- ' + flag if flag else ''}")
+    return "\n".join(lines)
+
+
+def check_expected(entries, expect):
+    """The pending migrations must be exactly `expect` (in any order): Failed naming the gap."""
+    pending = [e["migration"] for e in entries]
+    if not expect:
+        return pending
+    missing = [m for m in expect if m not in pending]
+    extra = [m for m in pending if m not in expect]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"expected but not pending: {', '.join(missing)} (already applied, or "
+                         "not in this code)")
+        if extra:
+            parts.append(f"pending but not expected: {', '.join(extra)}")
+        raise Failed("; ".join(parts), recovery="check the deployed ref and the expected list "
+                     "(--expect or [migrations] expect in deploy.toml); nothing was migrated")
+    return pending
+
+
+def split_staged(entries):
+    """(safe prefix, the rest from the first migration holding a destructive operation)."""
+    for i, e in enumerate(entries):
+        if destructive(e):
+            return entries[:i], entries[i:]
+    return entries, []
+
+
+SYNC_BLOCK = re.compile(r"^=+ .* =+$\n(?:.*\n)*?^=+$", re.M)
+
+
+def apply(c, entries, run=None):
+    """Apply exactly `entries` (a prefix of the plan), streaming Django's output."""
+    outputs = []
+    last = {}  # app -> its last migration in `entries`: the migrate target, in first-seen order
+    for e in entries:
+        app_label, name = e["migration"].split(".", 1)
+        last[app_label] = name
+    targets = list(last.items())
+    for app_label, name in targets:
+        r = app.manage(c, "migrate", "--noinput", app_label, name, hide=False)
+        outputs.append(r.stdout)
+    text = "\n".join(outputs)
+    blocks = SYNC_BLOCK.findall(text)
+    if run is not None and blocks:
+        run.journal.write({"kind": "output", "what": "migration report", "text": "\n".join(blocks)})
+        run.data.setdefault("summary_lines", []).extend(
+            line.strip() for b in blocks for line in b.splitlines() if ":" in line)
+    return text
+
+
+def expect_list(c, expect):
+    if expect:
+        items = [x.strip() for x in expect.split(",") if x.strip()]
+        bad = [x for x in items if not re.match(r"^\w+\.\w+$", x)]
+        if bad:
+            raise ConfigError(f"--expect {bad[0]!r} is not app.migration_name; "
+                              "write e.g. --expect accounts.0014_final_sync_before_deletion")
+        return items
+    return c.site.inventory.project.expect_migrations
+
+
+def step_check(expect=None):
+    def run_step(c, run):
+        entries = plan(c)
+        pending = check_expected(entries, expect_list(c, expect))
+        run.data["plan"] = entries
+        lossy = [f"{e['migration']}: {op['describe']}" for e in entries for op in destructive(e)]
+        run.data["destructive"] = lossy
+        if not pending:
+            return "no pending migrations"
+        return f"{len(pending)} pending; destructive: {'; '.join(lossy) if lossy else 'none'}"
+    return run_step
+
+
+def step_run_staged(c, run):
+    """Non-destructive prefix, invariants, then the destructive rest."""
+    entries = run.data.get("plan") or plan(c)
+    if not entries:
+        return "nothing to do: no pending migrations"
+    safe, rest = split_staged(entries)
+    if safe:
+        run.say(f"    applying the non-destructive migrations: "
+                f"{', '.join(e['migration'] for e in safe)}")
+        apply(c, safe, run)
+        run.state["migrated"] = f"applied: {', '.join(e['migration'] for e in safe)}"
+    project = c.site.inventory.project
+    if rest and project.invariants:
+        verdicts = checks.verdicts(c, project.invariants, run.data.get("audit", {}))
+        bad = [v for v in verdicts if not v[1]]
+        for name, ok, value, want in verdicts:
+            run.say(f"    invariant {'ok  ' if ok else 'FAIL'} {name}: {value} (expected {want})")
+        if bad:
+            raise Failed("invariant failed before the destructive migrations: " + "; ".join(
+                f"'{n}' is {v}, expected {w}" for n, _ok, v, w in bad) +
+                f" - NOT applied: {', '.join(e['migration'] for e in rest)}")
+    if rest:
+        run.say(f"    applying: {', '.join(e['migration'] for e in rest)}")
+        apply(c, rest, run)
+        run.state["migrated"] = f"applied: {', '.join(e['migration'] for e in entries)}"
+    return f"applied {len(entries)} migration(s)"
+
+
+@hosttask(name="plan")
+def plan_task(c):
+    """Show the pending migrations and classify every operation (destructive ones flagged)."""
+    print(render(plan(c)))
+
+
+@hosttask(name="check", help={"expect": "comma list of app.migration that must be exactly the pending ones "
+                                        "(default: [migrations] expect in deploy.toml)"})
+def check_task(c, expect=""):
+    """Check that exactly the expected migrations are pending; list destructive operations."""
+    entries = plan(c)
+    try:
+        check_expected(entries, expect_list(c, expect))
+    except Failed as e:
+        raise DeployError(e.reason) from None
+    print(render(entries))
+    lossy = [op for e in entries for op in destructive(e)]
+    print(f"{len(entries)} pending migration(s), {len(lossy)} destructive operation(s)")
+
+
+@hosttask(name="run", help={"expect": "comma list of app.migration that must be the pending ones"})
+def run_task(c, expect=""):
+    """Apply pending migrations in stages: non-destructive, invariants, then destructive (locked)."""
+    Run(c, "migrate.run", {"expect": expect}).execute([
+        Step("migrate.check", step_check(expect), changes_host=False),
+        Step("migrate.run", step_run_staged),
+    ])
+
+
+ns = Collection("migrate")
+ns.add_task(plan_task, name="plan")
+ns.add_task(check_task, name="check")
+ns.add_task(run_task, name="run")

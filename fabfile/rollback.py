@@ -1,0 +1,209 @@
+"""rollback.*: roll back for real.
+
+- `restore`: the database from a verified backup, restored into a FRESH database, proved equal to
+  the backup's manifest, then swapped in by rename; the replaced database is kept, never dropped.
+  (The runbook's `psql db < dump` over the live database doubles rows and keeps new ones.)
+- `migrations`: refuses a backward plan that crosses a destructive operation (Django recreates
+  the table EMPTY) unless --force, and points to `restore`.
+- `code`: back to a ref, requirements reinstalled when they differ, restarted, health checked.
+"""
+from invoke import Collection
+
+import time
+
+from . import backup as backups
+from . import code_update, db, maintenance, migrate, services
+from .app import head
+from .confirm import confirm
+from .connection import hosttask
+from .errors import ConfigError, DeployError
+from .steps import Failed, Run, Step
+
+
+def step_check_backup(name):
+    def run_step(c, run):
+        manifest = backups.read_manifest(c, name)
+        problems = backups.verify_files(c, name, manifest)
+        if problems:
+            raise Failed(f"backup {name} is NOT usable: {'; '.join(problems)}",
+                         recovery=f"nothing was changed; pick another backup (fab -H {c.site.name} "
+                                  "backup.list)")
+        run.data["manifest"] = manifest
+        return f"{name}: files match the manifest, dump read in full"
+    return run_step
+
+
+def step_maintenance_on(c, run):
+    note = maintenance.install(c)
+    was_on = maintenance.is_on(c)
+    maintenance.turn_on(c)
+    run.data.setdefault("maintenance_on_at", time.monotonic())
+    run.state["maintenance"] = (f"maintenance is ON (public gets 503); turn it off with "
+                                f"fab -H {c.site.name} maintenance.off")
+    return "already ON" if was_on else f"ON ({note})"
+
+
+def step_stop_app(c, run):
+    for name in [c.site.service.app, *c.site.service.workers]:
+        services.control(c, "stop", name, warn=True)
+    run.state["app"] = f"the app ({c.site.service.app}) is STOPPED"
+    return f"stopped {c.site.service.app}"
+
+
+def restore_database(c, run, name):
+    """Restore into a fresh database, prove it, swap names; the old one is kept."""
+    live = c.site.database.name
+    suffix = run.run_id.replace("-", "_")
+    fresh, kept = f"{live}_restore_{suffix}", f"{live}_before_{suffix}"
+    backups.restore_into(c, name, fresh)
+    diffs = backups.compare(run.data["manifest"]["tables"], db.fingerprints(c, db=fresh))
+    if diffs:
+        db.psql(c, f"DROP DATABASE IF EXISTS {db.ident(fresh)};", db="postgres")
+        raise Failed("the restored copy differs from the backup's manifest (" + "; ".join(
+            f"{t}: {d}" for t, d in sorted(diffs.items())) + "); the live database was NOT touched")
+    db.psql(c, f"""SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                   WHERE datname = {db.literal(live)} AND pid <> pg_backend_pid();
+BEGIN;
+ALTER DATABASE {db.ident(live)} RENAME TO {db.ident(kept)};
+ALTER DATABASE {db.ident(fresh)} RENAME TO {db.ident(live)};
+COMMIT;""", db="postgres")
+    run.state["database"] = (f"database {live} is restored from {name}; the replaced one is kept as "
+                             f"{kept} (drop it when satisfied)")
+    diffs = backups.compare(run.data["manifest"]["tables"], db.fingerprints(c))
+    if diffs:
+        raise Failed(f"after the swap {live} differs from the manifest: {diffs}")
+    return f"restored into a fresh database and swapped; old kept as {kept}; fingerprints equal"
+
+
+def step_start_app(c, run):
+    for name in [c.site.service.app, *c.site.service.workers]:
+        services.control(c, "start", name, warn=True)
+    ok, status, took = services.wait_healthy(c)
+    if not ok:
+        raise Failed(f"the app did not answer 200 on {c.site.health.url} within "
+                     f"{c.site.health.timeout}s (last status {status or 'none'})")
+    run.state.pop("app", None)
+    return f"{c.site.service.app} healthy in {took:.1f}s"
+
+
+def step_maintenance_off(c, run):
+    note = maintenance.turn_off(c)
+    run.state.pop("maintenance", None)
+    start = run.data.get("maintenance_on_at")
+    if start:
+        downtime = time.monotonic() - start
+        run.data["downtime"] = downtime
+        run.data.setdefault("summary_lines", []).append(f"downtime (maintenance ON->OFF): {downtime:.1f}s")
+        return f"{note}; downtime {downtime:.1f}s"
+    return note
+
+
+def step_code_to(ref_or_commit):
+    def run_step(c, run):
+        code_update.fetch(c)
+        _name, commit = code_update.resolve(c, ref_or_commit)
+        before, after = code_update.move_to(c, commit)
+        run.state["code"] = f"code is at {after[:12]} (was {before[:12]})"
+        if before != after and code_update.requirements_changed(c, before, after):
+            code_update.install_requirements(c)
+            return f"{before[:12]} -> {after[:12]}, requirements reinstalled"
+        return f"{before[:12]} -> {after[:12]}" if before != after else "nothing to do: already there"
+    return run_step
+
+
+def restore_steps(c, name, with_code):
+    steps = [Step("check backup", step_check_backup(name), changes_host=False),
+             Step("maintenance on", step_maintenance_on),
+             Step("stop app", step_stop_app),
+             Step("restore database", lambda c, run: restore_database(c, run, name),
+                  recovery=lambda run: f"the live database is unchanged unless the swap was reported; "
+                                       f"start the app: fab -H {c.site.name} rollback.restore "
+                                       f"--backup={name} --yes (retry), or maintenance.off")]
+    if with_code:
+        steps.append(Step("code to the backup's commit",
+                          lambda c, run: step_code_to(run.data["manifest"]["git_commit"])(c, run)))
+    steps += [Step("start app", step_start_app), Step("maintenance off", step_maintenance_off)]
+    return steps
+
+
+def restore(c, name, with_code=False):
+    return Run(c, "rollback.restore", {"backup": name, "code": with_code}).execute(
+        restore_steps(c, name, with_code))
+
+
+@hosttask(name="restore", help={"backup": "backup name from backup.list (required)",
+                                "code": "also return the code to the commit the backup was taken at",
+                                "yes": "do not ask for confirmation"})
+def restore_task(c, backup="", code=False, yes=False):
+    """Restore the database from a backup into a fresh database, prove it, swap it in (locked)."""
+    name = backups.check_name(c, backup)
+    try:
+        manifest = backups.read_manifest(c, name)
+    except Failed as e:
+        raise DeployError(e.reason) from None
+    now = head(c)
+    print(f"{c.site.name}: restore {c.site.database.name} from {name} (taken {manifest['created']} "
+          f"at commit {manifest['git_commit'][:12]}); the current database is kept, renamed")
+    if not code and manifest["git_commit"] != now:
+        print(f"note: the code is at {now[:12]}, the backup was taken at "
+              f"{manifest['git_commit'][:12]}; add --code to move the code back too")
+    confirm(f"restore {c.site.database.name} on {c.site.name} from {name}?", yes)
+    restore(c, name, with_code=code)
+
+
+@hosttask(name="migrations", help={"to": "target as app.NNNN (e.g. workshops.0024)",
+                                   "force": "roll back even across destructive operations",
+                                   "yes": "do not ask for confirmation"})
+def migrations_task(c, to="", force=False, yes=False):
+    """Migrate an app backwards; refuses when that cannot bring data back (use rollback.restore)."""
+    if "." not in to:
+        raise ConfigError(f"--to {to!r} must be app.NNNN (e.g. workshops.0024_userprofile_website)")
+    app_label, name = to.split(".", 1)
+    entries = migrate.plan(c, target=(app_label, name)) if name != "zero" else migrate.plan(
+        c, target=(app_label, None))
+    back = [e for e in entries if e["backwards"]]
+    if not back:
+        print(f"{c.site.name}: nothing to do: {to} is not behind the applied state")
+        return
+    lossy = [f"{e['migration']}: undoing '{op['describe']}' {migrate.LOSSY_BACKWARDS[op['op']]}"
+             for e in back for op in e["ops"] if op["op"] in migrate.LOSSY_BACKWARDS] + [
+             f"{e['migration']}: '{op['describe']}' is irreversible"
+             for e in back for op in e["ops"] if not op["reversible"]]
+    print(migrate.render(back))
+    if lossy and not force:
+        raise DeployError("refusing: this backward plan loses data (" + "; ".join(lossy) + "); "
+                          f"restore the pre-deploy backup instead: fab -H {c.site.name} "
+                          "rollback.restore --backup=NAME (or --force if you accept the loss)")
+    confirm(f"migrate {app_label} back to {name} on {c.site.name}?", yes)
+
+    def step_backup_first(c, run):
+        return backups.step_backup(json_dumps=False)(c, run)
+
+    def step_migrate_back(c, run):
+        from .app import manage
+        manage(c, "migrate", "--noinput", app_label, name, hide=False)
+        return f"{app_label} at {name}"
+
+    Run(c, "rollback.migrations", {"to": to, "force": force}).execute([
+        Step("backup", step_backup_first), Step("migrate backwards", step_migrate_back),
+        Step("restart", lambda c, run: f"healthy in {code_update.restart_and_wait(c):.1f}s")])
+
+
+@hosttask(name="code", help={"ref": "branch, tag or commit to go back to (required)",
+                             "yes": "do not ask for confirmation"})
+def code_task(c, ref="", yes=False):
+    """Move the app's code back to a ref, reinstall requirements if needed, restart, check health."""
+    if not ref:
+        raise ConfigError("--ref REF is required (a tag, branch or commit); see deploy.history "
+                          "or git log on the host")
+    confirm(f"move the code on {c.site.name} to {ref}?", yes)
+    Run(c, "rollback.code", {"ref": ref}).execute([
+        Step("code to ref", step_code_to(ref)),
+        Step("restart", lambda c, run: f"healthy in {code_update.restart_and_wait(c):.1f}s"),
+    ])
+
+
+ns = Collection("rollback")
+ns.add_task(restore_task, name="restore")
+ns.add_task(migrations_task, name="migrations")
+ns.add_task(code_task, name="code")
