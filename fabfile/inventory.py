@@ -33,7 +33,7 @@ class AbsPath(str):
 # key: (type, default, help). Nested dicts are tables. Documented in hosts.example.toml.
 HOST_SCHEMA = {
     "hostname": (str, REQUIRED, "address or ssh_config alias to connect to"),
-    "port": (int, 22, "SSH port"),
+    "port": (int, None, "SSH port (default: ~/.ssh/config, else 22)"),
     "user": (str, None, "SSH user (default: ssh_config / local user)"),
     "identity_file": (str, None, "private key file, relative to the inventory file"),
     "accept_new_host_key": (bool, False, "trust an unknown host key on first use"),

@@ -110,7 +110,7 @@ class Run:
         except DeployError as e:
             self._record(step, "failed", start, e.text)
             self._stopped(label, step, e.text, None)
-            raise
+            raise type(e)(self.c.mask(e.text), code=e.code) from None
         except Exception as e:  # noqa: BLE001 - anything else still stops cleanly
             reason = f"{type(e).__name__}: {e}"
             self._record(step, "failed", start, reason)

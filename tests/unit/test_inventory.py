@@ -38,7 +38,7 @@ def test_example_file_is_valid_and_documents_every_key(example_text, write_inven
 
 def test_minimal_gets_defaults(write_inventory):
     site = inventory.load(write_inventory(MINIMAL)).site("web")
-    assert site.port == 22 and site.database.access == "local" and site.health.timeout == 30
+    assert site.port is None and site.database.access == "local" and site.health.timeout == 30
     assert site.app.manage_py == "manage.py" and site.accept_new_host_key is False
 
 
