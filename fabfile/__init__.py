@@ -13,5 +13,6 @@ ns = Collection(backup.ns, deploy.ns, maintenance.ns, migrate.ns, rollback.ns, v
 ns.configure({
     "deploy": {
         "hosts_file": "hosts.toml",   # FABRIC_DEPLOY_HOSTS_FILE or --hosts-file override it
+        "lock_wait_timeout": 30,      # seconds a backup waits for a table lock before failing
     },
 })

@@ -50,6 +50,9 @@ def create_script(c, name, json_labels):
         for i, label in enumerate(json_labels)) + " ) &" if json_labels else ""
     json_status = "\n".join(f"echo @@json {q(label)}; cat \"$D/.json-{i}.status\""
                              for i, label in enumerate(json_labels))
+    # Never queue forever behind a migration's lock: fail the backup instead (config
+    # deploy.lock_wait_timeout, env FABRIC_DEPLOY_LOCK_WAIT_TIMEOUT).
+    wait = int(c.config.deploy.lock_wait_timeout)
     fp_lines = q(db.FINGERPRINT_SQL.strip() + " \\gexec") + " " + q("\\echo @@END")
     return f"""set -eo pipefail
 umask 077
@@ -59,13 +62,15 @@ mkdir -m 0700 "$D"
 {dumps}
 {{
 coproc PSQL {{ {db.local_tool(c, 'psql')} -X -q -A -t -v ON_ERROR_STOP=1 -d {q(d.name)} 2>&1; }}
-echo "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT pg_export_snapshot();" >&"${{PSQL[1]}}"
+echo "SET lock_timeout = '{wait}s'; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT pg_export_snapshot();" >&"${{PSQL[1]}}"
 read -r SNAP <&"${{PSQL[0]}}"
-{db.local_tool(c, 'pg_dump')} -Fc --snapshot="$SNAP" -d {q(d.name)} > "$D/db.dump" 2>"$D/.dump.err" &
+{db.local_tool(c, 'pg_dump')} -Fc --lock-wait-timeout={wait}s --snapshot="$SNAP" -d {q(d.name)} > "$D/db.dump" 2>"$D/.dump.err" &
 DUMP=$!
 printf '%s\\n' {fp_lines} >&"${{PSQL[1]}}"
 echo @@tables
-while read -r line <&"${{PSQL[0]}}"; do [ "$line" = @@END ] && break; echo "$line"; done
+end=0
+while read -r line <&"${{PSQL[0]}}"; do [ "$line" = @@END ] && {{ end=1; break; }}; echo "$line"; done
+[ $end = 1 ] || {{ kill $DUMP 2>/dev/null; echo "@@error fingerprints: $line"; exit 1; }}
 wait $DUMP || {{ echo "@@error pg_dump: $(tail -n 1 "$D/.dump.err")"; exit 1; }}
 echo "COMMIT;" >&"${{PSQL[1]}}"
 exec {{PSQL[1]}}>&-
@@ -129,8 +134,10 @@ def create(c, name, json_dumps=True):
     r = run_script(c, create_script(c, name, labels), warn=True)
     sections = parse_sections(r.stdout)
     if not r.ok or "end" not in sections:
-        err = sections.get("error") or [(r.stderr or r.stdout).strip().splitlines()[-1:] or "?"]
-        raise Failed(f"backup {name} failed: {err[0]}",
+        said = [x for x in sections.get("tables", []) + (r.stderr or "").splitlines()
+                if "ERROR" in x or "error" in x]
+        err = (said or sections.get("error") or (r.stdout or "?").strip().splitlines()[-1:])[0]
+        raise Failed(f"backup {name} failed: {err.strip()}",
                      recovery=f"fix the cause (disk space? permissions of {c.site.backup.dir}?) "
                               f"and rerun; the partial backup is {bdir(c, name)}")
     manifest = build_manifest(c, name, sections, time.monotonic() - start)

@@ -85,10 +85,11 @@ def missing_files(c, paths):
 
 def restart_and_wait(c):
     """Restart the app (graceful reload where the manager has one), then wait for health 200."""
-    services.control(c, "restart")
-    ok, status, took = services.wait_healthy(c)
+    r = services.control(c, "restart", warn=True)
+    ok, status, took = (False, 0, 0.0) if not r.ok else services.wait_healthy(c)
     if not ok:
-        raise Failed(f"the app did not answer 200 on {c.site.health.url} within "
-                     f"{c.site.health.timeout}s after the restart (last status {status or 'none'}; "
-                     f"service {services.state(c)})")
+        said = (r.stdout or r.stderr).strip().splitlines()
+        raise Failed(f"the app did not answer 200 on {c.site.health.url} after the restart "
+                     f"(last status {status or 'none'}; service {services.state(c)}"
+                     f"{'; ' + said[-1] if not r.ok and said else ''})")
     return took
