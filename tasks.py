@@ -26,8 +26,16 @@ def _as_root(argv):
     return subprocess.run(argv, check=False).returncode
 
 
+HOST_SECRETS = Path("/etc/deploy-sandbox/client.env")
+
+
 def _secrets_file():
+    """The sandbox's secrets: the host's own copy when it was provisioned before (the seeded
+    database holds the PyBot password), else new random ones."""
     env = STATE / ".env"
+    if not env.exists() and HOST_SECRETS.exists():
+        shutil.copy(HOST_SECRETS, env)
+        os.chmod(env, 0o600)
     if not env.exists():
         values = {
             "SANDBOX_DB_PASSWORD": secrets.token_urlsafe(18),

@@ -76,20 +76,32 @@ def smoke(c, bypass=False):
     """[(name, ok, detail)] for the configured HTTP checks; tokens captured flow to later checks."""
     project = c.site.inventory.project
     captured = {}
+    capturable = {var for chk in project.smoke for var in chk.get("capture", {})}
+
+    class NotCaptured(Exception):
+        pass
 
     def env(name):
-        return captured[name] if name in captured else c.site.secret(name)
+        if name in captured:
+            return captured[name]
+        if name in capturable:
+            raise NotCaptured(name)
+        return c.site.secret(name)
 
     results = []
     for chk in project.smoke:
-        headers = _expand(chk.get("headers", {}), env)
+        try:
+            headers = _expand(chk.get("headers", {}), env)
+            path = _expand(chk["path"], env)
+            body = _expand(chk.get("json"), env) if "json" in chk else None
+        except NotCaptured as e:
+            results.append((chk["name"], False, f"not run: ${{{e}}} was not captured by an "
+                                                "earlier check"))
+            continue
         if bypass:
             headers.update(maintenance.bypass_headers(c))
-        for k, v in captured.items():
-            c.site.secrets[f"captured:{k}"] = v  # captured tokens are masked like secrets
-        status, body = http.request(c, project.smoke_base.rstrip("/") + _expand(chk["path"], env),
-                                    chk.get("method", "GET"), headers,
-                                    _expand(chk.get("json"), env) if "json" in chk else None)
+        status, body = http.request(c, project.smoke_base.rstrip("/") + path,
+                                    chk.get("method", "GET"), headers, body)
         problems = []
         if status != chk.get("status", 200):
             problems.append(f"status {status}, expected {chk.get('status', 200)}")
@@ -107,7 +119,7 @@ def smoke(c, bypass=False):
         for var, key in chk.get("capture", {}).items():
             if isinstance(data, dict) and key in data:
                 captured[var] = data[key]
-                c.site.secrets[f"captured:{var}"] = str(data[key])
+                c.site.secrets[f"captured:{var}"] = str(data[key])  # masked like a secret
             else:
                 problems.append(f"nothing to capture at {key!r}")
         results.append((chk["name"], not problems, "; ".join(problems) or f"{status}"))

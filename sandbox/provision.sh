@@ -23,6 +23,8 @@ done
 [ "$(id -u)" = 0 ] || { echo "provision.sh: must run as root (try: sudo $0 ...)" >&2; exit 2; }
 [ -r "$PUBKEY" ] || { echo "provision.sh: --pubkey FILE is required and must be readable" >&2; exit 2; }
 [ -r "$ENVFILE" ] || { echo "provision.sh: --env FILE is required and must be readable" >&2; exit 2; }
+PUBKEY=$(realpath "$PUBKEY") ENVFILE=$(realpath "$ENVFILE")
+cd /   # commands run as postgres/deploy must not inherit a cwd they cannot enter
 
 # Layout (kept in step with sandbox/hosts.template.toml).
 SSH_ADDR=${SANDBOX_ADDR:-127.0.0.1}
@@ -99,9 +101,14 @@ if ! id deploy >/dev/null 2>&1; then
 fi
 usermod -p '*' deploy   # no password, but not "locked": key login works with UsePAM no
 install -d -m 0700 -o deploy -g deploy /home/deploy/.ssh
-install -m 0600 -o deploy -g deploy "$PUBKEY" /home/deploy/.ssh/authorized_keys
+# Append (not replace): several checkouts on this machine may share the sandbox.
+touch /home/deploy/.ssh/authorized_keys
+grep -qxF "$(cat "$PUBKEY")" /home/deploy/.ssh/authorized_keys || cat "$PUBKEY" >> /home/deploy/.ssh/authorized_keys
+chown deploy:deploy /home/deploy/.ssh/authorized_keys && chmod 0600 /home/deploy/.ssh/authorized_keys
 
 install -d -m 0755 "$CONF" /run/sshd
+# The secrets the seeded database was made with; later checkouts reuse them (root only).
+[ -f "$CONF/client.env" ] || install -m 0600 "$ENVFILE" "$CONF/client.env"
 [ -f "$CONF/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C deploy-sandbox -f "$CONF/ssh_host_ed25519_key"
 cat > "$CONF/sshd_config.new" <<EOF
 # deploy-sandbox sshd: loopback only, key login for deploy only.

@@ -2,6 +2,7 @@
 # Return the sandbox host to the app's v1 with the seeded data, in seconds (run as root).
 # The database comes back from the template `recorder_seed_v1` made at provisioning.
 set -euo pipefail
+cd /   # commands run as postgres/deploy must not inherit a cwd they cannot enter
 [ "$(id -u)" = 0 ] || { echo "reset.sh: must run as root" >&2; exit 2; }
 ROOT=/srv/recorder
 psql_pg() { sudo -u postgres psql -X -q -v ON_ERROR_STOP=1 -p 5432 "$@"; }

@@ -15,27 +15,10 @@ from fabfile import inventory, journal
 from fabfile.errors import CheckpointFailed, ConfigError, Interrupted
 from fabfile.steps import Failed, Run, Step, fail
 
-HOSTS = """
-[hosts.web]
-hostname = "10.0.0.1"
-[hosts.web.app]
-dir = "/srv/app"
-venv = "/srv/venv"
-[hosts.web.database]
-name = "app"
-[hosts.web.service]
-manager = "systemd"
-app = "gunicorn"
-[hosts.web.maintenance]
-snippet = "/etc/nginx/snippets/m.conf"
-flag = "/srv/m/on"
-page = "/srv/m/page.html"
-bypass_secret_env = "WEB_BYPASS"
-[hosts.web.health]
-url = "http://127.0.0.1/healthz"
-[hosts.web.backup]
-dir = "/srv/backups"
-"""
+from .test_inventory import MINIMAL
+
+HOSTS = MINIMAL.replace('page = "/srv/m/page.html"',
+                        'page = "/srv/m/page.html"\nbypass_secret_env = "WEB_BYPASS"')
 SECRET = "hunter2-Zq8xPw"
 
 
