@@ -3,12 +3,10 @@
 `deploy.consolidate` is the profile-consolidation runbook (steps 1-10) as checkpoints; it stops
 at the first one that fails and says what state the host is in and the command that recovers.
 """
-import shutil
-import time
 
 from invoke import Collection
 
-from . import backup, checkers, code_update, db, lock, maintenance, migrate, rollback, services
+from . import backup, checkers, code_update, db, lock, migrate, rollback, services
 from .connection import hosttask
 from .errors import CheckpointFailed, ConfigError
 from .journal import Journal

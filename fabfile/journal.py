@@ -8,7 +8,6 @@ import secrets
 import socket
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 from .remote import q
 

@@ -6,7 +6,6 @@ command failure) to stop the run. On a stop the runner prints which step failed 
 host's state as the steps recorded it (`run.state`), the exact command that recovers, writes the
 journal, releases the lock, and exits non-zero.
 """
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -175,7 +174,3 @@ def _command_failure(e):
 
 def fail(reason, recovery=None):
     raise Failed(reason, recovery)
-
-
-def is_tty():
-    return sys.stdout.isatty()

@@ -265,3 +265,17 @@ def test_backup_drill_and_list(sfab):
     assert "restore drill matched every table's fingerprint" in r.stdout
     r = sfab("-H", "sandbox", "backup.list")
     assert re.search(rf"^{name}\s+\S+\s+\S+MB\s+yes \(restore drill", r.stdout, re.M)
+
+
+def test_auto_rollback_restores_database_and_code(sfab, db):
+    with db() as conn:
+        before = fingerprints(conn)
+    r = sfab("-H", "sandbox", "deploy.consolidate", "--no-json", "--ref", "v2-raises",
+             "--auto-rollback")
+    assert r.returncode == 1
+    assert "auto-rollback: restoring" in r.stdout and "auto-rollback: done" in r.stdout
+    assert "failed and was rolled back" in r.stderr
+    with db() as conn:
+        assert fingerprints(conn) == before
+    assert git_head() == git_head("v1")
+    assert http_status("/workshops/")[0] == 200
