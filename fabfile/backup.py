@@ -20,6 +20,7 @@ from . import app, db
 from .connection import hosttask, positive
 from .confirm import confirm
 from .errors import ConfigError, DeployError
+from . import remote
 from .remote import atomic_write, q, run_script
 from .steps import Failed, Run, Step
 
@@ -48,8 +49,9 @@ def create_script(c, name, json_labels):
         f"{{ rm -f \"$D/{_label_file(label)}\"; echo \"skipped: $(tail -n 1 \"$D/.json-{i}.err\")\" "
         f"> \"$D/.json-{i}.status\"; }} )"
         for i, label in enumerate(json_labels)) + " ) &" if json_labels else ""
-    json_status = "\n".join(f"echo @@json {q(label)}; cat \"$D/.json-{i}.status\""
-                             for i, label in enumerate(json_labels))
+    json_status = "echo @@json\n" + "\n".join(
+        f"printf '%s %s\\n' {q(label)} \"$(cat \"$D/.json-{i}.status\")\""
+        for i, label in enumerate(json_labels))
     # Never queue forever behind a migration's lock: fail the backup instead (config
     # deploy.lock_wait_timeout, env FABRIC_DEPLOY_LOCK_WAIT_TIMEOUT).
     wait = int(c.config.deploy.lock_wait_timeout)
@@ -70,8 +72,8 @@ printf '%s\\n' {fp_lines} >&"${{PSQL[1]}}"
 echo @@tables
 end=0
 while read -r line <&"${{PSQL[0]}}"; do [ "$line" = @@END ] && {{ end=1; break; }}; echo "$line"; done
-[ $end = 1 ] || {{ kill $DUMP 2>/dev/null; echo "@@error fingerprints: $line"; exit 1; }}
-wait $DUMP || {{ echo "@@error pg_dump: $(tail -n 1 "$D/.dump.err")"; exit 1; }}
+[ $end = 1 ] || {{ kill $DUMP 2>/dev/null; printf '@@error\\nfingerprints: %s\\n' "$line"; exit 1; }}
+wait $DUMP || {{ printf '@@error\\npg_dump: %s\\n' "$(tail -n 1 "$D/.dump.err")"; exit 1; }}
 echo "COMMIT;" >&"${{PSQL[1]}}"
 exec {{PSQL[1]}}>&-
 }} </dev/null
@@ -85,25 +87,6 @@ echo @@migrations; {app.prefix(c)} showmigrations --plan </dev/null | grep '^\\[
 echo @@files; cd "$D" && for f in *; do printf '%s %s\\n' "$(stat -c %s "$f")" "$(sha256sum "$f")"; done
 echo @@end
 """
-
-
-def parse_sections(text):
-    out, key = {}, None
-    for line in text.splitlines():
-        if line.startswith("@@"):
-            key, _, rest = line[2:].partition(" ")
-            if key == "json":
-                out.setdefault("json", []).append([rest.strip("'"), None])
-                key = "json"
-                continue
-            out.setdefault(key, [])
-            if rest:
-                out[key].append(rest)
-        elif key == "json" and out.get("json") and out["json"][-1][1] is None:
-            out["json"][-1][1] = line
-        elif key:
-            out[key].append(line)
-    return out
 
 
 def build_manifest(c, name, sections, took):
@@ -122,7 +105,7 @@ def build_manifest(c, name, sections, took):
         "postgresql": (sections.get("version") or ["?"])[0].strip(),
         "git_commit": (sections.get("commit") or ["?"])[0].strip(),
         "applied_migrations": [m.strip() for m in sections.get("migrations", []) if m.strip()],
-        "json_dumps": {label: status for label, status in sections.get("json", [])},
+        "json_dumps": dict(line.split(" ", 1) for line in sections.get("json", []) if " " in line),
         "tables": tables, "files": files,
     }
 
@@ -132,7 +115,7 @@ def create(c, name, json_dumps=True):
     labels = c.site.inventory.project.backup_json if json_dumps else []
     start = time.monotonic()
     r = run_script(c, create_script(c, name, labels), warn=True)
-    sections = parse_sections(r.stdout)
+    sections = remote.sections(r.stdout)
     if not r.ok or "end" not in sections:
         said = [x for x in sections.get("tables", []) + (r.stderr or "").splitlines()
                 if "ERROR" in x or "error" in x]
@@ -161,7 +144,7 @@ echo @@files; for f in *; do [ "$f" = manifest.json ] || [ "$f" = verified.json 
 echo @@read; {db.local_tool(c, 'pg_restore')} -f /dev/null < db.dump 2>&1 && echo READ-OK
 """
     r = run_script(c, script, warn=True)
-    sections = parse_sections(r.stdout)
+    sections = remote.sections(r.stdout)
     problems = []
     seen = {}
     for line in sections.get("files", []):

@@ -6,7 +6,7 @@ import json
 import re
 
 from . import checks, http, maintenance
-from .remote import atomic_write, q, run_script
+from .remote import atomic_write, q, run_script, sections
 from .steps import Failed
 
 
@@ -154,14 +154,12 @@ def scan_since(c, offsets):
     script = "\n".join(
         f"echo @@{q(f)}; [ -r {q(f)} ] && tail -c +$(( {int(off)} + 1 )) {q(f)} | grep -F {pats} || true"
         for f, off in offsets.items())
-    found, current = {}, None
-    for line in run_script(c, script).stdout.splitlines():
-        if line.startswith("@@"):
-            current = line[2:]
-            continue
-        for p in project.log_patterns:
-            if p in line:
-                found.setdefault(p, []).append(f"{current}: {line.strip()[:200]}")
+    found = {}
+    for path, lines in sections(run_script(c, script).stdout).items():
+        for line in lines:
+            for p in project.log_patterns:
+                if p in line:
+                    found.setdefault(p, []).append(f"{path}: {line.strip()[:200]}")
     return found
 
 

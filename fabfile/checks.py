@@ -6,6 +6,7 @@ is one `manage.py shell` with the code on stdin.
 import io
 
 from . import app, db
+from .remote import sections
 
 
 def _sql_batch(c, checks):
@@ -13,15 +14,8 @@ def _sql_batch(c, checks):
     for i, chk in enumerate(checks):
         script.append(f"\\echo @@{i}")
         script.append(chk["sql"].rstrip().rstrip(";") + ";")
-    out = db.psql(c, "\n".join(script))
-    values, key = {}, None
-    for line in out.splitlines():
-        if line.startswith("@@"):
-            key = int(line[2:])
-            values[key] = []
-        elif key is not None:
-            values[key].append(line)
-    return [values.get(i, []) for i in range(len(checks))]
+    values = sections(db.psql(c, "\n".join(script)))
+    return [values.get(str(i), []) for i in range(len(checks))]
 
 
 def _django(c, code):

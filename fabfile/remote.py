@@ -55,6 +55,21 @@ def sudo(c, *argv, user=None, **kwargs):
     return c.run(f"sudo -n {who}{sh(*argv)}", **kwargs)
 
 
+def sections(text):
+    """{key: [lines]} from output marked with `@@key` header lines (what our scripts print).
+
+    A repeated header starts its section again (the last one wins).
+    """
+    out, key = {}, None
+    for line in text.splitlines():
+        if line.startswith("@@"):
+            key = line[2:].strip()
+            out[key] = []
+        elif key is not None:
+            out[key].append(line)
+    return out
+
+
 def run_script(c, script, **kwargs):
     """Run a multi-line bash script sent on stdin: one round trip, nothing in `ps`.
 

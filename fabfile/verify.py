@@ -5,7 +5,7 @@ from . import app, checkers, db, lock
 from .connection import hosttask, positive
 from .errors import DeployError
 from .steps import Run, Step
-from .remote import q, run_script
+from .remote import q, run_script, sections
 from .services import argv as service_argv
 
 
@@ -32,14 +32,7 @@ echo @@end
 
 
 def parse_sections(text):
-    out, key = {}, None
-    for line in text.splitlines():
-        if line.startswith("@@"):
-            key = line[2:].strip()
-            out[key] = []
-        elif key:
-            out[key].append(line)
-    return {k: "\n".join(v).strip() for k, v in out.items()}
+    return {k: "\n".join(v).strip() for k, v in sections(text).items()}
 
 
 def _size(n):
