@@ -55,7 +55,7 @@ def create_script(c, name, json_labels):
     # Never queue forever behind a migration's lock: fail the backup instead (config
     # deploy.lock_wait_timeout, env FABRIC_DEPLOY_LOCK_WAIT_TIMEOUT).
     wait = int(c.config.deploy.lock_wait_timeout)
-    fp_lines = q(db.FINGERPRINT_SQL.strip() + " \\gexec") + " " + q("\\echo @@END")
+    fp_lines = q(db.FINGERPRINT_GEXEC) + " " + q("\\echo @@END")
     return f"""set -eo pipefail
 umask 077
 D={q(target)}
@@ -90,10 +90,8 @@ echo @@end
 
 
 def build_manifest(c, name, sections, took):
-    tables = {}
-    for line in sections.get("tables", []):
-        t, n, h = line.split("|")
-        tables[t] = {"rows": int(n), "md5": h}
+    tables = {t: {"rows": n, "md5": h}
+              for t, (n, h) in db.parse_fingerprints(sections.get("tables", [])).items()}
     files = {}
     for line in sections.get("files", []):
         size, digest, fname = line.split(None, 2)

@@ -18,11 +18,9 @@ def local_tool(c, tool):
     return f"sudo -n -u {q(d.os_user)} {q(tool)} -h {q(d.socket_dir)} -p {int(d.port)}"
 
 
-def client_prefix(c, tool):
-    """(shell prefix running `tool` with the right identity, stdin preamble carrying secrets)."""
+def _dsn(c, tool):
+    """(argv for `tool` from the .env DSN, its password) for access = "dsn"."""
     d = c.site.database
-    if d.access == "local":
-        return local_tool(c, tool), ""
     dsn = c.site.secret(d.dsn_env) if d.dsn_env else None
     if not dsn:
         raise ConfigError(f"{c.site.inventory.path}: hosts.{c.site.name}.database.dsn_env: missing "
@@ -31,9 +29,16 @@ def client_prefix(c, tool):
     args = [tool, "-h", u.hostname or "localhost", "-p", str(u.port or 5432)]
     if u.username:
         args += ["-U", unquote(u.username)]
+    return sh(*args), unquote(u.password or "")
+
+
+def client_prefix(c, tool):
+    """(shell prefix running `tool` with the right identity, stdin preamble carrying secrets)."""
+    if c.site.database.access == "local":
+        return local_tool(c, tool), ""
+    command, password = _dsn(c, tool)
     # `read` takes the first stdin line (the password); the tool reads the rest.
-    return ("IFS= read -r PGPASSWORD && export PGPASSWORD && " + sh(*args),
-            unquote(u.password or "") + "\n")
+    return "IFS= read -r PGPASSWORD && export PGPASSWORD && " + command, password + "\n"
 
 
 def script_psql(c, db=None):
@@ -41,13 +46,11 @@ def script_psql(c, db=None):
 
     The script travels on stdin, so a password set in it never shows in `ps`.
     """
-    d = c.site.database
-    dbname = q(db or d.name)
-    if d.access == "local":
+    dbname = q(db or c.site.database.name)
+    if c.site.database.access == "local":
         return "", f"{local_tool(c, 'psql')} -X -q -A -t -d {dbname}"
-    prefix, preamble = client_prefix(c, "psql")
-    setup = f"export PGPASSWORD={q(preamble.rstrip(chr(10)))}\n"
-    return setup, prefix.split("&& export PGPASSWORD && ", 1)[1] + f" -X -q -A -t -d {dbname}"
+    command, password = _dsn(c, "psql")
+    return f"export PGPASSWORD={q(password)}\n", f"{command} -X -q -A -t -d {dbname}"
 
 
 def psql(c, sql, db=None, **kwargs):
@@ -70,6 +73,8 @@ def ident(name):
     return '"' + str(name).replace('"', '""') + '"'
 
 
+# Per table of the public schema: one query giving "table|rows|md5 of its rows' text". Run with
+# psql's \gexec it executes those queries in the same session (one round trip, one snapshot).
 FINGERPRINT_SQL = """
 SELECT format('SELECT %L AS t, count(*) AS n, coalesce(md5(string_agg(md5(x::text), '''' ORDER BY md5(x::text))), '''') AS h FROM %I.%I x',
               c.relname, n.nspname, c.relname)
@@ -77,17 +82,19 @@ SELECT format('SELECT %L AS t, count(*) AS n, coalesce(md5(string_agg(md5(x::tex
  WHERE c.relkind IN ('r', 'p') AND n.nspname = 'public'
  ORDER BY c.relname
 """
+FINGERPRINT_GEXEC = FINGERPRINT_SQL.strip() + " \\gexec"
 
 
-def fingerprints(c, db=None):
-    """{table: (rows, md5 of its content)} for every table of the public schema."""
-    queries = [line for line in psql(c, FINGERPRINT_SQL, db=db).splitlines() if line.strip()]
-    if not queries:
-        return {}
-    union = "\nUNION ALL\n".join(queries) + ";"
+def parse_fingerprints(lines):
+    """{table: (rows, md5)} from `table|rows|md5` lines."""
     out = {}
-    for line in psql(c, union, db=db).splitlines():
+    for line in lines:
         if line.strip():
             table, rows, digest = line.split("|")
             out[table] = (int(rows), digest)
     return out
+
+
+def fingerprints(c, db=None):
+    """{table: (rows, md5 of its content)} for every table of the public schema (one round trip)."""
+    return parse_fingerprints(psql(c, FINGERPRINT_GEXEC, db=db).splitlines())
