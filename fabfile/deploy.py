@@ -6,7 +6,8 @@ at the first one that fails and says what state the host is in and the command t
 
 from invoke import Collection
 
-from . import backup, checkers, code_update, db, lock, migrate, rollback, services
+from . import backup, verify_steps, code_update, db, lock, maintenance, migrate, rollback, services
+from .app import head
 from .connection import hosttask
 from .errors import CheckpointFailed, ConfigError
 from .journal import Journal
@@ -18,7 +19,7 @@ def step_preflight(ref, json_dumps):
     def run_step(c, run):
         state = services.state(c)
         status = services.health(c)
-        if status != 200 or not services.is_running(c):
+        if status != 200 or state not in services.RUNNING:
             raise Failed(f"the app is not healthy before the deploy (service {state}, health "
                          f"{status}); fix it first", recovery="nothing was changed")
         size = int(db.psql(c, "SELECT pg_database_size(current_database());").strip())
@@ -32,8 +33,8 @@ def step_preflight(ref, json_dumps):
         code_update.fetch(c)
         name, commit = code_update.resolve(c, ref)
         run.data["target"] = (name, commit)
-        run.data["before"] = code_update.app.head(c)
-        run.data["log_offsets"] = checkers.log_offsets(c)
+        run.data["before"] = head(c)
+        run.data["log_offsets"] = verify_steps.log_offsets(c)
         return (f"healthy; {free / 1e9:.1f} GB free (need {need / 1e9:.2f}); {name} = {commit[:12]}"
                 f" (deployed {run.data['before'][:12]})")
     return run_step
@@ -84,16 +85,16 @@ def consolidate_steps(c, ref, json_dumps, expect):
     return [
         Step("preflight", step_preflight(ref, json_dumps), recovery="nothing was changed; fix the cause and rerun"),
         Step("backup.create", backup.step_backup(json_dumps), recovery=rec),
-        Step("verify.audit", checkers.step_audit, recovery=rec),
+        Step("verify.audit", verify_steps.step_audit, recovery=rec),
         Step("code update", step_code_update, recovery=rec),
         Step("migrate.check", migrate.step_check(expect), recovery=rec),
-        Step("maintenance.on", rollback.step_maintenance_on, recovery=rec),
+        Step("maintenance.on", maintenance.step_on, recovery=rec),
         Step("migrate.run", migrate.step_run_staged, recovery=rec),
-        Step("verify.post", checkers.step_post, recovery=rec),
+        Step("verify.post", verify_steps.step_post, recovery=rec),
         Step("restart", step_restart, recovery=rec),
-        Step("maintenance.off", rollback.step_maintenance_off, recovery=rec),
-        Step("verify.smoke", checkers.step_smoke, recovery=rec),
-        Step("verify.logs", checkers.step_logs, recovery=rec),
+        Step("maintenance.off", maintenance.step_off, recovery=rec),
+        Step("verify.smoke", verify_steps.step_smoke, recovery=rec),
+        Step("verify.logs", verify_steps.step_logs, recovery=rec),
     ]
 
 

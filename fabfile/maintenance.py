@@ -8,6 +8,7 @@ create or remove the flag, atomically and idempotently. `status` proves the stat
 """
 import io
 import os
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -133,6 +134,29 @@ def status_text(c):
     proof = (f"public {public}{' with the maintenance page' if page else ''}, "
              f"operator bypass {bypass}")
     return on, public, page, bypass, f"maintenance {'ON' if on else 'OFF'}: {proof}"
+
+
+def step_on(c, run):
+    """Runner step: install if needed, flag on, note the time (the downtime starts here)."""
+    note = install(c)
+    result = turn_on(c)
+    run.data.setdefault("maintenance_on_at", time.monotonic())
+    run.state["maintenance"] = (f"maintenance is ON (public gets 503); turn it off with "
+                                f"fab -H {c.site.name} maintenance.off")
+    return "already ON" if result.startswith("nothing") else f"ON ({note})"
+
+
+def step_off(c, run):
+    """Runner step: flag off, and the downtime measured since `step_on`."""
+    note = turn_off(c)
+    run.state.pop("maintenance", None)
+    start = run.data.get("maintenance_on_at")
+    if start:
+        downtime = time.monotonic() - start
+        run.data["downtime"] = downtime
+        run.data.setdefault("summary_lines", []).append(f"downtime (maintenance ON->OFF): {downtime:.1f}s")
+        return f"{note}; downtime {downtime:.1f}s"
+    return note
 
 
 @hosttask(name="install")

@@ -9,8 +9,6 @@
 """
 from invoke import Collection
 
-import time
-
 from . import backup as backups
 from . import code_update, db, maintenance, migrate, services
 from .app import head
@@ -31,16 +29,6 @@ def step_check_backup(name):
         run.data["manifest"] = manifest
         return f"{name}: files match the manifest, dump read in full"
     return run_step
-
-
-def step_maintenance_on(c, run):
-    note = maintenance.install(c)
-    was_on = maintenance.is_on(c)
-    maintenance.turn_on(c)
-    run.data.setdefault("maintenance_on_at", time.monotonic())
-    run.state["maintenance"] = (f"maintenance is ON (public gets 503); turn it off with "
-                                f"fab -H {c.site.name} maintenance.off")
-    return "already ON" if was_on else f"ON ({note})"
 
 
 def step_stop_app(c, run):
@@ -86,18 +74,6 @@ def step_start_app(c, run):
     return f"{c.site.service.app} healthy in {took:.1f}s"
 
 
-def step_maintenance_off(c, run):
-    note = maintenance.turn_off(c)
-    run.state.pop("maintenance", None)
-    start = run.data.get("maintenance_on_at")
-    if start:
-        downtime = time.monotonic() - start
-        run.data["downtime"] = downtime
-        run.data.setdefault("summary_lines", []).append(f"downtime (maintenance ON->OFF): {downtime:.1f}s")
-        return f"{note}; downtime {downtime:.1f}s"
-    return note
-
-
 def step_code_to(ref_or_commit):
     def run_step(c, run):
         code_update.fetch(c)
@@ -113,7 +89,7 @@ def step_code_to(ref_or_commit):
 
 def restore_steps(c, name, with_code):
     steps = [Step("check backup", step_check_backup(name), changes_host=False),
-             Step("maintenance on", step_maintenance_on),
+             Step("maintenance on", maintenance.step_on),
              Step("stop app", step_stop_app),
              Step("restore database", lambda c, run: restore_database(c, run, name),
                   recovery=lambda run: f"the live database is unchanged unless the swap was reported; "
@@ -122,7 +98,7 @@ def restore_steps(c, name, with_code):
     if with_code:
         steps.append(Step("code to the backup's commit",
                           lambda c, run: step_code_to(run.data["manifest"]["git_commit"])(c, run)))
-    steps += [Step("start app", step_start_app), Step("maintenance off", step_maintenance_off)]
+    steps += [Step("start app", step_start_app), Step("maintenance off", maintenance.step_off)]
     return steps
 
 

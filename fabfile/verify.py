@@ -1,7 +1,7 @@
 """verify.*: prove what is on the host. `verify.status` is one screen of host facts."""
 from invoke import Collection
 
-from . import app, checkers, db, lock
+from . import app, verify_steps, db, lock
 from .connection import hosttask, positive
 from .errors import DeployError
 from .steps import Run, Step
@@ -89,19 +89,19 @@ def status(c):
 @hosttask
 def audit(c):
     """The project's audit queries (deploy.toml [[audit]]): shown, and saved as JSON in backup.dir."""
-    Run(c, "verify.audit", take_lock=False).execute([Step("verify.audit", checkers.step_audit)])
+    Run(c, "verify.audit", take_lock=False).execute([Step("verify.audit", verify_steps.step_audit)])
 
 
 @hosttask
 def post(c):
     """The project's post-deploy checks (deploy.toml [[post_checks]])."""
-    Run(c, "verify.post", take_lock=False).execute([Step("verify.post", checkers.step_post)])
+    Run(c, "verify.post", take_lock=False).execute([Step("verify.post", verify_steps.step_post)])
 
 
 @hosttask(help={"bypass": "send the maintenance bypass header (check the app while maintenance is ON)"})
 def smoke(c, bypass=False):
     """HTTP smoke checks (deploy.toml [smoke]): status codes, JSON keys, login -> token -> request."""
-    results = checkers.smoke(c, bypass=bypass)
+    results = verify_steps.smoke(c, bypass=bypass)
     for name, ok, detail in results:
         print(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
     bad = [n for n, ok, _ in results if not ok]
@@ -113,7 +113,7 @@ def smoke(c, bypass=False):
 def logs(c, kb=256):
     """Scan the app and nginx logs' recent lines for red flags (deploy.toml [logs])."""
     kb = int(positive("kb", kb))
-    found = checkers.scan_since(c, checkers.log_offsets(c, tail_bytes=kb * 1024))
+    found = verify_steps.scan_since(c, verify_steps.log_offsets(c, tail_bytes=kb * 1024))
     if not found:
         print(f"{c.site.name}: no red flags in the last {kb} KiB of each log")
         return

@@ -5,7 +5,7 @@ Each is a `step_*(c, run)` for the runner and is also exposed as a `verify.*` ta
 import json
 import re
 
-from . import checks, http, maintenance
+from . import checks, db, http, maintenance
 from .remote import atomic_write, q, run_script, sections
 from .steps import Failed
 
@@ -47,8 +47,7 @@ def step_post(c, run):
     bad = [f"'{n}' is {v}, expected {w}" for n, ok, v, w in verdicts if not ok]
     manifest = run.data.get("manifest")
     if manifest:
-        from .db import fingerprints
-        now = fingerprints(c)
+        now = db.fingerprints(c)
         for table, meta in manifest["tables"].items():
             if table in project.drops:
                 continue
