@@ -7,9 +7,10 @@ inventory's `default` is used.
 """
 from invoke import Collection
 
-from . import backup, deploy, maintenance, migrate, rollback, verify
+from . import backup, deploy, maintenance, migrate, pg_upgrade, rollback, verify
 
-ns = Collection(backup.ns, deploy.ns, maintenance.ns, migrate.ns, rollback.ns, verify.ns)
+ns = Collection(backup.ns, deploy.ns, maintenance.ns, migrate.ns, pg_upgrade.ns, rollback.ns,
+                verify.ns)
 ns.configure({
     "deploy": {
         "hosts_file": "hosts.toml",   # FABRIC_DEPLOY_HOSTS_FILE or --hosts-file override it

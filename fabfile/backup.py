@@ -35,7 +35,7 @@ def _label_file(label):
     return f"dumpdata-{label.replace('.', '_')}.json.gz"
 
 
-def create_script(c, name, json_labels):
+def create_script(c, name, json_labels, other_dbs=()):
     d = c.site.database
     if d.access != "local":  # pragma: no cover - dsn hosts dump with the DSN's credentials
         raise ConfigError("backup.create supports database.access = \"local\" for now; "
@@ -56,6 +56,11 @@ def create_script(c, name, json_labels):
     # deploy.lock_wait_timeout, env FABRIC_DEPLOY_LOCK_WAIT_TIMEOUT).
     wait = int(c.config.deploy.lock_wait_timeout)
     fp_lines = q(db.FINGERPRINT_GEXEC) + " " + q("\\echo @@END")
+    # Other databases of the cluster (a cluster upgrade's backup): one custom dump each.
+    others = "".join(
+        f"{db.local_tool(c, 'pg_dump')} -Fc -d {q(other)} > \"$D/db-{i}.dump\" </dev/null || "
+        f"{{ printf '@@error\\npg_dump of %s failed\\n' {q(other)}; exit 1; }}\n"
+        f"printf '%s|%s\\n' db-{i}.dump {q(other)}\n" for i, other in enumerate(other_dbs, 1))
     return f"""set -eo pipefail
 umask 077
 D={q(target)}
@@ -78,7 +83,8 @@ echo "COMMIT;" >&"${{PSQL[1]}}"
 exec {{PSQL[1]}}>&-
 }} </dev/null
 {db.local_tool(c, 'pg_dumpall')} --globals-only > "$D/globals.sql"
-wait
+echo @@others
+{others}wait
 {json_status}
 rm -f "$D"/.json-* "$D/.dump.err"
 echo @@version; {db.local_tool(c, 'psql')} -X -A -t -d {q(d.name)} -c "SHOW server_version" </dev/null
@@ -104,15 +110,17 @@ def build_manifest(c, name, sections, took):
         "git_commit": (sections.get("commit") or ["?"])[0].strip(),
         "applied_migrations": [m.strip() for m in sections.get("migrations", []) if m.strip()],
         "json_dumps": dict(line.split(" ", 1) for line in sections.get("json", []) if " " in line),
+        "other_databases": dict(reversed(line.split("|", 1)) for line in sections.get("others", [])
+                                if "|" in line),
         "tables": tables, "files": files,
     }
 
 
-def create(c, name, json_dumps=True):
+def create(c, name, json_dumps=True, other_dbs=()):
     """Take the backup `name`; returns its manifest (written as manifest.json)."""
     labels = c.site.inventory.project.backup_json if json_dumps else []
     start = time.monotonic()
-    r = run_script(c, create_script(c, name, labels), warn=True)
+    r = run_script(c, create_script(c, name, labels, other_dbs), warn=True)
     sections = remote.sections(r.stdout)
     if not r.ok or "end" not in sections:
         said = [x for x in sections.get("tables", []) + (r.stderr or "").splitlines()
@@ -137,9 +145,10 @@ def verify_files(c, name, manifest=None):
     """Every file non-empty with the manifest's size and sha256; the dump read in full."""
     manifest = manifest or read_manifest(c, name)
     d = bdir(c, name)
+    dumps = " ".join(q(f) for f in ["db.dump", *manifest.get("other_databases", {}).values()])
     script = f"""cd {q(d)} || exit 2
 echo @@files; for f in *; do [ "$f" = manifest.json ] || [ "$f" = verified.json ] || printf '%s %s\\n' "$(stat -c %s "$f")" "$(sha256sum "$f")"; done
-echo @@read; {db.local_tool(c, 'pg_restore')} -f /dev/null < db.dump 2>&1 && echo READ-OK
+echo @@read; for f in {dumps}; do {db.local_tool(c, 'pg_restore')} -f /dev/null < "$f" 2>&1 || echo "BAD $f"; done; echo READ-DONE
 """
     r = run_script(c, script, warn=True)
     sections = remote.sections(r.stdout)
@@ -156,9 +165,11 @@ echo @@read; {db.local_tool(c, 'pg_restore')} -f /dev/null < db.dump 2>&1 && ech
             problems.append(f"{fname} is empty")
         elif got != (meta["size"], meta["sha256"]):
             problems.append(f"{fname} differs from the manifest ({got[0]} bytes, was {meta['size']})")
-    if "READ-OK" not in sections.get("read", []):
-        tail = [x for x in sections.get("read", []) if x.strip()][-1:] or ["no output"]
-        problems.append(f"db.dump cannot be read in full: {tail[0]}")
+    read = [x for x in sections.get("read", []) if x.strip()]
+    if "READ-DONE" not in read or any(x.startswith("BAD ") for x in read):
+        bad = [x[4:] for x in read if x.startswith("BAD ")] or ["db.dump"]
+        said = [x for x in read if not x.startswith(("BAD ", "READ-DONE"))][-1:] or ["no output"]
+        problems.append(f"{', '.join(bad)} cannot be read in full: {said[0]}")
     return problems
 
 
@@ -179,17 +190,17 @@ def restore_drill(c, name, manifest=None):
     return compare(manifest["tables"], got)
 
 
-def restore_into(c, name, dbname):
+def restore_into(c, name, dbname, dump="db.dump", owner=None):
     """Create `dbname` fresh (template0, owned like the app's database) and pg_restore into it."""
     d = c.site.database
-    owner = db.psql(c, f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = "
-                       f"{db.literal(d.name)};", db="postgres").strip() or d.os_user
+    owner = owner or db.psql(c, f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = "
+                                f"{db.literal(d.name)};", db="postgres").strip() or d.os_user
     db.psql(c, f"DROP DATABASE IF EXISTS {db.ident(dbname)};", db="postgres")
     db.psql(c, f"CREATE DATABASE {db.ident(dbname)} TEMPLATE template0 OWNER {db.ident(owner)};",
             db="postgres")
     # The dump is 0600 for deploy: this shell opens it, pg_restore (as postgres) reads stdin.
     c.run(f"{db.local_tool(c, 'pg_restore')} --exit-on-error --single-transaction "
-          f"-d {q(dbname)} < {q(bdir(c, name) + '/db.dump')}", hide=True)
+          f"-d {q(dbname)} < {q(bdir(c, name) + '/' + dump)}", hide=True)
 
 
 def compare(expected_tables, got):
@@ -244,11 +255,16 @@ def _age(mtime):
     return f"{s / 86400:.1f}d" if s >= 86400 else f"{s / 3600:.1f}h" if s >= 3600 else f"{s / 60:.0f}m"
 
 
-def step_backup(json_dumps=True):
-    """The checkpointed backup step used by every composite: create, then verify in full."""
+def step_backup(json_dumps=True, whole_cluster=False):
+    """The checkpointed backup step used by every composite: create, then verify in full.
+
+    `whole_cluster` also dumps every other database of the cluster (a cluster upgrade's backup).
+    """
     def run_step(c, run):
         name = run.run_id
-        manifest = create(c, name, json_dumps)
+        others = [d for d in db.databases(c) if d not in (c.site.database.name, "postgres")] \
+            if whole_cluster else []
+        manifest = create(c, name, json_dumps, others)
         problems = verify_files(c, name, manifest)
         if problems:
             raise Failed(f"backup {name} failed verification: {'; '.join(problems)}",

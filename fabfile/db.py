@@ -12,10 +12,13 @@ from .errors import ConfigError
 from .remote import q, sh
 
 
-def local_tool(c, tool):
-    """`tool` run as the postgres OS user on the Unix socket (explicit: builds differ on the dir)."""
+def local_tool(c, tool, port=None):
+    """`tool` run as the postgres OS user on the Unix socket (explicit: builds differ on the dir).
+
+    `port` addresses another cluster of the host (an upgrade's old or new one).
+    """
     d = c.site.database
-    return f"sudo -n -u {q(d.os_user)} {q(tool)} -h {q(d.socket_dir)} -p {int(d.port)}"
+    return f"sudo -n -u {q(d.os_user)} {q(tool)} -h {q(d.socket_dir)} -p {int(port or d.port)}"
 
 
 def _dsn(c, tool):
@@ -32,10 +35,10 @@ def _dsn(c, tool):
     return sh(*args), unquote(u.password or "")
 
 
-def client_prefix(c, tool):
+def client_prefix(c, tool, port=None):
     """(shell prefix running `tool` with the right identity, stdin preamble carrying secrets)."""
     if c.site.database.access == "local":
-        return local_tool(c, tool), ""
+        return local_tool(c, tool, port), ""
     command, password = _dsn(c, tool)
     # `read` takes the first stdin line (the password); the tool reads the rest.
     return "IFS= read -r PGPASSWORD && export PGPASSWORD && " + command, password + "\n"
@@ -53,9 +56,9 @@ def script_psql(c, db=None):
     return f"export PGPASSWORD={q(password)}\n", f"{command} -X -q -A -t -d {dbname}"
 
 
-def psql(c, sql, db=None, **kwargs):
+def psql(c, sql, db=None, port=None, **kwargs):
     """Run SQL (sent on stdin) in `db` (default: the app's database); return stdout, unaligned."""
-    prefix, preamble = client_prefix(c, "psql")
+    prefix, preamble = client_prefix(c, "psql", port)
     dbname = db or c.site.database.name
     kwargs.setdefault("hide", True)
     r = c.run(f"{prefix} -X -q -A -t -v ON_ERROR_STOP=1 -d {q(dbname)}",
@@ -95,6 +98,17 @@ def parse_fingerprints(lines):
     return out
 
 
-def fingerprints(c, db=None):
+def fingerprints(c, db=None, port=None):
     """{table: (rows, md5 of its content)} for every table of the public schema (one round trip)."""
-    return parse_fingerprints(psql(c, FINGERPRINT_GEXEC, db=db).splitlines())
+    return parse_fingerprints(psql(c, FINGERPRINT_GEXEC, db=db, port=port).splitlines())
+
+
+def databases(c, port=None):
+    """The connectable, non-template databases of the cluster (an upgrade's scope)."""
+    return psql(c, "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate "
+                   "ORDER BY 1;", db="postgres", port=port).split()
+
+
+def all_fingerprints(c, port=None):
+    """{database: {table: (rows, md5)}} for every database of the cluster."""
+    return {name: fingerprints(c, db=name, port=port) for name in databases(c, port)}

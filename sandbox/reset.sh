@@ -2,12 +2,33 @@
 # Return the sandbox host to the app's v1 with the seeded data, in seconds (run as root).
 # The database comes back from the template `recorder_seed_v1` made at provisioning.
 set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
 cd /   # commands run as postgres/deploy must not inherit a cwd they cannot enter
 [ "$(id -u)" = 0 ] || { echo "reset.sh: must run as root" >&2; exit 2; }
 ROOT=/srv/recorder
 psql_pg() { sudo -u postgres psql -X -q -v ON_ERROR_STOP=1 -p 5432 "$@"; }
 
 supervisorctl stop recorder >/dev/null 2>&1 || true
+# PostgreSQL: 14/main alone on 5432 (a pg_upgrade test may have left 15/main, moved 14/main to
+# another port, or - link method - made 14/main's files unusable).
+cluster() { pg_lsclusters -h | awk -v v="$1" '$1==v && $2=="main"'; }
+if [ -n "$(cluster 15)" ]; then pg_dropcluster 15 main --stop; fi
+if [ -n "$(cluster 14)" ] && [ -e /var/lib/postgresql/14/main/global/pg_control.old ]; then
+  pg_dropcluster 14 main --stop
+fi
+if [ -n "$(cluster 14)" ] && [ "$(cluster 14 | awk '{print $3}')" != 5432 ]; then
+  pg_ctlcluster 14 main stop 2>/dev/null || true
+  pg_conftool 14 main set port 5432
+fi
+[ -z "$(cluster 14)" ] || echo auto > /etc/postgresql/14/main/start.conf
+if [ -n "$(cluster 14)" ]; then
+  cluster 14 | grep -q online || pg_ctlcluster 14 main start
+fi
+if [ -z "$(cluster 14)" ] || [ -z "$(psql_pg -tAc "SELECT 1 FROM pg_database WHERE datname = 'recorder_seed_v1'")" ]; then
+  # provisioning recreates 14/main, its role and the seed (with the secrets and key it has)
+  key=$(mktemp); head -n 1 /home/deploy/.ssh/authorized_keys > "$key"
+  "$HERE/provision.sh" --env /etc/deploy-sandbox/client.env --pubkey "$key"; rm -f "$key"
+fi
 # Whatever a test left: the app back to v1 on main, clean.
 sudo -u deploy git -C "$ROOT/app" checkout -q -f -B main v1
 sudo -u deploy git -C "$ROOT/app" clean -q -fdx

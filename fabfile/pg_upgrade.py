@@ -1,0 +1,454 @@
+"""pg_upgrade.*: a PostgreSQL major upgrade of the app's cluster, proved and reversible.
+
+    fab -H staging pg_upgrade.check --to 15
+    fab -H staging pg_upgrade.run --to 15 [--method dump|copy|link]
+    fab -H staging pg_upgrade.rollback
+
+`run` takes the lock, backs up every database (verified; `link` also drills the restore),
+turns maintenance on, stops the app, fingerprints every table, upgrades with Debian's
+`pg_upgradecluster` (the new cluster takes the app's port, the old one is kept, stopped),
+analyzes, proves every table's fingerprint unchanged, starts the app, runs the smoke contract
+and turns maintenance off. What it did is kept in `<backup.dir>/pg_upgrade.json` for `rollback`:
+back to the kept old cluster (dump/copy), or the verified backup restored into a fresh old-version
+cluster (link: the old data files are no longer usable once the new cluster started). The new
+cluster is never dropped: it is stopped and moved to a free port, with any writes made since.
+"""
+import json
+import time
+from datetime import datetime, timezone
+
+from invoke import Collection
+
+from . import backup, clusters, db, maintenance, services, upgrade_check, verify_steps
+from .rollback import step_start_app, step_stop_app
+from .confirm import confirm
+from .connection import hosttask
+from .errors import ConfigError, DeployError
+from .remote import atomic_write, q, read_text, sudo
+from .steps import Failed, Run, Step
+
+STATE_FILE = "pg_upgrade.json"
+
+
+class Prefixed:
+    """An out_stream showing a long command's output live, indented, with secrets masked."""
+
+    def __init__(self, c, prefix="      | "):
+        self.c, self.prefix, self.buf = c, prefix, ""
+
+    def write(self, text):
+        self.buf += text
+        while "\n" in self.buf:
+            line, self.buf = self.buf.split("\n", 1)
+            print(self.prefix + self.c.mask(line), flush=True)
+
+    def flush(self):
+        pass
+
+
+# --- the state file --------------------------------------------------------------------------
+def state_path(c):
+    return f"{c.site.backup.dir}/{STATE_FILE}"
+
+
+def read_state(c):
+    text = read_text(c, state_path(c))
+    return json.loads(text) if text else None
+
+
+def write_state(c, state):
+    state["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    atomic_write(c, state_path(c), json.dumps(state, indent=2) + "\n")
+
+
+def _fp_json(fps):
+    return {d: {t: list(v) for t, v in tables.items()} for d, tables in fps.items()}
+
+
+def _fp_diff(before, after):
+    """['db.table: what changed'] between two {db: {table: (rows, md5)}}."""
+    out = []
+    for dbname in sorted(set(before) | set(after)):
+        b, a = before.get(dbname), after.get(dbname)
+        if a is None or b is None:
+            out.append(f"{dbname}: {'missing after' if a is None else 'new database'}")
+            continue
+        for t in sorted(set(b) | set(a)):
+            if t not in a or t not in b:
+                out.append(f"{dbname}.{t}: {'missing' if t not in a else 'new table'}")
+            elif tuple(a[t]) != tuple(b[t]):
+                out.append(f"{dbname}.{t}: {a[t][0]} rows (was {b[t][0]})"
+                           + ("" if a[t][0] != b[t][0] else ", content differs"))
+    return out
+
+
+def check_method(method):
+    if method not in upgrade_check.METHODS:
+        raise ConfigError(f"--method {method!r} is not one of {', '.join(upgrade_check.METHODS)}; "
+                          "dump is the safe default, link the fastest")
+    return method
+
+
+def check_version(to):
+    if not str(to).isdigit():
+        raise ConfigError(f"--to {to!r} is not a PostgreSQL major version; give e.g. --to 15")
+    return str(to)
+
+
+# --- the run's steps -------------------------------------------------------------------------
+def step_preflight(to, method, drop_empty_target):
+    def run_step(c, run):
+        rep = upgrade_check.run(c, to, method)
+        for ok, text in rep.lines:
+            run.say(f"    {'    ' if ok is None else 'ok  ' if ok else 'FAIL'} {text}")
+        problems = [p for p in rep.problems
+                    if not (drop_empty_target and rep.target_empty and "empty target" in p)]
+        if problems:
+            raise Failed("; ".join(problems), recovery="nothing was changed; fix the cause and "
+                                                       "rerun pg_upgrade.check")
+        state, status = services.state(c), services.health(c)
+        if status != 200 or state not in services.RUNNING:
+            raise Failed(f"the app is not healthy before the upgrade (service {state}, health "
+                         f"{status}); fix it first", recovery="nothing was changed")
+        bad = [f"{n}: {d}" for n, ok, d in verify_steps.smoke(c) if not ok]
+        if bad:
+            raise Failed("the smoke contract fails BEFORE the upgrade (" + "; ".join(bad) +
+                         "); fix that first, or the check after the upgrade proves nothing",
+                         recovery="nothing was changed")
+        run.data["report"] = rep
+        return (f"{rep.source.id} -> {to} by {method}: checks passed; {len(rep.databases)} "
+                f"databases, {rep.size / 1e6:.1f} MB; smoke contract passes before")
+    return run_step
+
+
+def step_drill(c, run):
+    """link: the backup is the only way back; prove it restores before touching anything."""
+    diffs = backup.restore_drill(c, run.data["backup"], run.data["manifest"])
+    if diffs:
+        raise Failed("the backup's restore drill differs from its manifest: " + "; ".join(
+            f"{t}: {d}" for t, d in sorted(diffs.items())), recovery="nothing was changed")
+    backup.mark_verified(c, run.data["backup"], "restore drill")
+    return f"{run.data['backup']} restored into a scratch database: every table equal"
+
+
+def step_fingerprint_before(c, run):
+    fps = db.all_fingerprints(c)
+    run.data["before"] = fps
+    owners = db.psql(c, "SELECT datname || '|' || pg_get_userbyid(datdba) FROM pg_database "
+                        "WHERE datallowconn AND NOT datistemplate;", db="postgres").split()
+    rep = run.data["report"]
+    write_state(c, {
+        "run": run.run_id, "phase": "upgrading", "from": rep.source.version,
+        "to": rep.target_version, "cluster": rep.source.name, "port": rep.source.port,
+        "method": run.args["method"], "backup": run.data["backup"],
+        "owners": dict(x.split("|", 1) for x in owners),
+        "locale": rep.locale, "before": _fp_json(fps)})
+    tables = sum(len(t) for t in fps.values())
+    return f"{tables} tables in {len(fps)} databases fingerprinted; state in {state_path(c)}"
+
+
+def step_drop_empty_target(c, run):
+    rep = run.data["report"]
+    tgt = clusters.find(clusters.listing(c), rep.target_version, rep.source.name)
+    if tgt is None:
+        return "nothing to do: no target cluster"
+    full, what = upgrade_check.target_state(c, tgt)
+    if full:
+        raise Failed(f"target cluster {tgt.id} is not empty ({what}); it was not dropped")
+    sudo(c, "pg_dropcluster", tgt.version, tgt.name, "--stop", hide=True)
+    return f"dropped the empty target cluster {tgt.id}"
+
+
+def step_upgrade(c, run):
+    rep = run.data["report"]
+    src, to, method = rep.source, rep.target_version, run.args["method"]
+    run.state["cluster"] = (f"pg_upgradecluster {src.id} -> {to} ({method}) was started; "
+                            f"to go back: fab -H {c.site.name} pg_upgrade.rollback")
+    start = time.monotonic()
+    r = sudo(c, "pg_upgradecluster", "-v", to, "-m", upgrade_check.UPGRADECLUSTER_METHOD[method],
+             src.version, src.name, hide=False, warn=True, out_stream=Prefixed(c),
+             err_stream=Prefixed(c))
+    took = time.monotonic() - start
+    if not r.ok:
+        raise Failed(f"pg_upgradecluster exited {r.exited} after {took:.0f}s (its output is above)")
+    run.data["upgrade_seconds"] = took
+    return f"pg_upgradecluster -m {upgrade_check.UPGRADECLUSTER_METHOD[method]} in {took:.1f}s"
+
+
+def step_new_cluster(c, run):
+    """The new cluster answers on the app's port with the target version; the old one is down."""
+    rep = run.data["report"]
+    have = clusters.listing(c)
+    new = clusters.find(have, rep.target_version, rep.source.name)
+    old = clusters.find(have, rep.source.version, rep.source.name)
+    if new is None or not new.online or new.port != rep.source.port:
+        if new is not None and new.port == rep.source.port and not new.online:
+            clusters.ctl(c, new, "start")
+        else:
+            raise Failed(f"the new cluster is not online on port {rep.source.port} "
+                         f"({new.id + ' ' + new.status + ' on ' + str(new.port) if new else 'missing'})")
+    version = db.psql(c, "SHOW server_version;", db="postgres").strip()
+    if not version.startswith(rep.target_version + "."):
+        raise Failed(f"port {rep.source.port} answers PostgreSQL {version}, not {rep.target_version}.x")
+    run.state["cluster"] = (f"PostgreSQL {version} ({new.id}) serves port {new.port}; the old "
+                            f"cluster {old.id if old else '?'} is kept, stopped, on port "
+                            f"{old.port if old else '?'}; to go back: fab -H {c.site.name} "
+                            "pg_upgrade.rollback")
+    state = read_state(c)
+    state.update(phase="upgraded", old_port=old.port if old else None, version=version)
+    write_state(c, state)
+    return f"PostgreSQL {version} on port {new.port}; old {old.id} {old.status} on port {old.port}" \
+        if old else f"PostgreSQL {version} on port {new.port}"
+
+
+def step_analyze(c, run):
+    """vacuumdb --analyze-in-stages (planner statistics are not carried over), extension updates."""
+    rep = run.data["report"]
+    binroot = f"{clusters.BINROOT}/{rep.target_version}/bin"
+    c.run(f"{db.local_tool(c, binroot + '/vacuumdb')} --all --analyze-in-stages", hide=True)
+    note = "vacuumdb --all --analyze-in-stages done"
+    script = (f"ls -dt /var/log/postgresql/pg_upgradecluster-{q(rep.source.version)}-"
+              f"{q(rep.target_version)}-{q(rep.source.name)}.* 2>/dev/null | head -n 1")
+    logdir = c.run(script, hide=True, warn=True).stdout.strip()
+    sql = f"{logdir}/update_extensions.sql" if logdir else ""
+    if sql and c.run(f"sudo -n -u postgres test -f {q(sql)}", hide=True, warn=True).ok:
+        c.run(f"sudo -n -u postgres {q(binroot + '/psql')} -X -v ON_ERROR_STOP=1 -h "
+              f"{q(c.site.database.socket_dir)} -p {int(c.site.database.port)} -d postgres -f {q(sql)}",
+              hide=True)
+        note += f"; ran {sql}"
+    return note
+
+
+def step_fingerprint_after(c, run):
+    after = db.all_fingerprints(c)
+    diffs = _fp_diff(run.data["before"], after)
+    if diffs:
+        raise Failed("the data differs after the upgrade: " + "; ".join(diffs[:10]))
+    tables = sum(len(t) for t in after.values())
+    return f"all {tables} tables equal before and after (rows and content md5)"
+
+
+def step_smoke(c, run):
+    """The smoke contract through the maintenance bypass (the public still sees the page)."""
+    return verify_steps.step_smoke(c, run, bypass=True)
+
+
+def step_done(c, run):
+    state = read_state(c)
+    if state and state.get("run") == run.run_id:
+        state["phase"] = "done"
+        write_state(c, state)
+    run.state.pop("cluster", None)
+    return "state recorded"
+
+
+def run_steps(c, to, method, drop_empty_target):
+    def rec(run):
+        if "cluster" in run.state:
+            return f"fab -H {c.site.name} pg_upgrade.rollback --yes"
+        if "maintenance" in run.state or "app" in run.state:
+            return (f"the database was not touched; start the app and turn maintenance off: "
+                    f"fab -H {c.site.name} pg_upgrade.rollback --yes")
+        return "nothing was changed; fix the cause and rerun"
+
+    steps = [Step("preflight", step_preflight(to, method, drop_empty_target), recovery=rec,
+                  changes_host=False),
+             Step("backup.create", backup.step_backup(json_dumps=False, whole_cluster=True),
+                  recovery=rec)]
+    if method == "link":
+        steps.append(Step("backup drill (link has no way back but the backup)", step_drill,
+                          recovery=rec))
+    steps += [Step("maintenance.on", maintenance.step_on, recovery=rec),
+              Step("stop app", step_stop_app, recovery=rec),
+              Step("fingerprint before", step_fingerprint_before, recovery=rec)]
+    if drop_empty_target:
+        steps.append(Step("drop empty target cluster", step_drop_empty_target, recovery=rec))
+    steps += [Step(f"pg_upgradecluster ({method})", step_upgrade, recovery=rec),
+              Step("new cluster on the app's port", step_new_cluster, recovery=rec),
+              Step("analyze", step_analyze, recovery=rec),
+              Step("fingerprint after == before", step_fingerprint_after, recovery=rec),
+              Step("start app", step_start_app, recovery=rec),
+              Step("smoke contract", step_smoke, recovery=rec),
+              Step("maintenance.off", maintenance.step_off, recovery=rec),
+              Step("record", step_done, recovery=rec)]
+    return steps
+
+
+# --- rollback --------------------------------------------------------------------------------
+def rollback_steps(c, state):
+    from_v, to_v, name, port = state["from"], state["to"], state["cluster"], state["port"]
+    before = {d: {t: tuple(v) for t, v in tables.items()} for d, tables in state["before"].items()}
+
+    def step_changes(c, run):
+        have = clusters.listing(c)
+        new = clusters.find(have, to_v, name)
+        if new is None or not new.online:
+            return "the new cluster is not running: nothing written since the upgrade"
+        diffs = _fp_diff(before, db.all_fingerprints(c, port=new.port))
+        if diffs:
+            run.state["writes"] = ("writes made on " + to_v + " since the upgrade stay in the kept "
+                                   f"{new.id} cluster: " + "; ".join(diffs[:5]))
+        return ("changed since the upgrade (kept in the new cluster): " + "; ".join(diffs[:5])
+                if diffs else "no table changed since the upgrade")
+
+    def step_park_new(c, run):
+        have = clusters.listing(c)
+        new = clusters.find(have, to_v, name)
+        if new is None:
+            return "nothing to do: no new cluster"
+        if new.online:
+            clusters.ctl(c, new, "stop")
+        clusters.set_start(c, new, "manual")
+        spare = new.port
+        if new.port == port:
+            spare = clusters.free_port(c, have)
+            clusters.set_port(c, new, spare)
+        run.state["new"] = f"the {to_v} cluster {new.id} is kept, stopped, on port {spare}"
+        return f"{new.id} stopped, kept on port {spare} (start.conf manual)"
+
+    def step_old_back(c, run):
+        have = clusters.listing(c)
+        old = clusters.find(have, from_v, name)
+        usable = old is not None and not _linked(c, old)
+        if usable:
+            if old.online and old.port == port:
+                return f"nothing to do: {old.id} already serves port {port}"
+            if old.online:
+                clusters.ctl(c, old, "stop")
+            clusters.set_port(c, old, port)
+            clusters.set_start(c, old, "auto")
+            clusters.ctl(c, old, "start")
+            run.state["cluster"] = f"{old.id} serves port {port} again"
+            return f"{old.id} (kept by the upgrade) started on port {port}"
+        return restore_old(c, run, state, old)
+
+    def step_prove(c, run):
+        now = db.all_fingerprints(c)
+        diffs = _fp_diff(before, now)
+        if diffs:
+            raise Failed("after the rollback the data differs from before the upgrade: "
+                         + "; ".join(diffs[:10]))
+        version = db.psql(c, "SHOW server_version;", db="postgres").strip()
+        if not version.startswith(from_v + "."):
+            raise Failed(f"port {port} answers PostgreSQL {version}, not {from_v}.x")
+        run.data["version"] = version
+        return f"PostgreSQL {version}; all {sum(len(t) for t in now.values())} tables equal the " \
+               "pre-upgrade fingerprints"
+
+    def step_record(c, run):
+        state["phase"] = "rolled back"
+        state["rolled_back_by"] = run.run_id
+        write_state(c, state)
+        return f"state: rolled back ({state_path(c)})"
+
+    return [Step("maintenance.on", maintenance.step_on),
+            Step("stop app", step_stop_app),
+            Step("writes since the upgrade", step_changes),
+            Step(f"stop and keep the {to_v} cluster", step_park_new),
+            Step(f"PostgreSQL {from_v} back on port {port}", step_old_back),
+            Step("fingerprints == before the upgrade", step_prove),
+            Step("start app", step_start_app),
+            Step("smoke contract", step_smoke),
+            Step("maintenance.off", maintenance.step_off),
+            Step("record", step_record)]
+
+
+def _linked(c, old):
+    """True when `old`'s data files were linked into a new cluster that has started."""
+    return c.run(f"sudo -n -u postgres test -e {q(old.datadir + '/global/pg_control.old')}",
+                 hide=True, warn=True).ok
+
+
+def restore_old(c, run, state, old):
+    """Recreate the old-version cluster and restore the run's verified backup into it."""
+    from_v, name, port = state["from"], state["cluster"], state["port"]
+    bname = state["backup"]
+    manifest = backup.read_manifest(c, bname)
+    problems = backup.verify_files(c, bname, manifest)
+    if problems:
+        raise Failed(f"backup {bname} is not usable: {'; '.join(problems)}; the {state['to']} "
+                     "cluster is kept stopped: start it again with pg_ctlcluster")
+    if old is not None:  # its files are hard links now owned by the new cluster's data
+        sudo(c, "pg_dropcluster", old.version, old.name, "--stop", hide=True)
+    enc, collate, ctype, checksums = (state.get("locale") or "UTF8|C.UTF-8|C.UTF-8|off").split("|")
+    args = ["pg_createcluster", from_v, name, "-p", str(port), "-e", enc,
+            f"--lc-collate={collate}", f"--lc-ctype={ctype}", "--start"]
+    if checksums == "on":
+        args += ["--", "--data-checksums"]
+    sudo(c, *args, hide=True)
+    run.state["cluster"] = f"a fresh {from_v}/{name} serves port {port} (restore in progress)"
+    prefix, _ = db.client_prefix(c, "psql")
+    c.run(f"{prefix} -X -q -d postgres < {q(backup.bdir(c, bname) + '/globals.sql')} >/dev/null "
+          "2>&1 || true", hide=True)  # `role "postgres" already exists` is expected
+    owners = state.get("owners", {})
+    live = c.site.database.name
+    backup.restore_into(c, bname, live, owner=owners.get(live))
+    for dbname, dump in manifest.get("other_databases", {}).items():
+        backup.restore_into(c, bname, dbname, dump=dump, owner=owners.get(dbname))
+    run.state["cluster"] = f"a fresh {from_v}/{name} serves port {port}, restored from {bname}"
+    return (f"{from_v}/{name} recreated on port {port}; {1 + len(manifest.get('other_databases', {}))}"
+            f" database(s) restored from {bname} (link: the old files were not usable)")
+
+
+# --- tasks -----------------------------------------------------------------------------------
+@hosttask(help={"to": "the PostgreSQL major version to upgrade to (e.g. 15)",
+                "method": "show only this method's space and downtime (dump, copy or link)"})
+def check(c, to="", method=""):
+    """Can the app's cluster be upgraded to --to N? Binaries, pg_upgrade --check, target cluster,
+    extensions, disk space and downtime per method. Changes nothing."""
+    to = check_version(to)
+    if method:
+        check_method(method)
+    rep = upgrade_check.run(c, to, method or None)
+    print(f"{c.site.name}: pg_upgrade.check --to {to}")
+    print(upgrade_check.render(rep))
+    if rep.problems:
+        raise DeployError(f"{c.site.name} cannot be upgraded to {to} yet: "
+                          + "; ".join(rep.problems))
+    print(f"{c.site.name}: ready; run fab -H {c.site.name} pg_upgrade.run --to {to} "
+          f"--method {method or 'dump'}")
+
+
+@hosttask(name="run", help={
+    "to": "the PostgreSQL major version to upgrade to (e.g. 15)",
+    "method": "dump (default, safest: the old cluster is untouched), copy (pg_upgrade copies the "
+              "files) or link (fastest; the old cluster becomes unusable: needs this run's "
+              "verified backup and restore drill)",
+    "drop_empty_target": "drop an EMPTY pre-created target cluster first (never one with data)",
+    "yes": "do not ask for confirmation"})
+def run_task(c, to="", method="dump", drop_empty_target=False, yes=False):
+    """Upgrade the app's PostgreSQL cluster to --to N with backup, maintenance, fingerprints
+    before/after, smoke contract; the old cluster is kept for pg_upgrade.rollback."""
+    to, method = check_version(to), check_method(method)
+    confirm(f"upgrade PostgreSQL on {c.site.name} to {to} by {method} (the app is down meanwhile)?",
+            yes)
+    run = Run(c, "pg_upgrade.run", {"to": to, "method": method,
+                                    "drop_empty_target": drop_empty_target})
+    run.execute(run_steps(c, to, method, drop_empty_target))
+    print(f"  PostgreSQL {read_state(c).get('version')} serves {c.site.database.name}; backup "
+          f"{run.data.get('backup')}; to go back: fab -H {c.site.name} pg_upgrade.rollback")
+
+
+@hosttask(help={"yes": "do not ask for confirmation"})
+def rollback(c, yes=False):
+    """Undo the last pg_upgrade.run: the kept old cluster back on the app's port (dump/copy), or the
+    run's verified backup restored into a fresh old-version cluster (link); fingerprints proved."""
+    state = read_state(c)
+    if not state:
+        raise ConfigError(f"no pg_upgrade.run recorded on {c.site.name} ({state_path(c)} is "
+                          "missing); nothing to roll back")
+    if state.get("phase") == "rolled back":
+        print(f"{c.site.name}: nothing to do: the upgrade {state['run']} was already rolled back")
+        return
+    how = ("restore backup " + state["backup"] + " into a fresh " + state["from"] + " cluster"
+           if state["method"] == "link" else "restart the kept " + state["from"] + " cluster")
+    print(f"{c.site.name}: roll back the {state['from']} -> {state['to']} upgrade {state['run']} "
+          f"({state['method']}): {how}; the {state['to']} cluster is kept, stopped")
+    confirm(f"roll PostgreSQL on {c.site.name} back to {state['from']}?", yes)
+    Run(c, "pg_upgrade.rollback", {"upgrade": state["run"]}).execute(rollback_steps(c, state))
+
+
+ns = Collection("pg_upgrade")
+ns.add_task(check)
+ns.add_task(run_task, name="run")
+ns.add_task(rollback)

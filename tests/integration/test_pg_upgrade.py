@@ -1,0 +1,172 @@
+"""pg_upgrade.* against the sandbox: PostgreSQL 14 -> 15 with the real binaries (issue 4).
+
+Every test starts from `sandbox.reset` (14/main alone on 5432, v1 seeded). Outcomes are read
+independently: the server version and every table's fingerprint over psycopg, the cluster list
+from pg_lsclusters, and the PyBot smoke contract over HTTP from the test.
+"""
+import json
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .conftest import Fab, fingerprints, make_inventory
+
+STATE = Path("/srv/recorder/backups/pg_upgrade.json")
+SITE = "http://127.0.0.1:8080"
+EXT_DIR = Path("/usr/lib/postgresql/14/share/extension")
+
+
+@pytest.fixture
+def sfab(home, sandbox, tmp_path, reset_sandbox):
+    yield Fab(home, make_inventory(tmp_path / "inv"))
+    # leave PostgreSQL 14 on 5432 for the next test whatever happened here
+    subprocess.run(["bash", "sandbox/reset.sh"], capture_output=True, check=False,
+                   cwd=Path(__file__).resolve().parents[2])
+
+
+def clusters():
+    out = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True, check=True).stdout
+    return sorted(tuple(line.split()[:4]) for line in out.splitlines())
+
+
+def all_fingerprints(db):
+    out = {}
+    for name in ("recorder", "recorder_seed_v1"):
+        with db(name) as conn:
+            out[name] = fingerprints(conn)
+    return out
+
+
+def version(db):
+    with db("recorder") as conn:
+        return conn.execute("SHOW server_version").fetchone()[0]
+
+
+def call(method, path, body=None, headers=None):
+    req = urllib.request.Request(SITE + path, method=method, data=json.dumps(body).encode()
+                                 if body is not None else None,
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status, json.loads(r.read() or b"{}")
+
+
+def smoke_contract(secrets):
+    """The PyBot contract, from the test: login -> token -> PATCH slackId."""
+    status, _ = call("GET", "/healthz")
+    assert status == 200
+    status, data = call("POST", "/auth/login/", {"email": "pybot@example.test",
+                                                  "password": secrets["SANDBOX_PYBOT_PASSWORD"]})
+    assert status == 200 and data["token"]
+    status, data = call("PATCH", "/auth/profile/admin/?email=user00002@example.test",
+                        {"slackId": "U_TEST_CONTRACT"}, {"Authorization": f"Bearer {data['token']}"})
+    assert status == 200 and data["slackId"] == "U_TEST_CONTRACT"
+
+
+def state_before():
+    """The fingerprints the tool recorded with the app stopped, as {db: {table: (rows, md5)}}."""
+    state = json.loads(STATE.read_text())
+    return {d: {t: tuple(v) for t, v in tables.items()} for d, tables in state["before"].items()}
+
+
+def assert_same_data(before, now, logins=1):
+    """Every table equal, except the tokens table that the tool's smoke logins append to."""
+    for dbname in ("recorder", "recorder_seed_v1"):
+        b, a = before[dbname], now[dbname]
+        assert set(a) == set(b), dbname
+        for table in b:
+            if dbname == "recorder" and table == "accounts_apitoken":
+                assert a[table][0] == b[table][0] + logins, (table, a[table], b[table])
+            else:
+                assert a[table] == b[table], (dbname, table)
+
+
+@pytest.mark.parametrize("method", ["dump", "copy", "link"])
+def test_upgrade_each_method(sfab, db, secrets, method):
+    assert version(db).startswith("14.")
+    smoke_contract(secrets)
+    r = sfab("-H", "sandbox", "pg_upgrade.run", "--to", "15", "--method", method, "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert version(db).startswith("15.")
+    assert ("15", "main", "5432", "online") in clusters()
+    old = [k for k in clusters() if k[0] == "14"]
+    assert old and old[0][3] == "down" and old[0][2] != "5432"  # kept, stopped, moved aside
+    assert_same_data(state_before(), all_fingerprints(db))
+    assert "fingerprint after == before" in r.stdout and "downtime (maintenance ON->OFF):" in r.stdout
+    smoke_contract(secrets)
+
+
+@pytest.mark.parametrize("method", ["copy", "link"])
+def test_rollback_returns_to_14(sfab, db, secrets, method):
+    r = sfab("-H", "sandbox", "pg_upgrade.run", "--to", "15", "--method", method, "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    before = state_before()
+    r = sfab("-H", "sandbox", "pg_upgrade.rollback", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert version(db).startswith("14.")
+    assert ("14", "main", "5432", "online") in clusters()
+    # the 15 cluster is kept (stopped, elsewhere), with the writes made since the upgrade
+    assert [k for k in clusters() if k[0] == "15" and k[3] == "down" and k[2] != "5432"]
+    # before (app stopped) + the upgrade's smoke login + the rollback's smoke login: on 14 only
+    # the rollback's login is new, the upgrade's is kept in the 15 cluster
+    assert_same_data(before, all_fingerprints(db), logins=1)
+    assert "recorder.accounts_apitoken" in r.stdout  # the writes since the upgrade are named
+    smoke_contract(secrets)
+    assert json.loads(STATE.read_text())["phase"] == "rolled back"
+    again = sfab("-H", "sandbox", "pg_upgrade.rollback", "--yes")
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+
+
+def assert_refused(sfab, db, reason, *run_args):
+    """check fails naming `reason`; run stops at its preflight; data, clusters, maintenance untouched."""
+    before = (all_fingerprints(db), clusters())
+    r = sfab("-H", "sandbox", "pg_upgrade.check", "--to", "15")
+    assert r.returncode != 0 and reason in r.stdout, r.stdout + r.stderr
+    r = sfab("-H", "sandbox", "pg_upgrade.run", "--to", "15", "--yes", *run_args)
+    assert r.returncode != 0 and "stopped at preflight" in r.stderr, r.stdout + r.stderr
+    assert (all_fingerprints(db), clusters()) == before
+    assert not Path("/srv/recorder/maintenance/maintenance.on").exists()
+
+
+def test_check_refuses_target_cluster_with_data(sfab, db):
+    subprocess.run(["pg_createcluster", "15", "main", "-p", "5440", "--start"], check=True,
+                   capture_output=True)
+    subprocess.run(["sudo", "-u", "postgres", "psql", "-p", "5440", "-qc",
+                    "CREATE DATABASE leftover"], check=True, capture_output=True)
+    assert_refused(sfab, db, "target cluster 15/main already exists with data (databases leftover)",
+                   "--drop-empty-target")
+
+
+def test_check_refuses_missing_extension(sfab, db):
+    (EXT_DIR / "deploy_probe.control").write_text(
+        "comment = 'only built for 14'\ndefault_version = '1.0'\nrelocatable = true\n")
+    (EXT_DIR / "deploy_probe--1.0.sql").write_text(
+        "CREATE FUNCTION deploy_probe() RETURNS int LANGUAGE sql AS 'SELECT 1';\n")
+    try:
+        subprocess.run(["sudo", "-u", "postgres", "psql", "-d", "recorder", "-qc",
+                        "CREATE EXTENSION deploy_probe"], check=True, capture_output=True)
+        assert_refused(sfab, db, "extensions missing for 15: deploy_probe (used in recorder)",
+                       "--method", "link")
+    finally:
+        subprocess.run(["sudo", "-u", "postgres", "psql", "-d", "recorder", "-qc",
+                        "DROP EXTENSION IF EXISTS deploy_probe"], capture_output=True)
+        for f in EXT_DIR.glob("deploy_probe*"):
+            f.unlink()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--to", "fifteen"], "--to 'fifteen' is not a PostgreSQL major version"),
+    (["--to", "15", "--method", "rsync"], "--method 'rsync' is not one of dump, copy, link"),
+    (["--to", "14"], "--to 14 is not newer than 14"),
+])
+def test_bad_input_changes_nothing(sfab, db, args, message):
+    before = (all_fingerprints(db), clusters())
+    r = sfab("-H", "sandbox", "pg_upgrade.run", *args, "--yes")
+    assert r.returncode != 0 and message in r.stdout + r.stderr, r.stdout + r.stderr
+    assert (all_fingerprints(db), clusters()) == before
+
+
+def test_rollback_without_an_upgrade_says_so(sfab):
+    r = sfab("-H", "sandbox", "pg_upgrade.rollback", "--yes")
+    assert r.returncode == 2 and "no pg_upgrade.run recorded" in r.stderr
