@@ -7,7 +7,14 @@ inventory's `default` is used.
 """
 from invoke import Collection
 
-from . import backup, deploy, maintenance, migrate, pg_upgrade, rollback, verify
+from . import (backup, compose_run, deploy, maintenance, migrate, pg_upgrade, release, rollback,
+               verify)
+
+# deploy.release / deploy.tag (the upgrade plan's flow) live in release.py
+deploy.ns.add_task(release.release)
+deploy.ns.add_task(release.tag)
+# pg_upgrade.compose (the docker compose variant) lives in compose_run.py
+pg_upgrade.ns.add_task(compose_run.compose)
 
 ns = Collection(backup.ns, deploy.ns, maintenance.ns, migrate.ns, pg_upgrade.ns, rollback.ns,
                 verify.ns)

@@ -64,16 +64,38 @@ def move_to(c, commit):
     return before, commit
 
 
+def dependency_files(c):
+    """The files whose change means reinstalling: the requirements file, or poetry's two."""
+    a = c.site.app
+    return ["pyproject.toml", "poetry.lock"] if a.installer == "poetry" else [a.requirements]
+
+
+def record_move(c, run, before, after):
+    """Note a code move in the run's host state (with the way back); returns the step's note."""
+    if before == after:
+        return "nothing to do: already at the target"
+    run.state["code"] = (f"code is at {after[:12]} (was {before[:12]}); to go back: "
+                         f"fab -H {c.site.name} rollback.code --ref {before[:12]}")
+    return f"{before[:12]} -> {after[:12]}"
+
+
 def requirements_changed(c, before, after):
-    req = c.site.app.requirements
-    r = app.git(c, "diff", "--quiet", before, after, "--", req, warn=True)
+    r = app.git(c, "diff", "--quiet", before, after, "--", *dependency_files(c), warn=True)
     return not r.ok
 
 
-def install_requirements(c):
+def install_command(c):
+    """Install the app's dependencies into its venv with the project's own tool."""
     a = c.site.app
-    c.run(f"cd {q(a.dir)} && {q(a.venv + '/bin/pip')} install --quiet --disable-pip-version-check "
-          f"-r {q(a.requirements)}", hide=True)
+    if a.installer == "poetry":  # poetry installs into the active venv (VIRTUAL_ENV)
+        return (f"cd {q(a.dir)} && VIRTUAL_ENV={q(a.venv)} PATH={q(a.venv + '/bin')}:\"$PATH\" "
+                "poetry install --no-interaction --no-root --only main")
+    return (f"cd {q(a.dir)} && {q(a.venv + '/bin/pip')} install --quiet --disable-pip-version-check "
+            f"-r {q(a.requirements)}")
+
+
+def install_requirements(c):
+    c.run(install_command(c), hide=True)
 
 
 def missing_files(c, paths):

@@ -43,10 +43,7 @@ def step_preflight(ref, json_dumps):
 def step_code_update(c, run):
     _name, commit = run.data["target"]
     before, after = code_update.fast_forward(c, commit)
-    if before != after:
-        run.state["code"] = (f"code is at {after[:12]} (was {before[:12]}); to go back: "
-                             f"fab -H {c.site.name} rollback.code --ref {before[:12]}")
-    note = "already at the target" if before == after else f"{before[:12]} -> {after[:12]}"
+    note = code_update.record_move(c, run, before, after)
     if before != after and code_update.requirements_changed(c, before, after):
         code_update.install_requirements(c)
         note += ", requirements reinstalled"

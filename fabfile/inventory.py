@@ -46,6 +46,8 @@ HOST_SCHEMA = {
         "git_remote": (str, "origin", "remote to fetch from"),
         "git_branch": (str, "main", "branch deployed by default"),
         "requirements": (str, "requirements.txt", "pip requirements file, relative to app.dir"),
+        "installer": (Enum(("pip", "poetry")), "pip",
+                      "how dependencies are installed: pip -r requirements, or poetry install"),
         "env_file": (AbsPath, None, "KEY=VALUE file sourced before manage.py (if the app needs it)"),
         "log_files": (list, [], "app log files scanned by verify.logs"),
     },
@@ -70,9 +72,11 @@ HOST_SCHEMA = {
         "error_log": (AbsPath, "/var/log/nginx/error.log", "error log"),
     },
     "maintenance": {
-        "snippet": (AbsPath, REQUIRED, "nginx include written by maintenance.install"),
+        "backend": (Enum(("nginx", "app-flag")), "nginx",
+                    "nginx: our snippet answers 503; app-flag: the app itself checks the flag file"),
+        "snippet": (AbsPath, None, "nginx include written by maintenance.install (backend nginx)"),
         "flag": (AbsPath, REQUIRED, "the flag file: present = maintenance on"),
-        "page": (AbsPath, REQUIRED, "the maintenance page nginx serves with the 503"),
+        "page": (AbsPath, None, "the maintenance page nginx serves with the 503 (backend nginx)"),
         "bypass_ips": (list, [], "client addresses that bypass maintenance"),
         "bypass_secret_env": (str, None, "env var with the X-Maintenance-Bypass header value"),
     },
@@ -82,6 +86,15 @@ HOST_SCHEMA = {
     },
     "backup": {
         "dir": (AbsPath, REQUIRED, "where backups, the journal and the lock live (0700)"),
+    },
+    "compose": {  # pg_upgrade.compose: PostgreSQL in a docker compose service
+        "project_dir": (AbsPath, None, "the compose project's directory (with the compose file)"),
+        "file": (str, "docker-compose.yml", "compose file, relative to project_dir"),
+        "db_service": (str, "db", "the PostgreSQL service"),
+        "app_services": (list, ["backend"], "services stopped while the database moves"),
+        "db_user": (str, "postgres", "POSTGRES_USER of the db service"),
+        "volume": (str, "postgres_data", "compose volume key holding the data directory"),
+        "password_env": (str, None, "env var with POSTGRES_PASSWORD for the new container"),
     },
 }
 TOP_KEYS = {"default", "known_hosts", "project", "defaults", "hosts"}
@@ -256,6 +269,12 @@ def load(path):
     hosts = {name: _validate(path, f"hosts.{name}", HOST_SCHEMA, _merge(defaults, table)
                              if isinstance(table, dict) else table)
              for name, table in hosts_raw.items()}
+    for name, h in hosts.items():
+        m = h.maintenance
+        for key in ("snippet", "page"):
+            if m.backend == "nginx" and getattr(m, key) is None:
+                _fail(path, f"hosts.{name}.maintenance.{key}", "missing (backend = \"nginx\")",
+                      f"add {key} = \"/etc/nginx/...\" or set backend = \"app-flag\"")
     default = raw.get("default")
     if default is not None:
         _check_value(path, "default", str, default)

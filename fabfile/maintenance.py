@@ -5,6 +5,8 @@ while the flag file exists (checked per request, so on/off need no reload), and 
 through with the secret header `X-Maintenance-Bypass` (value from .env) or from listed IPs. The
 snippet is tested with `nginx -t` and the old one restored if the test fails. `on`/`off` only
 create or remove the flag, atomically and idempotently. `status` proves the state over HTTP.
+With `backend = "app-flag"` the app checks the flag itself (the runbook's /app/maintenance.flag):
+there is nothing to install and on/off/status work the same.
 """
 import io
 import os
@@ -61,6 +63,8 @@ def snippet(c):
 def install(c):
     """Write page + snippet; `nginx -t`; reload only if it passed, else restore. Returns a note."""
     m = c.site.maintenance
+    if m.backend == "app-flag":
+        return "nothing to do: the app checks the flag file itself (backend app-flag)"
     new = snippet(c)
     old = read_text(c, m.snippet)
     page_ok = read_text(c, m.page) == PAGE
@@ -91,7 +95,7 @@ def is_on(c):
 def turn_on(c):
     """Create the flag atomically; needs the installed snippet (or maintenance would not show)."""
     m = c.site.maintenance
-    if not exists(c, m.snippet):
+    if m.backend == "nginx" and not exists(c, m.snippet):
         raise DeployError(f"the maintenance snippet is not installed ({m.snippet}); run "
                           f"fab -H {c.site.name} maintenance.install first")
     if is_on(c):

@@ -10,6 +10,7 @@
     v2-silent-skip  v1 + overlays/v2 + overlays/v2-silent-skip  (parent: v1)
     v2-raises       v1 + overlays/v2 + overlays/v2-raises       (parent: v1)
     v2-noboot       v1 + overlays/v2 + overlays/v2-noboot       (parent: v1)
+    v2-deploy-warnings  v1 + overlays/v2 + overlays/v2-deploy-warnings  (parent: v1)
 
 Every tag is a lightweight tag; each later version is one commit on top of v1,
 so v1 -> any of them is a fast-forward.  Branch ``main`` points at v2.
@@ -58,6 +59,13 @@ VERSIONS = [
         "v1",
         1706792400,
         "v2-noboot: profile consolidation with a WSGI module that cannot be imported",
+    ),
+    (
+        "v2-deploy-warnings",
+        ["v2", "v2-deploy-warnings"],
+        "v1",
+        1706796000,
+        "v2-deploy-warnings: profile consolidation plus a deploy check that warns (tokens never expire)",
     ),
 ]
 MAIN = "v2"

@@ -42,6 +42,7 @@ env_get() { sed -n "s/^$1=//p" "$ENVFILE" | tail -n 1 | sed -e 's/^"//' -e 's/"$
 DB_PASSWORD=$(env_get SANDBOX_DB_PASSWORD)
 PYBOT_PASSWORD=$(env_get SANDBOX_PYBOT_PASSWORD)
 SECRET_KEY=$(env_get SANDBOX_DJANGO_SECRET_KEY)
+BYPASS_SECRET=$(env_get SANDBOX_BYPASS_SECRET)
 [ -n "$DB_PASSWORD" ] && [ -n "$PYBOT_PASSWORD" ] && [ -n "$SECRET_KEY" ] || {
   echo "provision.sh: $ENVFILE lacks SANDBOX_DB_PASSWORD / SANDBOX_PYBOT_PASSWORD / SANDBOX_DJANGO_SECRET_KEY" >&2; exit 2; }
 
@@ -177,6 +178,11 @@ DB_USER=recorder
 DB_PASSWORD=$DB_PASSWORD
 DB_HOST=127.0.0.1
 DB_PORT=$PG_PORT
+# The sandbox serves plain HTTP on loopback: the TLS deploy checks do not apply here.
+SILENCED_SYSTEM_CHECKS=security.W004,security.W008,security.W012,security.W016
+# App-level maintenance (the second maintenance backend): flag file + operator bypass value.
+MAINTENANCE_FLAG=$ROOT/maintenance/app.flag
+MAINTENANCE_BYPASS=$BYPASS_SECRET
 EOF
 umask 022
 chown deploy:deploy "$ROOT/shared/app.env.new"
@@ -255,6 +261,21 @@ redirect_stderr=true
 stdout_logfile=$ROOT/logs/gunicorn.log
 stdout_logfile_maxbytes=20MB
 EOF
+cat > /etc/supervisor/conf.d/recorder-worker.conf <<EOF
+[program:recorder-worker]
+command=$ROOT/venv/bin/python manage.py worker
+directory=$ROOT/app
+user=deploy
+environment=HOME="/home/deploy",PYTHONUNBUFFERED="1"
+autostart=true
+autorestart=unexpected
+startsecs=1
+stopasgroup=true
+killasgroup=true
+redirect_stderr=true
+stdout_logfile=$ROOT/logs/worker.log
+stdout_logfile_maxbytes=20MB
+EOF
 if ! { [ -f /run/supervisord.pid ] && kill -0 "$(cat /run/supervisord.pid)" 2>/dev/null; }; then
   say "starting supervisord"
   supervisord -c /etc/supervisor/supervisord.conf
@@ -262,5 +283,5 @@ if ! { [ -f /run/supervisord.pid ] && kill -0 "$(cat /run/supervisord.pid)" 2>/d
 fi
 supervisorctl reread >/dev/null
 supervisorctl update >/dev/null
-supervisorctl start recorder >/dev/null 2>&1 || true
+supervisorctl start recorder recorder-worker >/dev/null 2>&1 || true
 say "up: ssh deploy@$SSH_ADDR -p $SSH_PORT, http://$SSH_ADDR:$HTTP_PORT/, PostgreSQL 14 on $PG_PORT"

@@ -8,7 +8,7 @@ cd /   # commands run as postgres/deploy must not inherit a cwd they cannot ente
 ROOT=/srv/recorder
 psql_pg() { sudo -u postgres psql -X -q -v ON_ERROR_STOP=1 -p 5432 "$@"; }
 
-supervisorctl stop recorder >/dev/null 2>&1 || true
+supervisorctl stop recorder recorder-worker >/dev/null 2>&1 || true
 # PostgreSQL: 14/main alone on 5432 (a pg_upgrade test may have left 15/main, moved 14/main to
 # another port, or - link method - made 14/main's files unusable).
 cluster() { pg_lsclusters -h | awk -v v="$1" '$1==v && $2=="main"'; }
@@ -42,8 +42,8 @@ psql_pg -c "CREATE DATABASE recorder TEMPLATE recorder_seed_v1 OWNER recorder"
 rm -f "$ROOT/maintenance/"* /etc/nginx/deploy.d/recorder-*.conf
 find "$ROOT/backups" -mindepth 1 -delete
 nginx -t -q && nginx -s reload
-: > "$ROOT/logs/gunicorn.log"
-supervisorctl start recorder >/dev/null
+: > "$ROOT/logs/gunicorn.log"; : > "$ROOT/logs/worker.log"
+supervisorctl start recorder recorder-worker >/dev/null
 for _ in $(seq 100); do
   [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://127.0.0.1:8080/healthz)" = 200 ] && exit 0
   sleep 0.1

@@ -170,3 +170,21 @@ def test_bad_input_changes_nothing(sfab, db, args, message):
 def test_rollback_without_an_upgrade_says_so(sfab):
     r = sfab("-H", "sandbox", "pg_upgrade.rollback", "--yes")
     assert r.returncode == 2 and "no pg_upgrade.run recorded" in r.stderr
+
+
+def test_compose_variant_prints_its_plan(home, sandbox, tmp_path):
+    """No Docker engine runs here: the compose upgrade is shown as its plan, never executed."""
+    inv = make_inventory(tmp_path / "inv", **{"[hosts.sandbox.backup]": (
+        '[hosts.sandbox.compose]\nproject_dir = "/srv/backend"\npassword_env = '
+        '"SANDBOX_DB_PASSWORD"\n\n[hosts.sandbox.backup]')})
+    r = Fab(home, inv)("-H", "sandbox", "pg_upgrade.compose", "--to", "15",
+                       "--old-image", "postgres:14")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "postgres:14 -> postgres:15 (not run" in r.stdout
+    for needle in ("pg_dumpall", "docker volume create", "postgres:15",
+                   "docker-compose.yml.pre-pg15"):
+        assert needle in r.stdout, needle
+    assert "docker volume rm" not in r.stdout
+    bad = Fab(home, inv)("-H", "sandbox", "pg_upgrade.compose", "--to", "15",
+                         "--old-image", "postgres")
+    assert bad.returncode == 2 and "has no version tag" in bad.stderr

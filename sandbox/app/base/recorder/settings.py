@@ -103,6 +103,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "recorder.maintenance.MaintenanceFlagMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -113,6 +114,13 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "recorder.urls"
+
+# App-level maintenance (recorder/maintenance.py): the flag file and the operator's bypass value.
+MAINTENANCE_FLAG = env("MAINTENANCE_FLAG")
+MAINTENANCE_BYPASS = env("MAINTENANCE_BYPASS")
+
+# Checks a host may silence (e.g. the TLS ones where a proxy terminates TLS), comma-separated.
+SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS", "")
 
 TEMPLATES = [
     {

@@ -1,0 +1,101 @@
+"""pg_upgrade.compose: run (or print) the docker compose upgrade plan of compose_upgrade.py.
+
+The plan is built from the inventory's [compose] table. `--dry` (the default without --execute)
+prints every command; `--execute` runs them as checkpoints: stdin the plan marks as computed is
+fed here (the env file with the password from .env, the switched compose file), and the outputs
+of the fingerprint commands (old container, new container, switched service) must be equal.
+"""
+import io
+
+from . import compose_upgrade as plan_mod
+from .confirm import confirm
+from .connection import hosttask
+from .errors import ConfigError
+from .remote import read_text
+from .steps import Failed, Run, Step
+
+
+def config(c):
+    k = c.site.compose
+    if not k.project_dir:
+        raise ConfigError(f"{c.site.inventory.path}: hosts.{c.site.name}.compose.project_dir: "
+                          "missing; set it to the compose project's directory on the host")
+    return plan_mod.ComposeDB(project_dir=k.project_dir, backup_dir=c.site.backup.dir,
+                              compose_file=k.file, db_service=k.db_service,
+                              app_services=tuple(k.app_services), db_user=k.db_user,
+                              volume=k.volume)
+
+
+def new_image_for(old_image, to):
+    """postgres:14 -> postgres:15, postgres:14.11-alpine -> postgres:15-alpine."""
+    repo, _, tag = old_image.rpartition(":")
+    if not repo or not tag[:1].isdigit():
+        raise ConfigError(f"--old-image {old_image!r} has no version tag; give e.g. postgres:14")
+    rest = tag.lstrip("0123456789.")
+    return f"{repo}:{to}{rest}"
+
+
+def same_fingerprints(outputs):
+    """None when every output lists the same tables and rows, else what differs (first vs other)."""
+    def parse(text):
+        return {line.strip() for line in text.splitlines() if line.strip()}
+    first = parse(outputs[0])
+    for i, other in enumerate(outputs[1:], 2):
+        got = parse(other)
+        if got != first:
+            gone, new = sorted(first - got)[:5], sorted(got - first)[:5]
+            return f"fingerprint {i} differs from the first: missing {gone}, unexpected {new}"
+    return None
+
+
+def _step(c, cfg, cmd, old, new, outputs):
+    def run_step(c_, run):
+        stdin = cmd.stdin
+        if cmd.feed == plan_mod.FEED_ENV:
+            stdin = plan_mod.env_file_text(c.site.secret(c.site.compose.password_env))
+        elif cmd.feed == plan_mod.FEED_COMPOSE:
+            text = read_text(c, f"{cfg.project_dir}/{cfg.compose_file}")
+            stdin = plan_mod.switch_for(cfg, text or "", old, new)
+        r = c.run(cmd.command, in_stream=io.StringIO(stdin or ""), hide=True, warn=True)
+        if not r.ok:
+            said = (r.stderr or r.stdout).strip().splitlines()
+            raise Failed(f"{cmd.title}: exited {r.exited}{' - ' + said[-1] if said else ''}")
+        if cmd.check == plan_mod.CHECK_FINGERPRINT:
+            outputs.append(r.stdout)
+            diff = same_fingerprints(outputs)
+            if diff:
+                raise Failed(diff + "; the old volume and compose file are untouched")
+            return f"fingerprint {len(outputs)}: {len(r.stdout.splitlines())} lines" + (
+                ", equal to the first" if len(outputs) > 1 else "")
+        return cmd.check or "ok"
+    return run_step
+
+
+@hosttask(name="compose", help={
+    "to": "PostgreSQL major version of the new image (e.g. 15)",
+    "old_image": "the db service's current image, e.g. postgres:14 (checked against the file)",
+    "execute": "run the plan (default: print it)",
+    "rollback": "the rollback plan instead: the kept compose file and old volume back",
+    "yes": "do not ask for confirmation"})
+def compose(c, to="", old_image="", execute=False, rollback=False, yes=False):
+    """The docker compose database upgrade: dump, NEW volume, new image, restore, fingerprints,
+    switch the compose file; the old volume and file are kept. Prints the plan unless --execute."""
+    if not str(to).isdigit():
+        raise ConfigError(f"--to {to!r} is not a PostgreSQL major version; give e.g. --to 15")
+    cfg = config(c)
+    new = new_image_for(old_image, to)
+    run = Run(c, "pg_upgrade.compose", {"to": to, "old_image": old_image, "rollback": rollback})
+    build = plan_mod.rollback_plan if rollback else plan_mod.upgrade_plan
+    plan = build(cfg, old_image, new, run.run_id)
+    if not execute:
+        print(f"{c.site.name}: {'rollback' if rollback else 'upgrade'} plan {old_image} -> {new} "
+              "(not run; add --execute to run it):")
+        print(plan_mod.render(plan))
+        return
+    if not rollback:  # a compose file the plan cannot edit stops us before anything runs
+        plan_mod.switch_for(cfg, read_text(c, f"{cfg.project_dir}/{cfg.compose_file}") or "",
+                            old_image, new)
+    confirm(f"run the compose {'rollback' if rollback else 'upgrade'} on {c.site.name}?", yes)
+    outputs = []
+    run.execute([Step(cmd.title, _step(c, cfg, cmd, old_image, new, outputs),
+                      changes_host=cmd.changes_host) for cmd in plan])

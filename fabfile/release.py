@@ -1,0 +1,162 @@
+"""deploy.release and deploy.tag: the upgrade plan's staging/production deploy as checkpoints.
+
+    fab -H staging deploy.tag --name v0.1.9-pre-upgrade     tag what is deployed, push the tag
+    fab -H staging deploy.release --ref upgrade/django-4.2-pg14
+
+`release` = preflight, backup, checkout of the ref, dependencies with the project's own tool
+(pip or poetry), `check --deploy --fail-level WARNING`, `makemigrations --check --dry-run`,
+`migrate --plan` (destructive operations flagged), maintenance on (nginx or the app's own flag
+file), workers stopped, migrate, app restarted, workers started, maintenance off, smoke contract,
+log scan. It stops at the first failed checkpoint and prints the command that recovers.
+"""
+import re
+
+from . import app, backup, code_update, maintenance, migrate, services, verify_steps
+from .connection import hosttask
+from .deploy import step_preflight, step_restart
+from .errors import ConfigError, DeployError
+from .journal import who
+from .steps import Failed, Run, Step
+
+TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+
+
+def _manage_checkpoint(what, *args):
+    """A step running `manage.py ARGS` that must exit 0; its last lines are the reason if not."""
+    def run_step(c, run):
+        r = app.manage(c, *args, warn=True)
+        out = (r.stdout + r.stderr).strip().splitlines()
+        for line in out[-12:] if not r.ok else []:
+            run.say(f"      | {line}")
+        if not r.ok:
+            said = [x.strip() for x in out if re.search(r"\(\w+\.[WE]\d+\)|Migrations for", x)]
+            raise Failed(f"{what} failed (manage.py {' '.join(args)} exited {r.exited})"
+                         + (": " + "; ".join(said[:5]) if said else ""))
+        return f"manage.py {' '.join(args)}: ok"
+    return run_step
+
+
+def step_checkout(c, run):
+    _name, commit = run.data["target"]
+    return code_update.record_move(c, run, *code_update.move_to(c, commit))
+
+
+def step_dependencies(c, run):
+    before = run.data["before"]
+    _name, after = run.data["target"]
+    if before == after or not code_update.requirements_changed(c, before, after):
+        return (f"nothing to do: {', '.join(code_update.dependency_files(c))} unchanged "
+                f"({c.site.app.installer})")
+    code_update.install_requirements(c)
+    return f"installed with {c.site.app.installer}"
+
+
+def step_plan(c, run):
+    entries = migrate.plan(c)
+    run.say("\n".join("    " + line for line in migrate.render(entries).splitlines()))
+    lossy = [e["migration"] for e in entries if migrate.destructive(e)]
+    run.data["pending"] = [e["migration"] for e in entries]
+    return (f"{len(entries)} pending" + (f"; DESTRUCTIVE: {', '.join(lossy)} (the backup is the "
+                                          "way back)" if lossy else ""))
+
+
+def step_workers(action):
+    def run_step(c, run):
+        workers = c.site.service.workers
+        if not workers:
+            return "nothing to do: no workers configured (service.workers)"
+        for name in workers:
+            services.control(c, action, name)
+        if action == "stop":
+            run.state["workers"] = f"workers {', '.join(workers)} are STOPPED"
+        else:
+            run.state.pop("workers", None)
+        return f"{action} {', '.join(workers)}"
+    return run_step
+
+
+def step_migrate(c, run):
+    if not run.data.get("pending"):
+        return "nothing to do: no pending migrations"
+    migrate.apply(c, migrate.plan(c), run)
+    run.state["migrated"] = f"migrations applied: {', '.join(run.data['pending'])}"
+    return f"applied {len(run.data['pending'])} migrations"
+
+
+def recovery(c):
+    def hint(run):
+        name, before = run.data.get("backup"), run.data.get("before", "")[:12]
+        if "migrated" in run.state and name:
+            return (f"fab -H {c.site.name} rollback.restore --backup={name} --code --yes\n"
+                    "  (database and code back to before the release; maintenance off after)")
+        lines = []
+        if "code" in run.state and before:
+            lines.append(f"fab -H {c.site.name} rollback.code --ref {before} --yes")
+        if "workers" in run.state:
+            lines += [f"sudo supervisorctl start {w}" if c.site.service.manager == "supervisor"
+                      else f"start worker {w}" for w in c.site.service.workers]
+        if "maintenance" in run.state:
+            lines.append(f"fab -H {c.site.name} maintenance.off")
+        return "\n".join(lines) or f"nothing was changed; fix the cause and rerun: {run.cmd(run.task)}"
+    return hint
+
+
+def release_steps(c, ref):
+    rec = recovery(c)
+    return [Step("preflight", step_preflight(ref, json_dumps=False), recovery=rec),
+            Step("backup.create", backup.step_backup(json_dumps=False), recovery=rec),
+            Step("checkout", step_checkout, recovery=rec),
+            Step("dependencies", step_dependencies, recovery=rec),
+            Step("check --deploy", _manage_checkpoint(
+                "the deploy checks", "check", "--deploy", "--fail-level", "WARNING"), recovery=rec),
+            Step("makemigrations --check", _manage_checkpoint(
+                "model changes without migrations", "makemigrations", "--check", "--dry-run"),
+                recovery=rec),
+            Step("migrate --plan", step_plan, recovery=rec),
+            Step("maintenance.on", maintenance.step_on, recovery=rec),
+            Step("workers stop", step_workers("stop"), recovery=rec),
+            Step("migrate", step_migrate, recovery=rec),
+            Step("restart", step_restart, recovery=rec),
+            Step("workers start", step_workers("start"), recovery=rec),
+            Step("maintenance.off", maintenance.step_off, recovery=rec),
+            Step("verify.smoke", verify_steps.step_smoke, recovery=rec),
+            Step("verify.logs", verify_steps.step_logs, recovery=rec)]
+
+
+@hosttask(name="release", help={"ref": "branch, tag or commit to deploy (default: the inventory's "
+                                       "remote/branch head)"})
+def release(c, ref=""):
+    """Deploy a ref (the upgrade plan's staging/production flow): backup, checkout, dependencies,
+    check --deploy, makemigrations --check, migrate --plan, maintenance, workers, migrate,
+    restart, smoke, logs; stops at the first failed checkpoint."""
+    run = Run(c, "deploy.release", {"ref": ref})
+    run.execute(release_steps(c, ref or None))
+    print(f"  backup: {run.data.get('backup')}; rollback: fab -H {c.site.name} rollback.restore "
+          f"--backup={run.data.get('backup')} --code")
+
+
+@hosttask(name="tag", help={"name": "tag to create, e.g. v0.1.9-pre-upgrade (required)",
+                            "ref": "what to tag (default: the deployed commit, HEAD)"})
+def tag(c, name="", ref="HEAD"):
+    """Tag the deployed commit (the plan's pre-upgrade release tag) and push the tag to the remote."""
+    if not name or not TAG_RE.match(name) or ".." in name:
+        raise ConfigError(f"--name {name!r} is not a usable tag name; give e.g. "
+                          "--name v0.1.9-pre-upgrade")
+    if ref.startswith("-"):
+        raise ConfigError(f"--ref {ref!r} is not a git ref; give a branch, tag or commit")
+    remote = c.site.app.git_remote
+    commit = app.git(c, "rev-parse", "--verify", f"{ref}^{{commit}}").stdout.strip()
+    code_update.fetch(c)
+    have = app.git(c, "rev-parse", "--verify", "--quiet", f"refs/tags/{name}^{{commit}}",
+                   warn=True).stdout.strip()
+    if have and have != commit:
+        raise DeployError(f"tag {name} already exists at {have[:12]}, not {commit[:12]}; pick "
+                          "another name (a release tag is never moved)")
+    if not have:  # the tagger is the operator running fab, not whoever owns the host's git
+        me = who()
+        app.git(c, "-c", f"user.name={me['user']} (fab deploy.tag)", "-c",
+                f"user.email={me['user']}@{me['machine']}", "tag", "-a", name,
+                "-m", f"release tag {name}", commit)
+    app.git(c, "push", "--quiet", remote, f"refs/tags/{name}")
+    print(f"{c.site.name}: tag {name} -> {commit[:12]} "
+          f"{'already existed' if have else 'created'}; pushed to {remote}")
