@@ -250,6 +250,11 @@ def check_name(c, name):
     return name
 
 
+def created(name):
+    """When a backup was taken, from its name (the run id's UTC time; touching files can't age it)."""
+    return datetime.strptime(name[:15], "%Y%m%d-%H%M%S").replace(tzinfo=timezone.utc).timestamp()
+
+
 def _age(mtime):
     s = max(0, time.time() - mtime)
     return f"{s / 86400:.1f}d" if s >= 86400 else f"{s / 3600:.1f}h" if s >= 3600 else f"{s / 60:.0f}m"
@@ -324,23 +329,28 @@ def verify_(c, backup="", drill=False):
     mark_verified(c, name, how)
 
 
-@hosttask(help={"keep": "keep at least this many newest backups",
-                "older_than": "remove only backups older than this many days",
+@hosttask(help={"keep": "also keep this many newest backups whatever their age (default 0)",
+                "older_than": "remove backups older than this many days (default 30)",
                 "yes": "do not ask for confirmation"})
-def prune(c, keep=10, older_than=30, yes=False):
-    """Remove old backups (never the newest verified one)."""
-    keep = int(positive("keep", keep))
+def prune(c, keep="0", older_than="30", yes=False):
+    """Retention: remove backups older than --older-than days (30); the newest verified backup
+    is always kept, and the --keep newest."""
+    if not str(keep).isdigit():
+        raise ConfigError(f"--keep {keep!r} is not a whole number; give 0 or more")
+    keep = int(keep)
     older_than = positive("older_than", older_than)
     rows = listing(c)
     newest_verified = next((b["name"] for b in rows if b["verified"]), None)
     cutoff = time.time() - older_than * 86400
-    doomed = [b for b in rows[keep:] if b["mtime"] < cutoff and b["name"] != newest_verified]
+    doomed = [b for b in rows[keep:] if created(b["name"]) < cutoff and b["name"] != newest_verified]
     if not doomed:
-        print(f"{c.site.name}: nothing to prune (keeping {len(rows)}: newest {keep}, "
-              f"none older than {older_than:g} days beyond them)")
+        print(f"{c.site.name}: nothing to prune: none of the {len(rows)} backups is older than "
+              f"{older_than:g} days{f' beyond the newest {keep}' if keep else ''} "
+              f"(newest verified: {newest_verified or 'none'})")
         return
     for b in doomed:
-        print(f"remove {b['name']} ({_age(b['mtime'])} old)")
+        print(f"remove {b['name']} ({_age(created(b['name']))} old"
+              f"{', verified' if b['verified'] else ', never verified' if b['manifest'] else ', incomplete'})")
     confirm(f"remove {len(doomed)} backup(s) from {c.site.name}?", yes)
     names = " ".join(q(bdir(c, b["name"])) for b in doomed)
     c.run(f"rm -rf -- {names}", hide=True)

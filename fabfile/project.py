@@ -28,6 +28,13 @@ class Project:
     smoke: list = field(default_factory=list)
     log_patterns: list = field(default_factory=list)
     log_max: int = 0
+    soak: dict = field(default_factory=dict)  # red-flag limits of verify.soak
+
+
+SOAK_DEFAULTS = {"max_error_rate": 1.0,   # percent of 5xx responses (the plan's red flag)
+                 "max_p95_ms": 500,       # p95 response time (the plan's red flag)
+                 "max_connections": 0,    # PostgreSQL connections to the app db; 0 = 80 % of max
+                 "min_requests": 20}      # rates are judged from this many requests on
 
 
 def _fail(path, key, problem, fix):
@@ -64,7 +71,7 @@ def load(path):
         raise ConfigError(f"{path}: no such project file; fix `project` in the inventory") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: malformed TOML ({e}); fix the syntax at that line") from None
-    allowed = {"backup", "migrations", "audit", "invariants", "post_checks", "smoke", "logs"}
+    allowed = {"backup", "migrations", "audit", "invariants", "post_checks", "smoke", "logs", "soak"}
     for key in raw:
         if key not in allowed:
             _fail(path, key, "unknown key", f"use one of: {', '.join(sorted(allowed))}")
@@ -72,6 +79,12 @@ def load(path):
     smoke = raw.get("smoke", {})
     logs = raw.get("logs", {})
     checks = smoke.get("checks", [])
+    soak = {**SOAK_DEFAULTS, **raw.get("soak", {})}
+    for key, value in soak.items():
+        if key not in SOAK_DEFAULTS:
+            _fail(path, f"soak.{key}", "unknown key", f"use: {', '.join(SOAK_DEFAULTS)}")
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            _fail(path, f"soak.{key}", f"{value!r} is not a number >= 0", f"write {key} = 1")
     for i, item in enumerate(checks):
         unknown = set(item) - SMOKE_KEYS
         if unknown:
@@ -92,4 +105,5 @@ def load(path):
         smoke=checks,
         log_patterns=list(logs.get("patterns", [])),
         log_max=int(logs.get("max_matches", 0)),
+        soak=soak,
     )

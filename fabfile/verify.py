@@ -4,7 +4,8 @@ from invoke import Collection
 from . import app, verify_steps, db, lock
 from .connection import hosttask, positive
 from .errors import DeployError
-from .steps import Run, Step
+from . import soak as soak_mod
+from .steps import Failed, Run, Step
 from .remote import q, run_script, sections
 from .services import argv as service_argv
 
@@ -126,6 +127,26 @@ def logs(c, kb=256):
         raise DeployError(f"{total} red-flag log line(s); read them above and the full logs")
 
 
+@hosttask(help={"minutes": "how long to watch (fractions allowed)",
+                "interval": "seconds between two progress lines"})
+def soak(c, minutes="10", interval="30"):
+    """Watch the live app: 5xx rate and p95 from the nginx access log, PostgreSQL connections,
+    against deploy.toml [soak] (plan red flags: >1 % errors, p95 >500 ms); fails when crossed."""
+    minutes, interval = positive("minutes", minutes), positive("interval", interval)
+
+    def step(c, run):
+        summary, flags = soak_mod.watch(c, minutes, interval, run.say)
+        if flags:
+            raise Failed("red flag: " + "; ".join(flags),
+                         recovery="investigate (verify.logs); if the release is the cause, roll "
+                                  f"back: fab -H {c.site.name} rollback.restore --backup=NAME --code")
+        return (f"{summary['requests']} requests, {summary['error_rate']:.2f}% 5xx, p95 "
+                f"{summary['p95_ms']:.0f} ms, peak {summary['peak_connections']} db connections")
+
+    Run(c, "verify.soak", {"minutes": minutes}, take_lock=False).execute(
+        [Step(f"soak {minutes:g} min", step, changes_host=False)])
+
+
 ns = Collection("verify")
-for t in (status, audit, post, smoke, logs):
+for t in (status, audit, post, smoke, logs, soak):
     ns.add_task(t)

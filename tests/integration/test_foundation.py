@@ -450,3 +450,33 @@ def test_secrets_are_masked_in_both_journals_and_the_output(inventory, home, sec
         assert end["reason"] == "header X-Maintenance-Bypass: ***** was refused"
         assert end["recovery"] == "retry with *****"
     assert host_file(f"{backup_dir(inventory)}/deploy.lock") is None  # released on failure
+
+
+def test_prune_keeps_the_newest_verified_and_young_backups(fab, inventory):
+    """Retention: older than 30 days goes, the newest verified backup always stays."""
+    import datetime as dt
+    import tomllib
+    bdir = tomllib.loads(inventory.read_text())["hosts"]["sandbox"]["backup"]["dir"]
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def name(days, tag):
+        return (now - dt.timedelta(days=days)).strftime("%Y%m%d-%H%M%S") + f"-{tag}"
+
+    old_verified, old_plain, newest_verified, young = (
+        name(50, "aaaa"), name(40, "bbbb"), name(35, "cccc"), name(1, "dddd"))
+    script = f"mkdir -m 0700 -p {bdir}\n"
+    for n in (old_verified, old_plain, newest_verified, young):
+        script += f"mkdir -m 0700 {bdir}/{n} && echo {{}} > {bdir}/{n}/manifest.json\n"
+    for n in (old_verified, newest_verified):
+        script += f"echo '{{\"verified\": \"x\", \"how\": \"full read\"}}' > {bdir}/{n}/verified.json\n"
+    subprocess.run(["sudo", "-u", "deploy", "bash", "-c", script], check=True)
+    r = fab("-H", "sandbox", "backup.prune")          # no terminal, no --yes: refused, nothing gone
+    assert r.returncode == 2 and "--yes" in r.stderr
+    assert len(os.listdir(bdir)) >= 4
+    r = fab("-H", "sandbox", "backup.prune", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    left = {d for d in os.listdir(bdir) if d[0].isdigit()}
+    assert left == {newest_verified, young}
+    assert f"newest verified kept: {newest_verified}" in r.stdout
+    again = fab("-H", "sandbox", "backup.prune", "--yes")
+    assert again.returncode == 0 and "nothing to prune" in again.stdout

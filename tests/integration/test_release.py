@@ -122,3 +122,41 @@ def test_tag_creates_and_pushes_once(sfab):
 def test_tag_refuses_bad_names(sfab, name):
     r = sfab("-H", "sandbox", "deploy.tag", "--name", name)
     assert r.returncode == 2 and "is not a usable tag name" in r.stderr
+
+
+def traffic(path, n, every=0.02):
+    """`n` requests from a background thread (the app's real traffic during a soak)."""
+    def go():
+        for _ in range(n):
+            status(path)
+            time.sleep(every)
+    t = threading.Thread(target=go)
+    t.start()
+    return t
+
+
+def test_soak_passes_on_healthy_traffic(sfab):
+    t = traffic("/healthz", 60)
+    r = sfab("-H", "sandbox", "verify.soak", "--minutes", "0.08", "--interval", "2")
+    t.join()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "0.00% 5xx" in r.stdout and "db connections" in r.stdout
+
+
+def test_soak_fails_on_the_error_rate_red_flag(sfab):
+    flag = "/srv/recorder/maintenance/maintenance.on"
+    assert sfab("-H", "sandbox", "maintenance.on").returncode == 0
+    try:
+        t = traffic("/healthz", 60)   # the public gets 503s: a 100 % error rate
+        r = sfab("-H", "sandbox", "verify.soak", "--minutes", "0.08", "--interval", "2")
+        t.join()
+    finally:
+        subprocess.run(["rm", "-f", flag])
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "red flag: error rate 100.0% > 1.0%" in r.stderr
+
+
+@pytest.mark.parametrize("minutes", ["0", "-1", "ten"])
+def test_soak_refuses_bad_minutes(sfab, minutes):
+    r = sfab("-H", "sandbox", "verify.soak", "--minutes", minutes)
+    assert r.returncode == 2 and "--minutes" in r.stderr

@@ -1,0 +1,97 @@
+"""verify.soak: watch the live app for N minutes against the upgrade plan's red flags.
+
+From the nginx access log (the `$request_time` at the end of each line, as the sandbox's
+`deploy_timed` format logs it): the 5xx rate and the p95 response time of the requests made
+since the soak started; from PostgreSQL: the app database's connection count (leaks). The
+checkpoint fails as soon as a limit of deploy.toml [soak] is crossed.
+"""
+import re
+import time
+
+from . import db
+from .remote import q
+
+LINE = re.compile(r'"[^"]*" (?P<status>\d{3}) \S+ "[^"]*" "[^"]*" (?P<rt>\d+(?:\.\d+)?)\s*$')
+
+
+def parse(lines):
+    """[(status, seconds)] of the access-log lines that end in a request time."""
+    out = []
+    for line in lines:
+        m = LINE.search(line)
+        if m:
+            out.append((int(m["status"]), float(m["rt"])))
+    return out
+
+
+def p95(values):
+    """Nearest-rank 95th percentile (0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[max(0, -(-95 * len(ordered) // 100) - 1)]
+
+
+def summarize(samples):
+    n = len(samples)
+    errors = sum(1 for s, _ in samples if s >= 500)
+    return {"requests": n, "errors": errors, "error_rate": 100.0 * errors / n if n else 0.0,
+            "p95_ms": 1000 * p95([t for _, t in samples])}
+
+
+def red_flags(summary, connections, limits, max_connections):
+    """The crossed limits, as sentences; [] when all hold."""
+    flags = []
+    if summary["requests"] >= limits["min_requests"]:
+        if summary["error_rate"] > limits["max_error_rate"]:
+            flags.append(f"error rate {summary['error_rate']:.1f}% > {limits['max_error_rate']}% "
+                         f"({summary['errors']} of {summary['requests']} requests were 5xx)")
+        if summary["p95_ms"] > limits["max_p95_ms"]:
+            flags.append(f"p95 response time {summary['p95_ms']:.0f} ms > {limits['max_p95_ms']} ms")
+    if connections > max_connections:
+        flags.append(f"{connections} PostgreSQL connections to the app database > {max_connections}"
+                     " (a connection leak?)")
+    return flags
+
+
+def offset(c, path):
+    return int(c.run(f"stat -c %s {q(path)} 2>/dev/null || echo 0", hide=True).stdout.strip() or 0)
+
+
+def new_lines(c, path, since):
+    """(complete lines written after byte `since`, the offset after them); a rotated log restarts."""
+    if offset(c, path) < since:
+        since = 0
+    r = c.run(f"tail -c +$(( {int(since)} + 1 )) {q(path)} 2>/dev/null", hide=True, warn=True)
+    done = r.stdout[:r.stdout.rfind("\n") + 1]  # a half-written last line waits for the next read
+    return done.splitlines(), since + len(done.encode())
+
+
+def connections(c):
+    return int(db.psql(c, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                          f"{db.literal(c.site.database.name)};", db="postgres").strip())
+
+
+def watch(c, minutes, interval, say):
+    """Soak for `minutes`, a line every `interval` s; returns (summary, flags) at the first flag."""
+    limits = c.site.inventory.project.soak
+    cap = limits["max_connections"] or int(0.8 * int(db.psql(
+        c, "SHOW max_connections;", db="postgres").strip()))
+    log = c.site.nginx.access_log
+    start, since = time.monotonic(), offset(c, log)
+    end = start + minutes * 60
+    samples, peak = [], 0
+    while True:
+        time.sleep(max(0.0, min(interval, end - time.monotonic())))
+        lines, since = new_lines(c, log, since)
+        samples += parse(lines)
+        conns = connections(c)
+        peak = max(peak, conns)
+        s = summarize(samples)
+        flags = red_flags(s, conns, limits, cap)
+        say(f"    {time.monotonic() - start:5.0f}s: {s['requests']} requests, {s['error_rate']:.1f}% "
+            f"5xx, p95 {s['p95_ms']:.0f} ms, {conns} db connections"
+            + ("  <- " + "; ".join(flags) if flags else ""))
+        if flags or time.monotonic() >= end:
+            s["peak_connections"] = peak
+            return s, flags

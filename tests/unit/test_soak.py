@@ -1,0 +1,42 @@
+"""verify.soak's arithmetic: access-log parsing, p95, and the plan's red flags (table-driven)."""
+import pytest
+
+from fabfile.project import SOAK_DEFAULTS
+from fabfile.soak import p95, parse, red_flags, summarize
+
+
+def line(status, rt, request="GET /healthz HTTP/1.1"):
+    return (f'127.0.0.1 - - [21/Nov/2026:06:00:00 +0000] "{request}" {status} 12 "-" '
+            f'"curl/7.88" {rt}')
+
+
+def test_parse_reads_status_and_request_time_and_skips_other_lines():
+    lines = [line(200, "0.004"), "garbage", line(503, "0.000", r'POST /a\x22q HTTP/1.1'),  # nginx escapes quotes
+             '127.0.0.1 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua"']  # combined format: no time
+    assert parse(lines) == [(200, 0.004), (503, 0.0)]
+
+
+@pytest.mark.parametrize("values, expected", [
+    ([], 0.0), ([0.1], 0.1), (list(range(1, 101)), 95), (list(range(1, 21)), 19),
+])
+def test_p95_nearest_rank(values, expected):
+    assert p95(values) == expected
+
+
+def samples(ok, errors, slow=0, fast=0.01, slow_s=0.9):
+    return [(200, fast)] * ok + [(502, fast)] * errors + [(200, slow_s)] * slow
+
+
+@pytest.mark.parametrize("data, conns, flagged", [
+    (samples(100, 0), 3, []),
+    (samples(99, 1), 3, []),                               # exactly 1 % is not > 1 %
+    (samples(98, 2), 3, ["error rate 2.0% > 1.0%"]),
+    (samples(90, 0, slow=10), 3, ["p95 response time 900 ms > 500 ms"]),
+    (samples(5, 5), 3, []),                                # under min_requests: not judged yet
+    (samples(100, 0), 81, ["81 PostgreSQL connections"]),
+])
+def test_red_flags_of_the_plan(data, conns, flagged):
+    got = red_flags(summarize(data), conns, SOAK_DEFAULTS, 80)
+    assert len(got) == len(flagged)
+    for want, have in zip(flagged, got):
+        assert have.startswith(want), have
