@@ -13,6 +13,7 @@ from . import (backup, compose_run, deploy, maintenance, migrate, pg_upgrade, re
 # deploy.release / deploy.tag (the upgrade plan's flow) live in release.py
 deploy.ns.add_task(release.release)
 deploy.ns.add_task(release.tag)
+deploy.ns.add_task(pg_upgrade.deploy_pg_upgrade)   # the plan's Phase 8 in one run
 # pg_upgrade.compose (the docker compose variant) lives in compose_run.py
 pg_upgrade.ns.add_task(compose_run.compose)
 

@@ -448,6 +448,54 @@ def rollback(c, yes=False):
     Run(c, "pg_upgrade.rollback", {"upgrade": state["run"]}).execute(rollback_steps(c, state))
 
 
+def step_soak(minutes):
+    def run_step(c, run):
+        from . import soak
+        summary, flags = soak.watch(c, minutes, min(30.0, minutes * 60), run.say)
+        if flags:
+            raise Failed("red flag after the upgrade: " + "; ".join(flags),
+                         recovery=f"fab -H {c.site.name} pg_upgrade.rollback --yes  (back to the "
+                                  "old cluster; writes since the upgrade stay in the new one)")
+        return (f"{summary['requests']} requests, {summary['error_rate']:.2f}% 5xx, p95 "
+                f"{summary['p95_ms']:.0f} ms, peak {summary['peak_connections']} db connections")
+    return run_step
+
+
+def step_tag(name):
+    def run_step(c, run):
+        from .release import tag_commit
+        return tag_commit(c, name, "HEAD")
+    return run_step
+
+
+@hosttask(name="pg_upgrade", help={
+    "to": "the PostgreSQL major version to upgrade to (e.g. 15)",
+    "method": "dump (default), copy or link (see pg_upgrade.run)",
+    "tag": "first tag the deployed commit with this name and push it (e.g. v0.1.9-pre-upgrade)",
+    "soak_minutes": "after the upgrade, watch the app this long against the red flags (0 = skip)",
+    "drop_empty_target": "drop an EMPTY pre-created target cluster first",
+    "yes": "do not ask for confirmation"})
+def deploy_pg_upgrade(c, to="", method="dump", tag="", soak_minutes="0", drop_empty_target=False,
+                      yes=False):
+    """The plan's Phase 8 as one run: tag the release, then pg_upgrade.run's checkpoints, then a
+    soak against the red flags; any failure prints the command that goes back."""
+    from .connection import positive
+    from .release import check_tag_name
+    to, method = check_version(to), check_method(method)
+    minutes = 0.0 if str(soak_minutes) == "0" else positive("soak_minutes", soak_minutes)
+    if tag:
+        check_tag_name(tag)
+    confirm(f"upgrade PostgreSQL on {c.site.name} to {to} by {method} (the app is down meanwhile)?",
+            yes)
+    steps = ([Step("tag release", step_tag(tag), changes_host=False)] if tag else []) + \
+        run_steps(c, to, method, drop_empty_target) + \
+        ([Step(f"soak {minutes:g} min", step_soak(minutes), changes_host=False)] if minutes else [])
+    run = Run(c, "deploy.pg_upgrade", {"to": to, "method": method, "tag": tag,
+                                       "soak_minutes": minutes})
+    run.execute(steps)
+    print(f"  to go back: fab -H {c.site.name} pg_upgrade.rollback")
+
+
 ns = Collection("pg_upgrade")
 ns.add_task(check)
 ns.add_task(run_task, name="run")

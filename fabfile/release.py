@@ -135,13 +135,15 @@ def release(c, ref=""):
           f"--backup={run.data.get('backup')} --code")
 
 
-@hosttask(name="tag", help={"name": "tag to create, e.g. v0.1.9-pre-upgrade (required)",
-                            "ref": "what to tag (default: the deployed commit, HEAD)"})
-def tag(c, name="", ref="HEAD"):
-    """Tag the deployed commit (the plan's pre-upgrade release tag) and push the tag to the remote."""
+def check_tag_name(name):
     if not name or not TAG_RE.match(name) or ".." in name:
         raise ConfigError(f"--name {name!r} is not a usable tag name; give e.g. "
                           "--name v0.1.9-pre-upgrade")
+    return name
+
+
+def tag_commit(c, name, ref="HEAD"):
+    """Tag `ref` as `name` on the host and push the tag; a tag is never moved. Returns a note."""
     if ref.startswith("-"):
         raise ConfigError(f"--ref {ref!r} is not a git ref; give a branch, tag or commit")
     remote = c.site.app.git_remote
@@ -158,5 +160,11 @@ def tag(c, name="", ref="HEAD"):
                 f"user.email={me['user']}@{me['machine']}", "tag", "-a", name,
                 "-m", f"release tag {name}", commit)
     app.git(c, "push", "--quiet", remote, f"refs/tags/{name}")
-    print(f"{c.site.name}: tag {name} -> {commit[:12]} "
-          f"{'already existed' if have else 'created'}; pushed to {remote}")
+    return f"tag {name} -> {commit[:12]} {'already existed' if have else 'created'}; pushed to {remote}"
+
+
+@hosttask(name="tag", help={"name": "tag to create, e.g. v0.1.9-pre-upgrade (required)",
+                            "ref": "what to tag (default: the deployed commit, HEAD)"})
+def tag(c, name="", ref="HEAD"):
+    """Tag the deployed commit (the plan's pre-upgrade release tag) and push the tag to the remote."""
+    print(f"{c.site.name}: {tag_commit(c, check_tag_name(name), ref)}")

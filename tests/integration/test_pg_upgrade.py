@@ -6,6 +6,7 @@ from pg_lsclusters, and the PyBot smoke contract over HTTP from the test.
 """
 import json
 import subprocess
+import uuid
 import urllib.request
 from pathlib import Path
 
@@ -188,3 +189,24 @@ def test_compose_variant_prints_its_plan(home, sandbox, tmp_path):
     bad = Fab(home, inv)("-H", "sandbox", "pg_upgrade.compose", "--to", "15",
                          "--old-image", "postgres")
     assert bad.returncode == 2 and "has no version tag" in bad.stderr
+
+
+def test_deploy_pg_upgrade_chains_tag_upgrade_and_soak(sfab, db, secrets):
+    name = f"v0.1.9-pre-upgrade-{uuid.uuid4().hex[:6]}"
+    try:
+        r = sfab("-H", "sandbox", "deploy.pg_upgrade", "--to", "15", "--method", "link", "--tag",
+                 name, "--soak-minutes", "0.05", "--yes")
+        assert r.returncode == 0, r.stdout + r.stderr
+        for step in ("tag release", "pg_upgradecluster (link)", "fingerprint after == before",
+                     "smoke contract", "soak 0.05 min"):
+            assert f"] {step} ok" in r.stdout, step
+        assert version(db).startswith("15.")
+        tagged = subprocess.run(["git", "--git-dir", "/srv/git/recorder.git", "rev-parse",
+                                 f"{name}^{{commit}}"], capture_output=True, text=True)
+        assert tagged.returncode == 0
+        smoke_contract(secrets)
+    finally:
+        subprocess.run(["git", "--git-dir", "/srv/git/recorder.git", "tag", "-d", name],
+                       capture_output=True)
+        subprocess.run(["sudo", "-u", "deploy", "git", "-C", "/srv/recorder/app", "tag", "-d",
+                        name], capture_output=True)
