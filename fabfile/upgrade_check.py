@@ -114,6 +114,12 @@ def need_space(size, method):
 def run(c, target, method=None):
     """The full read-only check; returns a Report."""
     rep = Report(target_version=str(target))
+    if not c.run("command -v pg_lsclusters && command -v pg_upgradecluster", hide=True,
+                 warn=True).ok:
+        rep.add(False, "Debian's postgresql-common (pg_lsclusters, pg_upgradecluster) is not on "
+                       "the host", "pg_upgrade.* needs postgresql-common's cluster tools; install "
+                       "postgresql-common (plain pg_upgrade is not supported)")
+        return rep
     have = clusters.listing(c)
     src = clusters.on_port(have, c.site.database.port)
     if src is None or not src.online:
