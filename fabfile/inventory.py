@@ -84,6 +84,10 @@ HOST_SCHEMA = {
         "url": (URL, REQUIRED, "URL that answers 200 when the app is healthy"),
         "timeout": (int, 30, "seconds to wait for health after a restart"),
     },
+    "smoke": {
+        "base": (URL, None, "this host's base URL for deploy.toml's smoke checks (overrides "
+                            "[smoke] base; as seen from the host)"),
+    },
     "backup": {
         "dir": (AbsPath, REQUIRED, "where backups, the journal and the lock live (0700)"),
     },

@@ -7,6 +7,7 @@ import re
 
 from . import checks, db, http, maintenance
 from .remote import atomic_write, q, run_script, sections
+from .errors import ConfigError
 from .steps import Failed
 
 
@@ -74,6 +75,10 @@ def _expand(value, env):
 def smoke(c, bypass=False):
     """[(name, ok, detail)] for the configured HTTP checks; tokens captured flow to later checks."""
     project = c.site.inventory.project
+    base = c.site.smoke.base or project.smoke_base
+    if project.smoke and not base:
+        raise ConfigError(f"no base URL for the smoke checks of {c.site.name}; set [smoke] base in "
+                          f"{project.path} or hosts.{c.site.name}.smoke.base")
     captured = {}
     capturable = {var for chk in project.smoke for var in chk.get("capture", {})}
 
@@ -99,7 +104,7 @@ def smoke(c, bypass=False):
             continue
         if bypass:
             headers.update(maintenance.bypass_headers(c))
-        status, body = http.request(c, project.smoke_base.rstrip("/") + path,
+        status, body = http.request(c, base.rstrip("/") + path,
                                     chk.get("method", "GET"), headers, body)
         problems = []
         if status != chk.get("status", 200):

@@ -160,3 +160,11 @@ def test_soak_fails_on_the_error_rate_red_flag(sfab):
 def test_soak_refuses_bad_minutes(sfab, minutes):
     r = sfab("-H", "sandbox", "verify.soak", "--minutes", minutes)
     assert r.returncode == 2 and "--minutes" in r.stderr
+
+
+def test_smoke_base_is_per_host(home, sandbox, tmp_path):
+    """hosts.NAME.smoke.base overrides deploy.toml's base: pointing it at a closed port fails."""
+    inv = make_inventory(tmp_path / "inv", **{"[hosts.sandbox.backup]": (
+        '[hosts.sandbox.smoke]\nbase = "http://127.0.0.1:9"\n\n[hosts.sandbox.backup]')})
+    r = Fab(home, inv)("-H", "sandbox", "verify.smoke")
+    assert r.returncode != 0 and "status 0, expected 200" in r.stdout + r.stderr, r.stdout + r.stderr
