@@ -443,3 +443,50 @@ def test_status_script_quotes_paths_and_makes_one_round_trip(tmp_path):
     assert sections[-1] == "end"
     r = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+# --- dependencies with the project's own tool; Debian clusters -------------------------------
+@pytest.mark.parametrize("installer, files, must", [
+    ("pip", ["requirements.txt"], ["/srv/venv/bin/pip install", "-r requirements.txt"]),
+    ("poetry", ["pyproject.toml", "poetry.lock"],
+     ["VIRTUAL_ENV=/srv/venv", "poetry install --no-interaction --no-root --only main"]),
+])
+def test_install_command_per_installer(tmp_path, installer, files, must):
+    from fabfile import code_update
+    c = Recorder(make_site(tmp_path, app={"installer": installer}))
+    assert code_update.dependency_files(c) == files
+    command = code_update.install_command(c)
+    assert command.startswith("cd /srv/app && ")
+    for part in must:
+        assert part in command
+
+
+def test_unknown_installer_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"app.installer: 'pipenv' is not one of pip, poetry"):
+        make_site(tmp_path, app={"installer": "pipenv"})
+
+
+@pytest.mark.parametrize("backend, drop, error", [
+    ("nginx", "snippet", "maintenance.snippet: missing"),
+    ("nginx", "page", "maintenance.page: missing"),
+    ("app-flag", "snippet", None),
+])
+def test_maintenance_backend_requirements(tmp_path, backend, drop, error):
+    over = {"maintenance": {"backend": backend, drop: None}}
+    if error:
+        with pytest.raises(ConfigError, match=error):
+            make_site(tmp_path, **over)
+    else:
+        assert make_site(tmp_path, **over).maintenance.backend == "app-flag"
+
+
+def test_pg_lsclusters_parsing():
+    from fabfile.clusters import on_port, parse
+    text = ("14  main    5433 down   postgres /var/lib/postgresql/14/main /var/log/x.log\n"
+            "15  main    5432 online postgres /var/lib/postgresql/15/main /var/log/y.log\n"
+            "Ver Cluster Port Status Owner Data directory Log file\n")
+    got = parse(text)
+    assert [(k.id, k.port, k.online) for k in got] == [("14/main", 5433, False),
+                                                        ("15/main", 5432, True)]
+    assert on_port(got, 5432).id == "15/main" and on_port(got, 5999) is None
+    assert got[0].configdir == "/etc/postgresql/14/main"
