@@ -11,6 +11,7 @@ from . import compose_upgrade as plan_mod
 from .confirm import confirm
 from .connection import hosttask
 from .errors import ConfigError
+from .journal import new_run_id
 from .remote import read_text
 from .steps import Failed, Run, Step
 
@@ -84,10 +85,9 @@ def compose(c, to="", old_image="", execute=False, rollback=False, yes=False):
         raise ConfigError(f"--to {to!r} is not a PostgreSQL major version; give e.g. --to 15")
     cfg = config(c)
     new = new_image_for(old_image, to)
-    run = Run(c, "pg_upgrade.compose", {"to": to, "old_image": old_image, "rollback": rollback})
     build = plan_mod.rollback_plan if rollback else plan_mod.upgrade_plan
-    plan = build(cfg, old_image, new, run.run_id)
-    if not execute:
+    if not execute:  # printing the plan runs nothing and journals nothing
+        plan = build(cfg, old_image, new, new_run_id())
         print(f"{c.site.name}: {'rollback' if rollback else 'upgrade'} plan {old_image} -> {new} "
               "(not run; add --execute to run it):")
         print(plan_mod.render(plan))
@@ -96,6 +96,8 @@ def compose(c, to="", old_image="", execute=False, rollback=False, yes=False):
         plan_mod.switch_for(cfg, read_text(c, f"{cfg.project_dir}/{cfg.compose_file}") or "",
                             old_image, new)
     confirm(f"run the compose {'rollback' if rollback else 'upgrade'} on {c.site.name}?", yes)
+    run = Run(c, "pg_upgrade.compose", {"to": to, "old_image": old_image, "rollback": rollback})
+    plan = build(cfg, old_image, new, run.run_id)
     outputs = []
     run.execute([Step(cmd.title, _step(c, cfg, cmd, old_image, new, outputs),
                       changes_host=cmd.changes_host) for cmd in plan])
