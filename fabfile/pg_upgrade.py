@@ -137,12 +137,13 @@ def step_fingerprint_before(c, run):
     owners = db.psql(c, "SELECT datname || '|' || pg_get_userbyid(datdba) FROM pg_database "
                         "WHERE datallowconn AND NOT datistemplate;", db="postgres").split()
     rep = run.data["report"]
-    write_state(c, {
+    run.data["upgrade"] = {  # what pg_upgrade.rollback needs, kept on the host as the run goes
         "run": run.run_id, "phase": "upgrading", "from": rep.source.version,
         "to": rep.target_version, "cluster": rep.source.name, "port": rep.source.port,
         "method": run.args["method"], "backup": run.data["backup"],
         "owners": dict(x.split("|", 1) for x in owners),
-        "locale": rep.locale, "before": _fp_json(fps)})
+        "locale": rep.locale, "before": _fp_json(fps)}
+    write_state(c, run.data["upgrade"])
     tables = sum(len(t) for t in fps.values())
     return f"{tables} tables in {len(fps)} databases fingerprinted; state in {state_path(c)}"
 
@@ -194,9 +195,9 @@ def step_new_cluster(c, run):
                             f"cluster {old.id if old else '?'} is kept, stopped, on port "
                             f"{old.port if old else '?'}; to go back: fab -H {c.site.name} "
                             "pg_upgrade.rollback")
-    state = read_state(c)
-    state.update(phase="upgraded", old_port=old.port if old else None, version=version)
-    write_state(c, state)
+    run.data["upgrade"].update(phase="upgraded", old_port=old.port if old else None,
+                               version=version)
+    write_state(c, run.data["upgrade"])
     return f"PostgreSQL {version} on port {new.port}; old {old.id} {old.status} on port {old.port}" \
         if old else f"PostgreSQL {version} on port {new.port}"
 
@@ -234,10 +235,8 @@ def step_smoke(c, run):
 
 
 def step_done(c, run):
-    state = read_state(c)
-    if state and state.get("run") == run.run_id:
-        state["phase"] = "done"
-        write_state(c, state)
+    run.data["upgrade"]["phase"] = "done"
+    write_state(c, run.data["upgrade"])
     run.state.pop("cluster", None)
     return "state recorded"
 
@@ -425,7 +424,7 @@ def run_task(c, to="", method="dump", drop_empty_target=False, yes=False):
     run = Run(c, "pg_upgrade.run", {"to": to, "method": method,
                                     "drop_empty_target": drop_empty_target})
     run.execute(run_steps(c, to, method, drop_empty_target))
-    print(f"  PostgreSQL {read_state(c).get('version')} serves {c.site.database.name}; backup "
+    print(f"  PostgreSQL {run.data['upgrade']['version']} serves {c.site.database.name}; backup "
           f"{run.data.get('backup')}; to go back: fab -H {c.site.name} pg_upgrade.rollback")
 
 
