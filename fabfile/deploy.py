@@ -142,6 +142,6 @@ def unlock(c, reason=""):
     print(f"{c.site.name}: deploy lock removed (reason: {reason})")
 
 
-ns = Collection("deploy")
+ns = Collection("deploy", auto_dash_names=False)  # deploy.pg_upgrade, like pg_upgrade.*
 ns.add_task(consolidate)
 ns.add_task(unlock)
