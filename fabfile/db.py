@@ -9,7 +9,7 @@ import io
 from urllib.parse import unquote, urlparse
 
 from .errors import ConfigError
-from .remote import q, sh
+from .remote import q, run_script, sections, sh
 
 
 def local_tool(c, tool, port=None):
@@ -44,14 +44,15 @@ def client_prefix(c, tool, port=None):
     return "IFS= read -r PGPASSWORD && export PGPASSWORD && " + command, password + "\n"
 
 
-def script_psql(c, db=None):
+def script_psql(c, db=None, port=None, db_word=None):
     """(script lines, command) to run psql inside a `remote.run_script` script.
 
-    The script travels on stdin, so a password set in it never shows in `ps`.
+    The script travels on stdin, so a password set in it never shows in `ps`. `db_word` is a
+    shell word naming the database instead of `db` (e.g. `"$d"` in a loop of the script).
     """
-    dbname = q(db or c.site.database.name)
+    dbname = db_word or q(db or c.site.database.name)
     if c.site.database.access == "local":
-        return "", f"{local_tool(c, 'psql')} -X -q -A -t -d {dbname}"
+        return "", f"{local_tool(c, 'psql', port)} -X -q -A -t -d {dbname}"
     command, password = _dsn(c, "psql")
     return f"export PGPASSWORD={q(password)}\n", f"{command} -X -q -A -t -d {dbname}"
 
@@ -105,10 +106,22 @@ def fingerprints(c, db=None, port=None):
 
 def databases(c, port=None):
     """The connectable, non-template databases of the cluster (an upgrade's scope)."""
-    return psql(c, "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate "
-                   "ORDER BY 1;", db="postgres", port=port).split()
+    return psql(c, DATABASES_SQL + ";", db="postgres", port=port).split()
+
+
+DATABASES_SQL = ("SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate "
+                 "ORDER BY 1")
 
 
 def all_fingerprints(c, port=None):
-    """{database: {table: (rows, md5)}} for every database of the cluster."""
-    return {name: fingerprints(c, db=name, port=port) for name in databases(c, port)}
+    """{database: {table: (rows, md5)}} for every database of the cluster, in one round trip."""
+    setup, in_db = script_psql(c, port=port, db_word='"$d"')
+    _, in_postgres = script_psql(c, db="postgres", port=port)
+    script = f"""set -eo pipefail
+{setup}{in_postgres} -c {q(DATABASES_SQL)} </dev/null | while IFS= read -r d; do
+  printf '@@%s\n' "$d"
+  printf '%s\n' {q(FINGERPRINT_GEXEC)} | {in_db} -v ON_ERROR_STOP=1
+done
+"""
+    return {name: parse_fingerprints(lines)
+            for name, lines in sections(run_script(c, script).stdout).items()}
