@@ -9,7 +9,8 @@ import re
 import time
 
 from . import db
-from .remote import q
+from .remote import q, run_script, sections
+from .steps import Failed
 
 LINE = re.compile(r'"[^"]*" (?P<status>\d{3}) \S+ "[^"]*" "[^"]*" (?P<rt>\d+(?:\.\d+)?)\s*$')
 
@@ -54,38 +55,44 @@ def red_flags(summary, connections, limits, max_connections):
     return flags
 
 
-def offset(c, path):
-    return int(c.run(f"stat -c %s {q(path)} 2>/dev/null || echo 0", hide=True).stdout.strip() or 0)
+def sample_script(c, since):
+    """One round trip: app-db connections, max_connections, and the log written after `since`.
+
+    A log smaller than `since` was rotated: it is read from its start. `since=None`: from its end.
+    """
+    setup, psql = db.script_psql(c, db="postgres")
+    log = q(c.site.nginx.access_log)
+    return f"""{setup}echo @@conns
+{psql} -c "SELECT count(*) FROM pg_stat_activity WHERE datname = {db.literal(c.site.database.name)}; SHOW max_connections" </dev/null
+size=$(stat -c %s {log} 2>/dev/null || echo 0)
+s={"$size" if since is None else int(since)}; [ "$size" -lt "$s" ] && s=0
+echo @@from; echo "$s"
+echo @@log; tail -c +$(( s + 1 )) {log} 2>/dev/null || true
+"""
 
 
-def new_lines(c, path, since):
-    """(complete lines written after byte `since`, the offset after them); a rotated log restarts."""
-    if offset(c, path) < since:
-        since = 0
-    r = c.run(f"tail -c +$(( {int(since)} + 1 )) {q(path)} 2>/dev/null", hide=True, warn=True)
-    done = r.stdout[:r.stdout.rfind("\n") + 1]  # a half-written last line waits for the next read
-    return done.splitlines(), since + len(done.encode())
-
-
-def connections(c):
-    return int(db.psql(c, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                          f"{db.literal(c.site.database.name)};", db="postgres").strip())
+def sample(c, since):
+    """(complete new log lines, offset after them, connections, max_connections)."""
+    out = run_script(c, sample_script(c, since)).stdout
+    head, _, log = out.partition("\n@@log\n")
+    f = sections(head)
+    conns, max_conns = (int(x) for x in f["conns"][:2])
+    done = log[:log.rfind("\n") + 1]  # a half-written last line waits for the next read
+    return done.splitlines(), int(f["from"][0]) + len(done.encode()), conns, max_conns
 
 
 def watch(c, minutes, interval, say):
     """Soak for `minutes`, a line every `interval` s; returns (summary, flags) at the first flag."""
     limits = c.site.inventory.project.soak
-    cap = limits["max_connections"] or int(0.8 * int(db.psql(
-        c, "SHOW max_connections;", db="postgres").strip()))
-    log = c.site.nginx.access_log
-    start, since = time.monotonic(), offset(c, log)
+    _lines, since, _conns, max_conns = sample(c, None)  # from the end of the log as it is now
+    cap = limits["max_connections"] or int(0.8 * max_conns)
+    start = time.monotonic()
     end = start + minutes * 60
     samples, peak = [], 0
     while True:
         time.sleep(max(0.0, min(interval, end - time.monotonic())))
-        lines, since = new_lines(c, log, since)
+        lines, since, conns, _ = sample(c, since)
         samples += parse(lines)
-        conns = connections(c)
         peak = max(peak, conns)
         s = summarize(samples)
         flags = red_flags(s, conns, limits, cap)
@@ -95,3 +102,14 @@ def watch(c, minutes, interval, say):
         if flags or time.monotonic() >= end:
             s["peak_connections"] = peak
             return s, flags
+
+
+def step(minutes, interval, recovery):
+    """The soak as a runner step (verify.soak, deploy.pg_upgrade); `recovery` says how to go back."""
+    def run_step(c, run):
+        summary, flags = watch(c, minutes, interval, run.say)
+        if flags:
+            raise Failed("red flag: " + "; ".join(flags), recovery=recovery(c))
+        return (f"{summary['requests']} requests, {summary['error_rate']:.2f}% 5xx, p95 "
+                f"{summary['p95_ms']:.0f} ms, peak {summary['peak_connections']} db connections")
+    return run_step

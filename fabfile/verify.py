@@ -5,7 +5,7 @@ from . import app, verify_steps, db, lock
 from .connection import hosttask, positive
 from .errors import DeployError
 from . import soak as soak_mod
-from .steps import Failed, Run, Step
+from .steps import Run, Step
 from .remote import q, run_script, sections
 from .services import argv as service_argv
 
@@ -133,18 +133,10 @@ def soak(c, minutes="10", interval="30"):
     """Watch the live app: 5xx rate and p95 from the nginx access log, PostgreSQL connections,
     against deploy.toml [soak] (plan red flags: >1 % errors, p95 >500 ms); fails when crossed."""
     minutes, interval = positive("minutes", minutes), positive("interval", interval)
-
-    def step(c, run):
-        summary, flags = soak_mod.watch(c, minutes, interval, run.say)
-        if flags:
-            raise Failed("red flag: " + "; ".join(flags),
-                         recovery="investigate (verify.logs); if the release is the cause, roll "
-                                  f"back: fab -H {c.site.name} rollback.restore --backup=NAME --code")
-        return (f"{summary['requests']} requests, {summary['error_rate']:.2f}% 5xx, p95 "
-                f"{summary['p95_ms']:.0f} ms, peak {summary['peak_connections']} db connections")
-
     Run(c, "verify.soak", {"minutes": minutes}, take_lock=False).execute(
-        [Step(f"soak {minutes:g} min", step, changes_host=False)])
+        [Step(f"soak {minutes:g} min", soak_mod.step(minutes, interval, lambda c: (
+            "investigate (verify.logs); if the release is the cause, roll back: "
+            f"fab -H {c.site.name} rollback.restore --backup=NAME --code")), changes_host=False)])
 
 
 ns = Collection("verify")
