@@ -19,12 +19,12 @@ from datetime import datetime, timezone
 
 from invoke import Collection
 
-from . import backup, clusters, db, maintenance, services, upgrade_check, verify_steps
+from . import backup, clusters, db, maintenance, services, soak, upgrade_check, verify_steps
 from .rollback import step_start_app, step_stop_app
 from .confirm import confirm
 from .connection import hosttask
 from .errors import ConfigError, DeployError
-from .remote import atomic_write, q, read_text, sudo
+from .remote import atomic_write, q, read_text, run_script, sudo
 from .steps import Failed, Run, Step
 
 STATE_FILE = "pg_upgrade.json"
@@ -203,21 +203,22 @@ def step_new_cluster(c, run):
 
 
 def step_analyze(c, run):
-    """vacuumdb --analyze-in-stages (planner statistics are not carried over), extension updates."""
+    """vacuumdb --analyze-in-stages (planner statistics are not carried over), and the extension
+    updates pg_upgrade wrote, if any: one script."""
     rep = run.data["report"]
     binroot = f"{clusters.BINROOT}/{rep.target_version}/bin"
-    c.run(f"{db.local_tool(c, binroot + '/vacuumdb')} --all --analyze-in-stages", hide=True)
-    note = "vacuumdb --all --analyze-in-stages done"
-    script = (f"ls -dt /var/log/postgresql/pg_upgradecluster-{q(rep.source.version)}-"
-              f"{q(rep.target_version)}-{q(rep.source.name)}.* 2>/dev/null | head -n 1")
-    logdir = c.run(script, hide=True, warn=True).stdout.strip()
-    sql = f"{logdir}/update_extensions.sql" if logdir else ""
-    if sql and c.run(f"sudo -n -u postgres test -f {q(sql)}", hide=True, warn=True).ok:
-        c.run(f"sudo -n -u postgres {q(binroot + '/psql')} -X -v ON_ERROR_STOP=1 -h "
-              f"{q(c.site.database.socket_dir)} -p {int(c.site.database.port)} -d postgres -f {q(sql)}",
-              hide=True)
-        note += f"; ran {sql}"
-    return note
+    logs = (f"/var/log/postgresql/pg_upgradecluster-{q(rep.source.version)}-"
+            f"{q(rep.target_version)}-{q(rep.source.name)}.*")
+    r = run_script(c, f"""set -e
+{db.local_tool(c, binroot + '/vacuumdb')} --all --analyze-in-stages >/dev/null </dev/null
+sql="$(ls -dt {logs} 2>/dev/null | head -n 1)/update_extensions.sql"
+if sudo -n -u postgres test -f "$sql"; then
+  {db.local_tool(c, binroot + '/psql')} -X -q -v ON_ERROR_STOP=1 -d postgres -f "$sql" </dev/null
+  echo "@@ran $sql"
+fi
+""")
+    ran = [x[len("@@ran "):] for x in r.stdout.splitlines() if x.startswith("@@ran ")]
+    return "vacuumdb --all --analyze-in-stages done" + (f"; ran {ran[0]}" if ran else "")
 
 
 def step_fingerprint_after(c, run):
@@ -447,19 +448,6 @@ def rollback(c, yes=False):
     Run(c, "pg_upgrade.rollback", {"upgrade": state["run"]}).execute(rollback_steps(c, state))
 
 
-def step_soak(minutes):
-    def run_step(c, run):
-        from . import soak
-        summary, flags = soak.watch(c, minutes, min(30.0, minutes * 60), run.say)
-        if flags:
-            raise Failed("red flag after the upgrade: " + "; ".join(flags),
-                         recovery=f"fab -H {c.site.name} pg_upgrade.rollback --yes  (back to the "
-                                  "old cluster; writes since the upgrade stay in the new one)")
-        return (f"{summary['requests']} requests, {summary['error_rate']:.2f}% 5xx, p95 "
-                f"{summary['p95_ms']:.0f} ms, peak {summary['peak_connections']} db connections")
-    return run_step
-
-
 def step_tag(name):
     def run_step(c, run):
         from .release import tag_commit
@@ -488,7 +476,9 @@ def deploy_pg_upgrade(c, to="", method="dump", tag="", soak_minutes="0", drop_em
             yes)
     steps = ([Step("tag release", step_tag(tag), changes_host=False)] if tag else []) + \
         run_steps(c, to, method, drop_empty_target) + \
-        ([Step(f"soak {minutes:g} min", step_soak(minutes), changes_host=False)] if minutes else [])
+        ([Step(f"soak {minutes:g} min", soak.step(minutes, min(30.0, minutes * 60), lambda c: (
+            f"fab -H {c.site.name} pg_upgrade.rollback --yes  (back to the old cluster; writes "
+            "since the upgrade stay in the new one)")), changes_host=False)] if minutes else [])
     run = Run(c, "deploy.pg_upgrade", {"to": to, "method": method, "tag": tag,
                                        "soak_minutes": minutes})
     run.execute(steps)
