@@ -59,11 +59,10 @@ def on_port(clusters, port):
     return hits[0] if hits else None
 
 
-def has_binaries(c, version):
-    """True when the server binaries of `version` are installed (postgres, pg_upgrade, initdb)."""
-    b = f"{BINROOT}/{version}/bin"
-    return c.run(f"test -x {q(b + '/postgres')} && test -x {q(b + '/initdb')}",
-                 warn=True, hide=True).ok
+# Script fragments for a facts script (one round trip): installed server versions, open ports.
+VERSIONS_SH = (f"for b in {BINROOT}/*/bin; do [ -x \"$b/postgres\" ] && [ -x \"$b/initdb\" ] && "
+               "basename \"$(dirname \"$b\")\"; done; true")
+LISTENING_SH = "ss -Hltn 2>/dev/null | awk '{print $4}' | sed 's/.*://'; true"
 
 
 def ctl(c, cluster, action, **kwargs):
@@ -84,12 +83,12 @@ def set_start(c, cluster, mode):
     c.run(f"printf '%s\\n' {q(mode)} | sudo -n -u postgres tee {q(path)} >/dev/null", hide=True)
 
 
-def free_port(c, clusters, start=5433):
+def free_port(c, clusters, start=5433, listening=None):
     """The first port from `start` that no cluster uses and nothing listens on."""
-    used = {k.port for k in clusters}
-    listening = c.run("ss -Hltn 2>/dev/null | awk '{print $4}' | sed 's/.*://'",
-                      hide=True, warn=True).stdout.split()
+    if listening is None:
+        listening = c.run(LISTENING_SH, hide=True, warn=True).stdout.split()
+    used = {k.port for k in clusters} | {int(p) for p in listening if p.isdigit()}
     port = start
-    while port in used or str(port) in listening:
+    while port in used:
         port += 1
     return port

@@ -42,10 +42,15 @@ class Report:
         return sum(self.databases.values())
 
 
-def facts_script(c, source, target):
-    """One round trip: databases + sizes, extensions per database, locale, free disk, sharedir."""
+def facts_script(c, target):
+    """One round trip: cluster tools, clusters, installed versions, open ports, databases + sizes,
+    extensions per database, locale, extensions available for `target`, free disk."""
     tool = db.local_tool(c, "psql")
     return f"""{{
+echo @@tools; command -v pg_lsclusters pg_upgradecluster
+echo @@clusters; pg_lsclusters -h 2>/dev/null
+echo @@versions; {clusters.VERSIONS_SH}
+echo @@listening; {clusters.LISTENING_SH}
 echo @@databases
 {tool} -X -A -t -F'|' -d postgres -c "SELECT datname, pg_database_size(datname) FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1" 2>&1
 echo @@extensions
@@ -54,8 +59,6 @@ for d in $({tool} -X -A -t -d postgres -c "SELECT datname FROM pg_database WHERE
 done
 echo @@locale
 {tool} -X -A -t -F'|' -d postgres -c "SELECT pg_encoding_to_char(encoding), datcollate, datctype, current_setting('data_checksums') FROM pg_database WHERE datname = 'template1'" 2>&1
-echo @@sharedir
-{q(BINROOT + '/' + target + '/bin/pg_config')} --sharedir 2>/dev/null || echo /usr/share/postgresql/{target}
 echo @@available
 ls {q(BINROOT + '/' + target + '/share/extension')} /usr/share/postgresql/{q(target)}/extension 2>/dev/null | sed -n 's/\\.control$//p' | sort -u
 echo @@df
@@ -114,13 +117,13 @@ def need_space(size, method):
 def run(c, target, method=None):
     """The full read-only check; returns a Report."""
     rep = Report(target_version=str(target))
-    if not c.run("command -v pg_lsclusters && command -v pg_upgradecluster", hide=True,
-                 warn=True).ok:
+    f = sections(run_script(c, facts_script(c, str(target))).stdout)
+    if len(f.get("tools", [])) < 2:
         rep.add(False, "Debian's postgresql-common (pg_lsclusters, pg_upgradecluster) is not on "
                        "the host", "pg_upgrade.* needs postgresql-common's cluster tools; install "
                        "postgresql-common (plain pg_upgrade is not supported)")
         return rep
-    have = clusters.listing(c)
+    have = clusters.parse("\n".join(f.get("clusters", [])))
     src = clusters.on_port(have, c.site.database.port)
     if src is None or not src.online:
         rep.add(False, f"no online cluster on port {c.site.database.port} (pg_lsclusters: "
@@ -134,12 +137,10 @@ def run(c, target, method=None):
         return rep
     rep.add(True, f"source cluster {src.id} online on port {src.port}")
     for v in (src.version, str(target)):
-        ok = clusters.has_binaries(c, v)
-        rep.add(ok, f"PostgreSQL {v} server binaries in {BINROOT}/{v}/bin",
+        rep.add(v in f.get("versions", []), f"PostgreSQL {v} server binaries in {BINROOT}/{v}/bin",
                 f"PostgreSQL {v} binaries are missing; install postgresql-{v}")
     if rep.problems:
         return rep
-    f = sections(run_script(c, facts_script(c, src, str(target))).stdout)
     for line in f.get("databases", []):
         if "|" in line:
             name, size = line.rsplit("|", 1)
@@ -151,12 +152,14 @@ def run(c, target, method=None):
     rep.free = {p: int(kb) * 1024 for p, kb in (x.split() for x in f.get("df", []) if len(x.split()) == 2)}
     available = set(f.get("available", []))
     missing = {e: dbs for e, dbs in rep.extensions.items() if e not in available}
-    rep.add(not missing, f"extensions in use available for {target}: "
-            + (", ".join(sorted(rep.extensions)) or "none") if not missing else
-            "extensions missing for " + str(target) + ": " + "; ".join(
-                f"{e} (used in {', '.join(dbs)})" for e, dbs in sorted(missing.items())),
-            "extension(s) " + ", ".join(sorted(missing)) + f" not installed for PostgreSQL "
-            f"{target}; install them for {target} (or drop them) first" if missing else None)
+    if missing:
+        rep.add(False, f"extensions missing for {target}: " + "; ".join(
+                    f"{e} (used in {', '.join(dbs)})" for e, dbs in sorted(missing.items())),
+                f"extension(s) {', '.join(sorted(missing))} not installed for PostgreSQL {target}; "
+                f"install them for {target} (or drop them) first")
+    else:
+        rep.add(True, f"extensions in use available for {target}: "
+                      + (", ".join(sorted(rep.extensions)) or "none"))
     tgt = clusters.find(have, target, src.name)
     if tgt is None:
         rep.add(True, f"target cluster {target}/{src.name} does not exist yet")
@@ -176,7 +179,7 @@ def run(c, target, method=None):
         rep.add(False, f"could not read the cluster's locale: {'|'.join(locale)}")
     else:
         rep.locale = "|".join(locale)
-        port = clusters.free_port(c, have, start=50432)
+        port = clusters.free_port(c, have, start=50432, listening=f.get("listening", []))
         r = c.run("sudo -n -u postgres bash -s", in_stream=io.StringIO(
             pg_upgrade_check_script(c, src, str(target), locale, port)), hide=True, warn=True)
         tail = [x for x in r.stdout.splitlines() if x.strip()]
