@@ -245,37 +245,29 @@ nginx -tq
 if [ -f /run/nginx.pid ] && kill -0 "$(cat /run/nginx.pid)" 2>/dev/null; then nginx -s reload; else say "starting nginx"; nginx; fi
 
 # --- supervisor running gunicorn -------------------------------------------------------------
-cat > /etc/supervisor/conf.d/recorder.conf <<EOF
-[program:recorder]
-command=$ROOT/venv/bin/gunicorn --bind 127.0.0.1:$APP_PORT --workers 2 --timeout 60 --pid $ROOT/run/gunicorn.pid --access-logfile - recorder.wsgi:application
+# program NAME LOG STARTSECS COMMAND...: a supervisor program run as deploy from the app dir
+program() {
+  local name=$1 log=$2 startsecs=$3; shift 3
+  cat > "/etc/supervisor/conf.d/$name.conf" <<EOF
+[program:$name]
+command=$*
 directory=$ROOT/app
 user=deploy
 environment=HOME="/home/deploy",PYTHONUNBUFFERED="1"
 autostart=true
 autorestart=unexpected
-startsecs=2
+startsecs=$startsecs
 startretries=2
 stopasgroup=true
 killasgroup=true
 redirect_stderr=true
-stdout_logfile=$ROOT/logs/gunicorn.log
+stdout_logfile=$ROOT/logs/$log
 stdout_logfile_maxbytes=20MB
 EOF
-cat > /etc/supervisor/conf.d/recorder-worker.conf <<EOF
-[program:recorder-worker]
-command=$ROOT/venv/bin/python manage.py worker
-directory=$ROOT/app
-user=deploy
-environment=HOME="/home/deploy",PYTHONUNBUFFERED="1"
-autostart=true
-autorestart=unexpected
-startsecs=1
-stopasgroup=true
-killasgroup=true
-redirect_stderr=true
-stdout_logfile=$ROOT/logs/worker.log
-stdout_logfile_maxbytes=20MB
-EOF
+}
+program recorder gunicorn.log 2 "$ROOT/venv/bin/gunicorn" --bind "127.0.0.1:$APP_PORT" --workers 2 \
+  --timeout 60 --pid "$ROOT/run/gunicorn.pid" --access-logfile - recorder.wsgi:application
+program recorder-worker worker.log 1 "$ROOT/venv/bin/python" manage.py worker
 if ! { [ -f /run/supervisord.pid ] && kill -0 "$(cat /run/supervisord.pid)" 2>/dev/null; }; then
   say "starting supervisord"
   supervisord -c /etc/supervisor/supervisord.conf
