@@ -1,6 +1,7 @@
 """Local developer tasks (invoke): the sandbox host, tests and the demo.
 
     invoke sandbox.up      provision (idempotent; seconds when already up)
+    invoke sandbox.up --hosts 4   ... with web hosts sandbox2..4 on 127.0.0.2..4 (group sandbox-group)
     invoke sandbox.reset   back to the app's v1 with seeded data
     invoke sandbox.down    stop the sandbox's daemons (by their pid files)
 """
@@ -15,8 +16,9 @@ from invoke import Collection, Exit, task
 
 ROOT = Path(__file__).resolve().parent
 STATE = ROOT / ".sandbox"
-HOST_KEY_PUB = Path("/etc/deploy-sandbox/ssh_host_ed25519_key.pub")
-SSH_ADDR, SSH_PORT = "127.0.0.1", 2222
+CONF = Path("/etc/deploy-sandbox")
+SSH_PORT = 2222
+MAX_HOSTS = 50
 
 
 def _as_root(argv):
@@ -59,24 +61,54 @@ def _client_files():
     return key
 
 
+def _host_count():
+    """How many sandbox hosts are provisioned (provision.sh records it)."""
+    try:
+        return int((CONF / "hosts").read_text().strip())
+    except (OSError, ValueError):
+        return 1
+
+
+def _inventory_text(n, prefix, project):
+    """Host 1 (`sandbox`), hosts 2..n (`sandbox2`...) and, with n > 1, the group `sandbox-group`."""
+    text = (ROOT / "sandbox" / "hosts.template.toml").read_text()
+    extra = (ROOT / "sandbox" / "host.template.toml").read_text()
+    text += "".join(extra.replace("{k}", str(k)) for k in range(2, n + 1))
+    if n > 1:
+        members = ", ".join(f'"sandbox{k}"' for k in range(2, n + 1))
+        text += ("\n# All sandbox hosts behind one database; `sandbox` (role db) is the primary that\n"
+                 "# runs the once-only steps (backup, migrations, restore).\n"
+                 f'[groups]\nsandbox-group = ["sandbox", {members}]\n')
+    return text.replace("{prefix}", prefix).replace("{project}", project)
+
+
 def _write_inventories():
-    host_key = HOST_KEY_PUB.read_text().split()
-    (STATE / "known_hosts").write_text(f"[{SSH_ADDR}]:{SSH_PORT} {host_key[0]} {host_key[1]}\n")
-    template = (ROOT / "sandbox" / "hosts.template.toml").read_text()
-    (STATE / "hosts.toml").write_text(
-        template.replace("{prefix}", "").replace("{project}", "../sandbox/deploy.toml"))
+    n = _host_count()
+    lines = []
+    for k in range(1, n + 1):
+        pub = CONF / ("" if k == 1 else f"host{k}") / "ssh_host_ed25519_key.pub"
+        kind, key = pub.read_text().split()[:2]
+        lines.append(f"[127.0.0.{k}]:{SSH_PORT} {kind} {key}\n")
+    (STATE / "known_hosts").write_text("".join(lines))
+    (STATE / "hosts.toml").write_text(_inventory_text(n, "", "../sandbox/deploy.toml"))
     if not (ROOT / "hosts.toml").exists():
-        (ROOT / "hosts.toml").write_text(
-            template.replace("{prefix}", ".sandbox/").replace("{project}", "sandbox/deploy.toml"))
+        (ROOT / "hosts.toml").write_text(_inventory_text(n, ".sandbox/", "sandbox/deploy.toml"))
         print("  sandbox: wrote hosts.toml (host 'sandbox'); edit it to add your own hosts")
     if not (ROOT / ".env").exists():
         shutil.copy(STATE / ".env", ROOT / ".env")
         os.chmod(ROOT / ".env", 0o600)
 
 
-@task(help={"seed_size": "seed data size for a first provisioning: default or large"})
-def up(c, seed_size="default"):
+@task(help={"seed_size": "seed data size for a first provisioning: default or large",
+            "hosts": f"number of web hosts, 1-{MAX_HOSTS} (default: as many as before, else 1); "
+                     "host K is sandbox<K> on 127.0.0.K, all in the group sandbox-group"})
+def up(c, seed_size="default", hosts=""):
     """Provision the sandbox host on this machine (sshd, PostgreSQL 14/15, nginx, supervisor, app)."""
+    extra = []
+    if hosts != "":
+        if not str(hosts).isdigit() or not 1 <= int(hosts) <= MAX_HOSTS:
+            raise Exit(f"sandbox.up: --hosts {hosts!r} must be a whole number from 1 to {MAX_HOSTS}", 2)
+        extra = ["--hosts", str(int(hosts))]
     STATE.mkdir(mode=0o700, exist_ok=True)
     env = _secrets_file()
     key = _client_files()
@@ -84,7 +116,7 @@ def up(c, seed_size="default"):
     os.environ.setdefault("PIP", str(Path(sys.executable).parent / "pip"))
     code = _as_root(["env", f"SANDBOX_SEED_SIZE={seed_size}", f"PIP={os.environ['PIP']}",
                      "bash", str(ROOT / "sandbox" / "provision.sh"),
-                     "--pubkey", f"{key}.pub", "--env", str(env)])
+                     "--pubkey", f"{key}.pub", "--env", str(env), *extra])
     if code:
         raise Exit(f"sandbox.up: provisioning failed (exit {code}); see the lines above", code)
     _write_inventories()
@@ -100,11 +132,12 @@ def reset(c):
 
 @task
 def down(c):
-    """Stop the sandbox's sshd, app, nginx, supervisord and PostgreSQL 14 (by pid file)."""
+    """Stop the sandbox hosts' sshds, apps, nginx, supervisord and PostgreSQL 14 (by pid file)."""
     code = _as_root(["bash", "-c", """
         kill_pidfile() { [ -f "$1" ] && kill "$(cat "$1")" 2>/dev/null; rm -f "$1"; true; }
         kill_pidfile /run/deploy-sandbox-sshd-2222.pid
-        supervisorctl stop recorder >/dev/null 2>&1 || true
+        for f in /run/deploy-sandbox-sshd-127.0.0.*.pid; do kill_pidfile "$f"; done
+        supervisorctl stop all >/dev/null 2>&1 || true
         kill_pidfile /run/supervisord.pid
         [ -f /run/nginx.pid ] && nginx -s quit
         pg_ctlcluster 14 main stop 2>/dev/null || true

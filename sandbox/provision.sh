@@ -4,18 +4,22 @@
 # gunicorn and the sample Django app cloned from a local bare "origin".
 #
 # Idempotent: a second run checks each piece and only does what is missing (seconds when up).
-# Run as root:  sandbox/provision.sh --pubkey FILE --env FILE [--wheel-dir DIR]
+# Run as root:  sandbox/provision.sh --pubkey FILE --env FILE [--hosts N] [--wheel-dir DIR]
 #   --pubkey  the client's public key, authorised for `deploy`
 #   --env     the sandbox secrets (SANDBOX_DB_PASSWORD, SANDBOX_PYBOT_PASSWORD, ...); read, never echoed
+#   --hosts   how many web hosts (default: as many as before, else 1): host K >= 2 lives on 127.0.0.K with its own sshd,
+#             /srv/recorder-K (work tree, venv, backups), gunicorn and nginx site; all of them
+#             share the one PostgreSQL. Hosts beyond N that exist already are left as they are.
 # Also used by the Vagrantfile.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-PUBKEY="" ENVFILE="" WHEEL_DIR="${WHEEL_DIR:-/var/cache/deploy-sandbox}"
+PUBKEY="" ENVFILE="" HOSTS=$(cat /etc/deploy-sandbox/hosts 2>/dev/null || echo 1) WHEEL_DIR="${WHEEL_DIR:-/var/cache/deploy-sandbox}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --pubkey) PUBKEY=$2; shift 2 ;;
     --env) ENVFILE=$2; shift 2 ;;
+    --hosts) HOSTS=$2; shift 2 ;;
     --wheel-dir) WHEEL_DIR=$2; shift 2 ;;
     *) echo "provision.sh: unknown option $1; see the header of this file" >&2; exit 2 ;;
   esac
@@ -23,19 +27,25 @@ done
 [ "$(id -u)" = 0 ] || { echo "provision.sh: must run as root (try: sudo $0 ...)" >&2; exit 2; }
 [ -r "$PUBKEY" ] || { echo "provision.sh: --pubkey FILE is required and must be readable" >&2; exit 2; }
 [ -r "$ENVFILE" ] || { echo "provision.sh: --env FILE is required and must be readable" >&2; exit 2; }
+case "$HOSTS" in ''|*[!0-9]*|0) echo "provision.sh: --hosts $HOSTS must be a number from 1 to 50" >&2; exit 2 ;; esac
+[ "$HOSTS" -le 50 ] || { echo "provision.sh: --hosts $HOSTS must be a number from 1 to 50" >&2; exit 2; }
 PUBKEY=$(realpath "$PUBKEY") ENVFILE=$(realpath "$ENVFILE")
 cd /   # commands run as postgres/deploy must not inherit a cwd they cannot enter
 
-# Layout (kept in step with sandbox/hosts.template.toml).
-SSH_ADDR=${SANDBOX_ADDR:-127.0.0.1}
-SSH_PORT=${SANDBOX_SSH_PORT:-2222}
-HTTP_PORT=${SANDBOX_HTTP_PORT:-8080}
-APP_PORT=${SANDBOX_APP_PORT:-8001}
+# Layout (kept in step with sandbox/hosts.template.toml and tasks.py). Per host K (host 1 is the
+# original `sandbox`): address 127.0.0.K, root /srv/recorder[-K], programs recorder[-K].
+SSH_PORT=2222
+HTTP_PORT=8080
+APP_PORT=8001
 PG_PORT=5432
-ROOT=/srv/recorder
 ORIGIN=/srv/git/recorder.git
 CONF=/etc/deploy-sandbox
 DB=recorder
+host_vars() {  # host_vars K: the layout of host K
+  if [ "$1" = 1 ]; then SFX="" HCONF=$CONF PIDF=/run/deploy-sandbox-sshd-$SSH_PORT.pid
+  else SFX="-$1" HCONF=$CONF/host$1 PIDF=/run/deploy-sandbox-sshd-127.0.0.$1.pid; fi
+  SSH_ADDR=127.0.0.$1 ROOT=/srv/recorder$SFX NAME=recorder$SFX
+}
 
 say() { printf '  sandbox: %s\n' "$*"; }
 env_get() { sed -n "s/^$1=//p" "$ENVFILE" | tail -n 1 | sed -e 's/^"//' -e 's/"$//'; }
@@ -95,7 +105,7 @@ if ! pg_lsclusters -h | awk '{print $1"/"$2}' | grep -qx 14/main; then
 fi
 pg_lsclusters -h | awk '$1=="14" && $2=="main" {print $4}' | grep -qx online || pg_ctlcluster 14 main start
 
-# --- the deploy user and its sshd ------------------------------------------------------------
+# --- the deploy user (one user; every sandbox host has its own sshd, below) ---------------
 if ! id deploy >/dev/null 2>&1; then
   say "creating user deploy"
   useradd --create-home --shell /bin/bash deploy
@@ -110,34 +120,6 @@ chown deploy:deploy /home/deploy/.ssh/authorized_keys && chmod 0600 /home/deploy
 install -d -m 0755 "$CONF" /run/sshd
 # The secrets the seeded database was made with; later checkouts reuse them (root only).
 [ -f "$CONF/client.env" ] || install -m 0600 "$ENVFILE" "$CONF/client.env"
-[ -f "$CONF/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C deploy-sandbox -f "$CONF/ssh_host_ed25519_key"
-cat > "$CONF/sshd_config.new" <<EOF
-# deploy-sandbox sshd: loopback only, key login for deploy only.
-Port $SSH_PORT
-ListenAddress $SSH_ADDR
-HostKey $CONF/ssh_host_ed25519_key
-PidFile /run/deploy-sandbox-sshd-$SSH_PORT.pid
-AuthorizedKeysFile .ssh/authorized_keys
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin no
-UsePAM no
-AllowUsers deploy
-MaxStartups 100:30:200
-MaxSessions 100
-Subsystem sftp /usr/lib/openssh/sftp-server
-EOF
-/usr/sbin/sshd -t -f "$CONF/sshd_config.new"
-changed=0
-cmp -s "$CONF/sshd_config.new" "$CONF/sshd_config" || { mv "$CONF/sshd_config.new" "$CONF/sshd_config"; changed=1; }
-rm -f "$CONF/sshd_config.new"
-pidf=/run/deploy-sandbox-sshd-$SSH_PORT.pid
-if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
-  [ $changed = 0 ] || kill -HUP "$(cat "$pidf")"
-else
-  say "starting sshd on $SSH_ADDR:$SSH_PORT"
-  /usr/sbin/sshd -f "$CONF/sshd_config"
-fi
 
 # --- sudo: NOPASSWD only for what the tasks need ---------------------------------------------
 cat > /etc/sudoers.d/deploy-sandbox.new <<'EOF'
@@ -151,28 +133,89 @@ visudo -cq -f /etc/sudoers.d/deploy-sandbox.new
 chmod 0440 /etc/sudoers.d/deploy-sandbox.new
 mv /etc/sudoers.d/deploy-sandbox.new /etc/sudoers.d/deploy-sandbox
 
-# --- the app: origin, work tree, venv, env file ----------------------------------------------
-install -d -m 0755 -o deploy -g deploy "$ROOT" "$ROOT/logs" "$ROOT/run" "$ROOT/maintenance" /srv/git
-install -d -m 0750 -o deploy -g deploy "$ROOT/shared"
-install -d -m 0700 -o deploy -g deploy "$ROOT/backups"
+# --- the app's origin: one bare repository all hosts fetch from -----------------------------
+install -d -m 0755 -o deploy -g deploy /srv/git /etc/nginx/deploy.d
 origin_stamp=$(cat "$HERE/build_origin.py" $(find "$HERE/app" -type f | sort) | sha256sum | cut -c1-16)
+rebuilt=0
 if [ "$(cat /srv/git/.recorder.stamp 2>/dev/null)" != "$origin_stamp" ]; then
   say "building the app's origin repository"
   rm -rf "$ORIGIN"
   sudo -u deploy -H python3 "$HERE/build_origin.py" "$ORIGIN" >/dev/null
   echo "$origin_stamp" > /srv/git/.recorder.stamp
-  rm -rf "$ROOT/app"   # a rebuilt origin has new history: the work tree follows
+  rebuilt=1   # a rebuilt origin has new history: every work tree follows
 fi
-if [ ! -d "$ROOT/app/.git" ]; then
-  sudo -u deploy -H git clone -q "$ORIGIN" "$ROOT/app"
-  sudo -u deploy -H git -C "$ROOT/app" checkout -q -B main v1
-  sudo -u deploy -H git -C "$ROOT/app" branch -q --set-upstream-to=origin/main main
-fi
-umask 077
-cat > "$ROOT/shared/app.env.new" <<EOF
+cat > /etc/nginx/conf.d/deploy-sandbox-logformat.conf <<'EOF'
+log_format deploy_timed '$remote_addr - $remote_user [$time_local] "$request" $status '
+                        '$body_bytes_sent "$http_referer" "$http_user_agent" $request_time';
+EOF
+
+# --- one sandbox host: sshd, work tree, venv, env file, nginx site, supervisor programs --------
+# program NAME LOG STARTSECS COMMAND...: a supervisor program run as deploy from the app dir
+program() {
+  local name=$1 log=$2 startsecs=$3; shift 3
+  cat > "/etc/supervisor/conf.d/$name.conf" <<EOF
+[program:$name]
+command=$*
+directory=$ROOT/app
+user=deploy
+environment=HOME="/home/deploy",PYTHONUNBUFFERED="1"
+autostart=true
+autorestart=unexpected
+startsecs=$startsecs
+startretries=2
+stopasgroup=true
+killasgroup=true
+redirect_stderr=true
+stdout_logfile=$ROOT/logs/$log
+stdout_logfile_maxbytes=20MB
+EOF
+}
+
+provision_host() {  # provision_host K
+  host_vars "$1"
+  install -d -m 0755 "$HCONF"
+  [ -f "$HCONF/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C deploy-sandbox -f "$HCONF/ssh_host_ed25519_key"
+  cat > "$HCONF/sshd_config.new" <<EOF
+# deploy-sandbox sshd: loopback only, key login for deploy only.
+Port $SSH_PORT
+ListenAddress $SSH_ADDR
+HostKey $HCONF/ssh_host_ed25519_key
+PidFile $PIDF
+AuthorizedKeysFile .ssh/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin no
+UsePAM no
+AllowUsers deploy
+MaxStartups 100:30:200
+MaxSessions 100
+Subsystem sftp /usr/lib/openssh/sftp-server
+EOF
+  /usr/sbin/sshd -t -f "$HCONF/sshd_config.new"
+  changed=0
+  cmp -s "$HCONF/sshd_config.new" "$HCONF/sshd_config" || { mv "$HCONF/sshd_config.new" "$HCONF/sshd_config"; changed=1; }
+  rm -f "$HCONF/sshd_config.new"
+  if [ -f "$PIDF" ] && kill -0 "$(cat "$PIDF")" 2>/dev/null; then
+    [ $changed = 0 ] || kill -HUP "$(cat "$PIDF")"
+  else
+    say "starting sshd on $SSH_ADDR:$SSH_PORT"
+    /usr/sbin/sshd -f "$HCONF/sshd_config"
+  fi
+
+  install -d -m 0755 -o deploy -g deploy "$ROOT" "$ROOT/logs" "$ROOT/run" "$ROOT/maintenance"
+  install -d -m 0750 -o deploy -g deploy "$ROOT/shared"
+  install -d -m 0700 -o deploy -g deploy "$ROOT/backups"
+  [ $rebuilt = 0 ] || rm -rf "$ROOT/app"
+  if [ ! -d "$ROOT/app/.git" ]; then
+    sudo -u deploy -H git clone -q "$ORIGIN" "$ROOT/app"
+    sudo -u deploy -H git -C "$ROOT/app" checkout -q -B main v1
+    sudo -u deploy -H git -C "$ROOT/app" branch -q --set-upstream-to=origin/main main
+  fi
+  umask 077
+  cat > "$ROOT/shared/app.env.new" <<EOF
 SECRET_KEY=$SECRET_KEY
 DEBUG=false
-ALLOWED_HOSTS=127.0.0.1,localhost
+ALLOWED_HOSTS=$SSH_ADDR,localhost
 DB_NAME=$DB
 DB_USER=recorder
 DB_PASSWORD=$DB_PASSWORD
@@ -184,15 +227,47 @@ SILENCED_SYSTEM_CHECKS=security.W004,security.W008,security.W012,security.W016
 MAINTENANCE_FLAG=$ROOT/maintenance/app.flag
 MAINTENANCE_BYPASS=$BYPASS_SECRET
 EOF
-umask 022
-chown deploy:deploy "$ROOT/shared/app.env.new"
-mv "$ROOT/shared/app.env.new" "$ROOT/shared/app.env"
-if [ ! -x "$ROOT/venv/bin/gunicorn" ] || ! cmp -s "$ROOT/app/requirements.txt" "$ROOT/venv/.requirements"; then
-  say "installing the app's requirements"
-  [ -x "$ROOT/venv/bin/python" ] || sudo -u deploy -H /usr/bin/python3 -m venv "$ROOT/venv"
-  sudo -u deploy -H "$ROOT/venv/bin/pip" install -q --disable-pip-version-check -r "$ROOT/app/requirements.txt"
-  sudo -u deploy cp "$ROOT/app/requirements.txt" "$ROOT/venv/.requirements"
-fi
+  umask 022
+  chown deploy:deploy "$ROOT/shared/app.env.new"
+  mv "$ROOT/shared/app.env.new" "$ROOT/shared/app.env"
+  if [ ! -x "$ROOT/venv/bin/gunicorn" ] || ! cmp -s "$ROOT/app/requirements.txt" "$ROOT/venv/.requirements"; then
+    say "installing the app's requirements for $NAME"
+    [ -x "$ROOT/venv/bin/python" ] || sudo -u deploy -H /usr/bin/python3 -m venv "$ROOT/venv"
+    sudo -u deploy -H "$ROOT/venv/bin/pip" install -q --disable-pip-version-check -r "$ROOT/app/requirements.txt"
+    sudo -u deploy cp "$ROOT/app/requirements.txt" "$ROOT/venv/.requirements"
+  fi
+
+  # nginx: the site on this host's address; the maintenance snippet written by
+  # 'fab maintenance.install' is included by exact name ([.] makes it a glob: absent is fine).
+  cat > "/etc/nginx/sites-available/$NAME" <<EOF
+# deploy-sandbox: the recorder app behind nginx (host $SSH_ADDR). The maintenance snippet is
+# written by 'fab maintenance.install' into /etc/nginx/deploy.d and checks a flag file per request.
+server {
+    listen $SSH_ADDR:$HTTP_PORT;
+    server_name _;
+    access_log /var/log/nginx/$NAME.access.log deploy_timed;
+    error_log /var/log/nginx/$NAME.error.log;
+    include /etc/nginx/deploy.d/$NAME-maintenance[.]conf;
+    location / {
+        proxy_pass http://$SSH_ADDR:$APP_PORT;
+        proxy_set_header Host \$host;
+        proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+        proxy_read_timeout 60s;
+    }
+}
+EOF
+  ln -sfn "/etc/nginx/sites-available/$NAME" "/etc/nginx/sites-enabled/$NAME"
+
+  # supervisor: gunicorn on this host's address; the worker runs on host 1 only
+  program "$NAME" gunicorn.log 2 "$ROOT/venv/bin/gunicorn" --bind "$SSH_ADDR:$APP_PORT" --workers 2 \
+    --timeout 60 --pid "$ROOT/run/gunicorn.pid" --access-logfile - recorder.wsgi:application
+  [ "$1" != 1 ] || program recorder-worker worker.log 1 "$ROOT/venv/bin/python" manage.py worker
+  echo "$SSH_ADDR" > "$ROOT/.sandbox-host"
+}
+
+for k in $(seq 1 "$HOSTS"); do provision_host "$k"; done
+echo "$HOSTS" > "$CONF/hosts"
+host_vars 1
 
 # --- database: role, database, seed, and a seeded template for fast resets ------------------
 psql_pg() { sudo -u postgres psql -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" "$@"; }
@@ -216,58 +291,10 @@ if [ -z "$(psql_pg -tAc "SELECT 1 FROM pg_database WHERE datname='$DB'")" ]; the
   psql_pg -c "CREATE DATABASE $DB TEMPLATE recorder_seed_v1 OWNER recorder"
 fi
 
-# --- nginx: the site on a loopback port, the maintenance include dir writable by deploy -----
-install -d -m 0755 -o deploy -g deploy /etc/nginx/deploy.d
-cat > /etc/nginx/conf.d/deploy-sandbox-logformat.conf <<'EOF'
-log_format deploy_timed '$remote_addr - $remote_user [$time_local] "$request" $status '
-                        '$body_bytes_sent "$http_referer" "$http_user_agent" $request_time';
-EOF
-cat > /etc/nginx/sites-available/recorder <<EOF
-# deploy-sandbox: the recorder app behind nginx. The maintenance snippet is written by
-# 'fab maintenance.install' into /etc/nginx/deploy.d and checks a flag file per request.
-server {
-    listen $SSH_ADDR:$HTTP_PORT;
-    server_name _;
-    access_log /var/log/nginx/recorder.access.log deploy_timed;
-    error_log /var/log/nginx/recorder.error.log;
-    include /etc/nginx/deploy.d/recorder-*.conf;
-    location / {
-        proxy_pass http://127.0.0.1:$APP_PORT;
-        proxy_set_header Host \$host;
-        proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-        proxy_read_timeout 60s;
-    }
-}
-EOF
-ln -sfn /etc/nginx/sites-available/recorder /etc/nginx/sites-enabled/recorder
+# --- nginx and supervisord: start or reload with every host's site and programs --------------
 rm -f /etc/nginx/sites-enabled/default
 nginx -tq
 if [ -f /run/nginx.pid ] && kill -0 "$(cat /run/nginx.pid)" 2>/dev/null; then nginx -s reload; else say "starting nginx"; nginx; fi
-
-# --- supervisor running gunicorn -------------------------------------------------------------
-# program NAME LOG STARTSECS COMMAND...: a supervisor program run as deploy from the app dir
-program() {
-  local name=$1 log=$2 startsecs=$3; shift 3
-  cat > "/etc/supervisor/conf.d/$name.conf" <<EOF
-[program:$name]
-command=$*
-directory=$ROOT/app
-user=deploy
-environment=HOME="/home/deploy",PYTHONUNBUFFERED="1"
-autostart=true
-autorestart=unexpected
-startsecs=$startsecs
-startretries=2
-stopasgroup=true
-killasgroup=true
-redirect_stderr=true
-stdout_logfile=$ROOT/logs/$log
-stdout_logfile_maxbytes=20MB
-EOF
-}
-program recorder gunicorn.log 2 "$ROOT/venv/bin/gunicorn" --bind "127.0.0.1:$APP_PORT" --workers 2 \
-  --timeout 60 --pid "$ROOT/run/gunicorn.pid" --access-logfile - recorder.wsgi:application
-program recorder-worker worker.log 1 "$ROOT/venv/bin/python" manage.py worker
 if ! { [ -f /run/supervisord.pid ] && kill -0 "$(cat /run/supervisord.pid)" 2>/dev/null; }; then
   say "starting supervisord"
   supervisord -c /etc/supervisor/supervisord.conf
@@ -275,5 +302,8 @@ if ! { [ -f /run/supervisord.pid ] && kill -0 "$(cat /run/supervisord.pid)" 2>/d
 fi
 supervisorctl reread >/dev/null
 supervisorctl update >/dev/null
-supervisorctl start recorder recorder-worker >/dev/null 2>&1 || true
-say "up: ssh deploy@$SSH_ADDR -p $SSH_PORT, http://$SSH_ADDR:$HTTP_PORT/, PostgreSQL 14 on $PG_PORT"
+programs="recorder recorder-worker"
+for k in $(seq 2 "$HOSTS"); do programs="$programs recorder-$k"; done
+supervisorctl start $programs >/dev/null 2>&1 || true
+say "up: ssh deploy@127.0.0.1 -p $SSH_PORT, http://127.0.0.1:$HTTP_PORT/, PostgreSQL 14 on $PG_PORT"
+[ "$HOSTS" = 1 ] || say "and $((HOSTS - 1)) more host(s): 127.0.0.2..127.0.0.$HOSTS (same ports)"

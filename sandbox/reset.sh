@@ -7,8 +7,20 @@ cd /   # commands run as postgres/deploy must not inherit a cwd they cannot ente
 [ "$(id -u)" = 0 ] || { echo "reset.sh: must run as root" >&2; exit 2; }
 ROOT=/srv/recorder
 psql_pg() { sudo -u postgres psql -X -q -v ON_ERROR_STOP=1 -p 5432 "$@"; }
+# Every sandbox host (sandbox.up --hosts N): host 1 is /srv/recorder, host K is /srv/recorder-K.
+HOSTS=$(cat /etc/deploy-sandbox/hosts 2>/dev/null || echo 1)
+roots="$ROOT" addrs="127.0.0.1"
+for k in $(seq 2 "$HOSTS"); do roots="$roots /srv/recorder-$k" addrs="$addrs 127.0.0.$k"; done
 
-supervisorctl stop recorder recorder-worker >/dev/null 2>&1 || true
+# Hosts 2..N restart only when their gunicorn does not serve v1 (its /healthz names the commit it
+# started from): idle, they hold no database connection, and each restart costs seconds.
+v1=$(git --git-dir=/srv/git/recorder.git rev-parse v1)
+programs="recorder recorder-worker"
+for k in $(seq 2 "$HOSTS"); do
+  rev=$(curl -s --max-time 2 "http://127.0.0.$k:8080/healthz" | sed -n 's/.*"revision": *"\([0-9a-f]*\)".*/\1/p')
+  [ "$rev" = "$v1" ] || programs="$programs recorder-$k"
+done
+supervisorctl stop $programs >/dev/null 2>&1 || true
 # PostgreSQL: 14/main alone on 5432 (a pg_upgrade test may have left 15/main, moved 14/main to
 # another port, or - link method - made 14/main's files unusable).
 cluster() { pg_lsclusters -h | awk -v v="$1" '$1==v && $2=="main"'; }
@@ -29,24 +41,31 @@ if [ -z "$(cluster 14)" ] || [ -z "$(psql_pg -tAc "SELECT 1 FROM pg_database WHE
   key=$(mktemp); head -n 1 /home/deploy/.ssh/authorized_keys > "$key"
   "$HERE/provision.sh" --env /etc/deploy-sandbox/client.env --pubkey "$key"; rm -f "$key"
 fi
-# Whatever a test left: the app back to v1 on main, clean.
-sudo -u deploy git -C "$ROOT/app" checkout -q -f -B main v1
-sudo -u deploy git -C "$ROOT/app" clean -q -fdx
-sudo -u deploy git -C "$ROOT/app" branch -q --set-upstream-to=origin/main main
+# Whatever a test left: the app back to v1 on main, clean, on every host.
+for r in $roots; do
+  sudo -u deploy git -C "$r/app" checkout -q -f -B main v1
+  sudo -u deploy git -C "$r/app" clean -q -fdx
+  sudo -u deploy git -C "$r/app" branch -q --set-upstream-to=origin/main main
+done
 # Databases: the app's from the seeded template; scratch databases of drills dropped.
 for d in $(psql_pg -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'recorder%' AND datname <> 'recorder_seed_v1'"); do
   psql_pg -c "DROP DATABASE \"$d\" WITH (FORCE)"
 done
 psql_pg -c "CREATE DATABASE recorder TEMPLATE recorder_seed_v1 OWNER recorder"
 # Maintenance off, snippets gone, backups, journal and lock cleared.
-rm -f "$ROOT/maintenance/"* /etc/nginx/deploy.d/recorder-*.conf
-find "$ROOT/backups" -mindepth 1 -delete
-nginx -t -q && nginx -s reload
-: > "$ROOT/logs/gunicorn.log"; : > "$ROOT/logs/worker.log"
-supervisorctl start recorder recorder-worker >/dev/null
-for _ in $(seq 100); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://127.0.0.1:8080/healthz)" = 200 ] && exit 0
-  sleep 0.1
+rm -f /etc/nginx/deploy.d/recorder-*.conf
+for r in $roots; do
+  rm -f "$r/maintenance/"*
+  find "$r/backups" -mindepth 1 -delete
+  : > "$r/logs/gunicorn.log"
 done
-echo "reset.sh: the app did not answer 200 on /healthz after reset" >&2
-exit 1
+: > "$ROOT/logs/worker.log"
+nginx -t -q && nginx -s reload
+supervisorctl start $programs >/dev/null
+for a in $addrs; do
+  for i in $(seq 101); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$a:8080/healthz")" = 200 ] && break
+    [ "$i" -le 100 ] || { echo "reset.sh: the app on $a did not answer 200 on /healthz after reset" >&2; exit 1; }
+    sleep 0.1
+  done
+done

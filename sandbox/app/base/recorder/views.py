@@ -1,4 +1,6 @@
 import logging
+import subprocess
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -11,6 +13,18 @@ from apps.workshops.models import Workshop
 logger = logging.getLogger("recorder.views")
 
 
+def _revision():
+    """The commit this process was started from (read once: a restart is needed to change it)."""
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parents[1],
+                              capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+REVISION = _revision()
+
+
 @require_GET
 def healthz(request):
     try:
@@ -20,7 +34,7 @@ def healthz(request):
     except Exception as exc:  # any database problem means "not healthy"
         logger.warning("healthz: database check failed: %s", exc)
         return JsonResponse({"status": "error", "db": False, "error": str(exc)}, status=503)
-    return JsonResponse({"status": "ok", "db": True})
+    return JsonResponse({"status": "ok", "db": True, "revision": REVISION})
 
 
 @require_GET
