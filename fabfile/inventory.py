@@ -1,6 +1,7 @@
 """hosts.toml (+ .env secrets) -> validated host settings.
 
-The inventory maps names (`prod`, `staging`, `sandbox`) to connection and app settings. Every
+The inventory maps names (`prod`, `staging`, `sandbox`) to connection and app settings, and group
+names (`[groups] prod = ["web1", "web2"]`) to several hosts with one primary. Every
 error is one line naming the file, the key and the fix, raised before any connection is made.
 Secrets never live in hosts.toml: it names environment variables (`*_env` keys) whose values
 come from the `.env` beside the inventory file, or from the environment.
@@ -37,7 +38,8 @@ HOST_SCHEMA = {
     "user": (str, None, "SSH user (default: ssh_config / local user)"),
     "identity_file": (str, None, "private key file, relative to the inventory file"),
     "accept_new_host_key": (bool, False, "trust an unknown host key on first use"),
-    "roles": (list, ["web", "db"], "roles of the host: web, worker, db"),
+    "roles": (list, ["web", "db"], "roles of the host: web (serves HTTP: maintenance, restart, "
+                                   "smoke), worker, db (the primary of a group by default)"),
     "app": {
         "dir": (AbsPath, REQUIRED, "the git work tree of the app"),
         "venv": (AbsPath, REQUIRED, "the app's virtualenv"),
@@ -101,7 +103,8 @@ HOST_SCHEMA = {
         "password_env": (str, None, "env var with POSTGRES_PASSWORD for the new container"),
     },
 }
-TOP_KEYS = {"default", "known_hosts", "project", "defaults", "hosts"}
+TOP_KEYS = {"default", "known_hosts", "project", "defaults", "hosts", "groups"}
+ROLES = ("web", "worker", "db")
 TYPE_WORDS = {str: "a string", int: "an integer", bool: "true or false", list: "a list"}
 
 
@@ -151,6 +154,15 @@ class Site:
         return value
 
 
+@dataclass(frozen=True)
+class Group:
+    """Several hosts deployed together; the primary runs the once-only steps (backup, migrate)."""
+
+    name: str
+    members: tuple
+    primary: str
+
+
 @dataclass
 class Inventory:
     path: Path
@@ -161,6 +173,7 @@ class Inventory:
     dotenv_path: Path
     project_path: Path | None = None
     _project: object = None
+    groups: dict = field(default_factory=dict)
 
     @property
     def project(self):
@@ -173,7 +186,12 @@ class Inventory:
     def site(self, name):
         if name not in self.hosts:
             known = ", ".join(sorted(self.hosts)) or "none"
-            raise ConfigError(f"{self.path}: unknown host {name!r} (hosts: {known}); "
+            if name in self.groups:
+                raise ConfigError(f"{name!r} is a group ({', '.join(self.groups[name].members)}) and "
+                                  f"this task runs on one host; use -H {self.groups[name].primary} "
+                                  "(or -H a,b to run it on each in turn)")
+            groups = f"; groups: {', '.join(sorted(self.groups))}" if self.groups else ""
+            raise ConfigError(f"{self.path}: unknown host {name!r} (hosts: {known}{groups}); "
                               f"add [hosts.{name}] or use one of those")
         return Site(name, self.hosts[name], self)
 
@@ -274,6 +292,10 @@ def load(path):
                              if isinstance(table, dict) else table)
              for name, table in hosts_raw.items()}
     for name, h in hosts.items():
+        bad = [r for r in h.roles if r not in ROLES]
+        if bad:
+            _fail(path, f"hosts.{name}.roles", f"unknown role {bad[0]!r}",
+                  f"use roles from: {', '.join(ROLES)}")
         m = h.maintenance
         for key in ("snippet", "page"):
             if m.backend == "nginx" and getattr(m, key) is None:
@@ -296,7 +318,51 @@ def load(path):
     dotenv_path = path.parent / ".env"
     return Inventory(path, default, known, hosts,
                      dict(dotenv_values(dotenv_path)) if dotenv_path.exists() else {}, dotenv_path,
-                     project)
+                     project, groups=_groups(path, raw.get("groups", {}), hosts))
+
+
+def _groups(path, raw, hosts):
+    """[groups]: `name = ["h1", "h2"]` or `[groups.name] hosts = [...], primary = "h1"`."""
+    if not isinstance(raw, dict):
+        _fail(path, "groups", "expected a table", 'write [groups] then prod = ["web1", "web2"]')
+    groups = {}
+    for name, spec in raw.items():
+        key = f"groups.{name}"
+        if name in hosts:
+            _fail(path, key, f"{name!r} is also a host name", "rename the group or the host")
+        primary = None
+        if isinstance(spec, dict):
+            for k in spec:
+                if k not in ("hosts", "primary"):
+                    _fail(path, f"{key}.{k}", "unknown key", "use hosts and primary")
+            members, primary = spec.get("hosts", []), spec.get("primary")
+            if primary is not None:
+                _check_value(path, f"{key}.primary", str, primary)
+        else:
+            members = spec
+        _check_value(path, key, list, members)
+        if not members:
+            _fail(path, key, "empty group", f'list its hosts: {name} = ["web1", "web2"]')
+        for m in members:
+            if m not in hosts:
+                _fail(path, key, f"unknown host {m!r} (hosts: {', '.join(sorted(hosts))})",
+                      f"add [hosts.{m}] or remove it from the group")
+        if len(set(members)) != len(members):
+            dup = next(m for m in members if members.count(m) > 1)
+            _fail(path, key, f"{dup!r} is listed twice", "list each host once")
+        if primary is None:
+            dbs = [m for m in members if "db" in hosts[m].roles]
+            if len(dbs) != 1:
+                which = f"{len(dbs)} members have" if dbs else "no member has"
+                _fail(path, key, f"no primary ({which} the db role{': ' + ', '.join(dbs) if dbs else ''})",
+                      f'write [groups.{name}] hosts = [...] and primary = "{members[0]}", '
+                      'or give exactly one member roles = ["web", "db"]')
+            primary = dbs[0]
+        elif primary not in members:
+            _fail(path, f"{key}.primary", f"{primary!r} is not a member ({', '.join(members)})",
+                  "name one of the group's hosts")
+        groups[name] = Group(name, tuple(members), primary)
+    return groups
 
 
 def schema_lines(schema=HOST_SCHEMA, prefix=""):

@@ -100,3 +100,61 @@ def test_secrets_come_from_dotenv_then_environment(write_inventory, monkeypatch)
     monkeypatch.delenv("BYPASS")
     with pytest.raises(ConfigError, match=r"secret MISSING is not set; add MISSING=\.\.\. to .*\.env"):
         site.secret("MISSING")
+
+
+# --- groups: several hosts, one primary -----------------------------------------------------
+def _three_hosts(web2_roles='["web"]', web3_roles='["web"]'):
+    """MINIMAL's `web` (default roles web+db) and two more web hosts."""
+    extra = MINIMAL.replace("hosts.web", "hosts.web2").replace("10.0.0.1", "10.0.0.2")
+    extra = extra.replace('hostname = "10.0.0.2"', f'hostname = "10.0.0.2"\nroles = {web2_roles}')
+    more = MINIMAL.replace("hosts.web", "hosts.web3").replace("10.0.0.1", "10.0.0.3")
+    more = more.replace('hostname = "10.0.0.3"', f'hostname = "10.0.0.3"\nroles = {web3_roles}')
+    return "[groups]\n{GROUPS}\n" + MINIMAL + extra + more
+
+
+@pytest.mark.parametrize("groups, members, primary", [
+    ('prod = ["web", "web2", "web3"]', ("web", "web2", "web3"), "web"),      # the one db host
+    ('prod = { hosts = ["web2", "web3"], primary = "web3" }', ("web2", "web3"), "web3"),
+    ('prod = { hosts = ["web3", "web"] }', ("web3", "web"), "web"),
+])
+def test_group_members_and_primary(write_inventory, groups, members, primary):
+    inv = inventory.load(write_inventory(_three_hosts().replace("{GROUPS}", groups)))
+    g = inv.groups["prod"]
+    assert g.members == members and g.primary == primary
+
+
+@pytest.mark.parametrize("groups, roles, problem, fix", [
+    ('prod = []', None, "groups.prod: empty group", 'prod = ["web1", "web2"]'),
+    ('prod = ["web", "web9"]', None, "groups.prod: unknown host 'web9'", "add [hosts.web9]"),
+    ('prod = ["web", "web"]', None, "'web' is listed twice", "list each host once"),
+    ('prod = ["web2", "web3"]', None, "groups.prod: no primary (no member has the db role)",
+     'primary = "web2"'),
+    ('prod = ["web", "web2"]', '["web", "db"]', "no primary (2 members have the db role: web, web2)",
+     'primary = "web"'),
+    ('prod = { hosts = ["web", "web2"], primary = "web3" }', None,
+     "groups.prod.primary: 'web3' is not a member", "name one of"),
+    ('prod = { hosts = ["web"], leader = "web" }', None, "groups.prod.leader: unknown key",
+     "hosts and primary"),
+    ('web2 = ["web", "web3"]', None, "groups.web2: 'web2' is also a host name", "rename"),
+    ('prod = "web"', None, "groups.prod: expected a list of strings", "prod ="),
+])
+def test_bad_group_is_one_line(write_inventory, groups, roles, problem, fix):
+    text = _three_hosts(web2_roles=roles or '["web"]').replace("{GROUPS}", groups)
+    with pytest.raises(ConfigError) as e:
+        inventory.load(write_inventory(text))
+    msg = str(e.value)
+    assert problem in msg and fix in msg and "\n" not in msg
+
+
+def test_unknown_role_is_refused(write_inventory):
+    text = _three_hosts(web2_roles='["web", "cache"]').replace("{GROUPS}", "")
+    with pytest.raises(ConfigError, match=r"hosts.web2.roles: unknown role 'cache'.*web, worker, db"):
+        inventory.load(write_inventory(text))
+
+
+def test_a_group_given_to_a_one_host_task_names_the_fix(write_inventory):
+    inv = inventory.load(write_inventory(_three_hosts().replace("{GROUPS}", 'prod = ["web", "web2"]')))
+    with pytest.raises(ConfigError, match=r"'prod' is a group \(web, web2\).*use -H web"):
+        inv.site("prod")
+    with pytest.raises(ConfigError, match=r"unknown host 'nope'.*groups: prod"):
+        inv.site("nope")
