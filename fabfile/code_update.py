@@ -54,12 +54,15 @@ def fast_forward(c, commit):
 
 
 def move_to(c, commit):
-    """Check out `commit` on the deployed branch even backwards (rollback); refuses local changes."""
+    """Check out `commit` on the deployed branch even backwards (rollback); refuses local changes
+    (a tree already at `commit` is left as it is)."""
+    before = app.head(c)
+    if before == commit:
+        return before, commit
     changes = dirty(c)
     if changes:
         raise Failed(f"the work tree {c.site.app.dir} has local changes; refusing to reset over them",
                      recovery=f"inspect with git -C {c.site.app.dir} status")
-    before = app.head(c)
     app.git(c, "reset", "--quiet", "--keep", commit)
     return before, commit
 

@@ -2,7 +2,8 @@
 
 `hosttask` is Fabric's `@task` for tasks that act on an inventory host: it resolves `-H NAME`
 (or the inventory's default) to a `DeployConnection` built with `config=c.config` (fabric#2143)
-and adds the common options `--hosts-file` and `--accept-new-host-key`.
+and adds the common options `--hosts-file` and `--accept-new-host-key`. With `fleet=True` the task
+gets a `Fleet` instead: `-H NAME` may then also name a group of hosts.
 """
 import functools
 import inspect
@@ -15,6 +16,8 @@ from paramiko.ssh_exception import BadHostKeyException
 
 from . import hostkeys, inventory
 from .errors import ConfigError
+from .fleet import Fleet
+from .output import Prefixed
 
 MASK = "*****"
 
@@ -52,7 +55,8 @@ class DeployConnection(Connection):
         self.config.runners.remote = ChunkedStdinRemote
         # _set: real attributes, not config keys (invoke's DataProxy)
         self._set(site=site, recorder=None,  # recorder: callable(record) set by the step runner
-                  known_hosts_file=site.inventory.known_hosts)
+                  known_hosts_file=site.inventory.known_hosts,
+                  out_prefix=None)  # "[web2] " while several hosts print at once
         hostkeys.secure(self.client, site.name, self.known_hosts_file,
                         accept_new or s.accept_new_host_key)
 
@@ -85,7 +89,14 @@ class DeployConnection(Connection):
                                "duration": round(time.monotonic() - start, 3)})
 
     def run(self, command, **kwargs):
+        if self.out_prefix and not kwargs.get("hide") and "out_stream" not in kwargs:
+            kwargs["out_stream"] = Prefixed(self, self.out_prefix)
+            kwargs["err_stream"] = Prefixed(self, self.out_prefix)
         return self._recorded(super().run, command, **kwargs)
+
+    def call_step(self, fn, views):
+        """A runner step on this host (what `fleet.StepGroup` calls in each thread)."""
+        return fn(self, views[self.site.name])
 
     def sudo(self, command, **kwargs):  # pragma: no cover - use remote.sudo (FACTS.md, invoke#459)
         raise NotImplementedError("use fabfile.remote.sudo(c, argv) instead of c.sudo")
@@ -100,19 +111,35 @@ def resolve(c, hosts_file=None, accept_new_host_key=False):
     return DeployConnection(site, config=c.config, accept_new=accept_new_host_key)
 
 
+def resolve_fleet(c, hosts_file=None, accept_new_host_key=False):
+    """Like `resolve`, but `-H NAME` may name a group: a Fleet of its hosts and its primary."""
+    path = hosts_file or c.config.deploy.hosts_file
+    inv = inventory.load(path)
+    name = getattr(c, "original_host", None) or inv.default
+    group = inv.groups.get(name)
+    if group is None:
+        return Fleet.single(resolve(c, hosts_file, accept_new_host_key))
+    members = [DeployConnection(inv.site(m), config=c.config, accept_new=accept_new_host_key)
+               for m in group.members]
+    for m in members:
+        m.out_prefix = f"[{m.site.name}] "
+    return Fleet(name, members, members[group.members.index(group.primary)])
+
+
 COMMON_HELP = {
     "hosts_file": "inventory file (default: hosts.toml, or deploy.hosts_file in fabric.yaml)",
     "accept_new_host_key": "trust an unknown SSH host key once and record it (never a changed one)",
 }
 
 
-def hosttask(*args, **kwargs):
-    """`@hosttask(help={...})`: a Fabric task whose `c` is the inventory host's DeployConnection."""
+def hosttask(*args, fleet=False, **kwargs):
+    """`@hosttask(help={...})`: a Fabric task whose `c` is the inventory host's DeployConnection
+    (with `fleet=True`: a Fleet of one host or of a group's hosts)."""
 
     def decorate(fn):
         @functools.wraps(fn)
         def wrapper(c, *a, hosts_file=None, accept_new_host_key=False, **kw):
-            target = resolve(c, hosts_file, accept_new_host_key)
+            target = (resolve_fleet if fleet else resolve)(c, hosts_file, accept_new_host_key)
             try:
                 return fn(target, *a, **kw)
             finally:

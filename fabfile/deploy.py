@@ -2,6 +2,9 @@
 
 `deploy.consolidate` is the profile-consolidation runbook (steps 1-10) as checkpoints; it stops
 at the first one that fails and says what state the host is in and the command that recovers.
+On a group (`-H prod`) the backup, audit, migrations and invariants run once on the primary; the
+code update, maintenance and checks on every host at once; the restart rolls, `--batch` at a time.
+`deploy.restart` is that rolling restart alone.
 """
 
 from invoke import Collection
@@ -12,32 +15,54 @@ from .connection import hosttask
 from .errors import CheckpointFailed, ConfigError
 from .journal import Journal
 from .remote import q
-from .steps import Failed, Run, Step
+from .steps import ALL, ROLLING, Failed, Run, Step
 
 
 def step_preflight(ref, json_dumps):
     def run_step(c, run):
-        state = services.state(c)
-        status = services.health(c)
-        if status != 200 or state not in services.RUNNING:
+        web = "web" in c.site.roles or not run.fleet.multi
+        state = services.state(c) if web else "not a web host"
+        status = services.health(c) if web else 200
+        if web and (status != 200 or state not in services.RUNNING):
             raise Failed(f"the app is not healthy before the deploy (service {state}, health "
                          f"{status}); fix it first", recovery="nothing was changed")
-        size = int(db.psql(c, "SELECT pg_database_size(current_database());").strip())
-        need = 2 * size + (size if json_dumps else 0)
-        free = int(c.run(f"df -Pk {q(c.site.backup.dir)} | awk 'NR==2 {{print $4}}'",
-                         hide=True).stdout.strip()) * 1024
-        if free < need:
-            raise Failed(f"only {free / 1e9:.2f} GB free in {c.site.backup.dir}, need "
-                         f"{need / 1e9:.2f} GB (2 x database{' + JSON estimate' if json_dumps else ''})",
-                         recovery="free space or move backup.dir; nothing was changed")
+        space = ""
+        if c is run.fleet.primary:  # the backup is written on the primary only
+            size = int(db.psql(c, "SELECT pg_database_size(current_database());").strip())
+            need = 2 * size + (size if json_dumps else 0)
+            free = int(c.run(f"df -Pk {q(c.site.backup.dir)} | awk 'NR==2 {{print $4}}'",
+                             hide=True).stdout.strip()) * 1024
+            if free < need:
+                raise Failed(f"only {free / 1e9:.2f} GB free in {c.site.backup.dir}, need "
+                             f"{need / 1e9:.2f} GB (2 x database"
+                             f"{' + JSON estimate' if json_dumps else ''})",
+                             recovery="free space or move backup.dir; nothing was changed")
+            space = f"{free / 1e9:.1f} GB free (need {need / 1e9:.2f}); "
         code_update.fetch(c)
         name, commit = code_update.resolve(c, ref)
         run.data["target"] = (name, commit)
         run.data["before"] = head(c)
         run.data["log_offsets"] = verify_steps.log_offsets(c)
-        return (f"healthy; {free / 1e9:.1f} GB free (need {need / 1e9:.2f}); {name} = {commit[:12]}"
-                f" (deployed {run.data['before'][:12]})")
+        return (f"healthy; {space}{name} = {commit[:12]} (deployed {run.data['before'][:12]})")
     return run_step
+
+
+def step_hosts_agree(c, run):
+    """Every host resolves the same target and runs the same commit now (no mixed fleet)."""
+    seen = {name: (d["before"], d["target"][1]) for name, d in run.host_data.items()}
+    befores = {b for b, _t in seen.values()}
+    targets = {t for _b, t in seen.values()}
+    if len(targets) > 1:
+        raise Failed("the hosts resolve the ref to different commits (" + ", ".join(
+            f"{n}: {t[:12]}" for n, (_b, t) in seen.items()) + "); deploy a tag or commit id",
+            recovery="nothing was changed; rerun with --ref TAG_OR_COMMIT")
+    if len(befores) > 1:
+        raise Failed("the hosts run different commits (" + ", ".join(
+            f"{n}: {b[:12]}" for n, (b, _t) in seen.items()) + "); bring them to one commit "
+            "first (rollback.code --ref COMMIT on the group)",
+            recovery=f"nothing was changed; {run.cmd('rollback.code --ref COMMIT')}")
+    run.data["before"] = befores.pop()  # one commit: the backup's and the rollback's
+    return f"{len(seen)} hosts on {run.data['before'][:12]}, all resolve to {targets.pop()[:12]}"
 
 
 def step_code_update(c, run):
@@ -58,69 +83,114 @@ def step_restart(c, run):
     return f"{c.site.service.app} restarted, health 200 in {took:.1f}s"
 
 
-def recovery(c):
-    """The exact commands that recover, from what the run has done so far."""
-    def hint(run):
-        name = run.data.get("backup")
-        before = run.data.get("before", "")[:12]
-        lines = []
-        if "migrated" in run.state or "code" in run.state:
-            if name:
-                lines.append(f"fab -H {c.site.name} rollback.restore --backup={name} --code --yes")
-                lines.append("  (restores the database AND the code to the pre-deploy state, "
-                             "then turns maintenance off)")
-            elif before:
-                lines.append(f"fab -H {c.site.name} rollback.code --ref {before} --yes")
-        if not lines and "maintenance" in run.state:
-            lines.append(f"fab -H {c.site.name} maintenance.off")
-        return "\n".join(lines) or f"nothing was changed; fix the cause and rerun: {run.cmd(run.task)}"
-    return hint
+def recovery(run):
+    """The exact commands that recover, from what the run has done so far (on the host or the
+    group it ran on: `run.cmd` names it)."""
+    name = run.data.get("backup")
+    before = run.data.get("before", "")[:12]
+    lines = []
+    if "migrated" in run.state and name:
+        lines.append(run.cmd(f"rollback.restore --backup={name} --code --yes"))
+        lines.append("  (restores the database AND the code to the pre-deploy state, "
+                     "then turns maintenance off)")
+    elif ("code" in run.state or "migrated" in run.state) and before:
+        # nothing migrated: the database is as it was, only the code goes back (a restore
+        # would throw away what users wrote since the backup)
+        lines.append(run.cmd(f"rollback.code --ref {before} --yes"))
+        if "maintenance" in run.state:
+            lines.append(run.cmd("maintenance.off"))
+    if not lines and "maintenance" in run.state:
+        lines.append(run.cmd("maintenance.off"))
+    return "\n".join(lines) or f"nothing was changed; fix the cause and rerun: {run.cmd(run.task)}"
 
 
-def consolidate_steps(c, ref, json_dumps, expect):
-    rec = recovery(c)
-    return [
-        Step("preflight", step_preflight(ref, json_dumps), recovery="nothing was changed; fix the cause and rerun"),
+def consolidate_steps(fleet, ref, json_dumps, expect):
+    """The runbook's steps, each placed: once on the primary, on all hosts, or rolling."""
+    rec = recovery
+    steps = [
+        Step("preflight", step_preflight(ref, json_dumps), where=ALL,
+             recovery="nothing was changed; fix the cause and rerun"),
         Step("backup.create", backup.step_backup(json_dumps), recovery=rec),
         Step("verify.audit", verify_steps.step_audit, recovery=rec),
-        Step("code update", step_code_update, recovery=rec),
+        Step("code update", step_code_update, where=ALL, recovery=rec),
         Step("migrate.check", migrate.step_check(expect), recovery=rec),
-        Step("maintenance.on", maintenance.step_on, recovery=rec),
+        Step("maintenance.on", maintenance.step_on, where=ALL, role="web", recovery=rec),
         Step("migrate.run", migrate.step_run_staged, recovery=rec),
         Step("verify.post", verify_steps.step_post, recovery=rec),
-        Step("restart", step_restart, recovery=rec),
-        Step("maintenance.off", maintenance.step_off, recovery=rec),
-        Step("verify.smoke", verify_steps.step_smoke, recovery=rec),
-        Step("verify.logs", verify_steps.step_logs, recovery=rec),
+        Step("restart", step_restart, where=ROLLING, role="web", recovery=rec),
+        Step("maintenance.off", maintenance.step_off, where=ALL, role="web", recovery=rec),
+        Step("verify.smoke", verify_steps.step_smoke, where=ALL, role="web", recovery=rec),
+        Step("verify.logs", verify_steps.step_logs, where=ALL, recovery=rec),
     ]
+    if fleet.multi:
+        steps.insert(1, Step("hosts agree", step_hosts_agree, changes_host=False,
+                             recovery="nothing was changed"))
+    return steps
 
 
-@hosttask(help={
+def batch_size(value, fleet):
+    """--batch: hosts restarted at a time (a whole number, 1 or more, or "all")."""
+    text = str(value).strip()
+    if text == "all":
+        return len(fleet.members)
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"--batch {value!r} must be a whole number of hosts, 1 or more, or all; "
+                          "e.g. --batch 1 restarts one host at a time")
+    return min(int(text), len(fleet.members))
+
+
+@hosttask(fleet=True, help={
     "ref": "git ref to deploy (default: the inventory's remote/branch head)",
     "no_json": "skip the Django JSON dumps in the backup (big databases)",
     "expect": "comma list of app.migration that must be exactly the pending ones "
               "(default: [migrations] expect in deploy.toml)",
     "auto_rollback": "on a failed checkpoint after the backup, restore it and the previous code",
+    "batch": "on a group: web hosts restarted at a time, each batch healthy before the next "
+             "(default all: the restart is inside the maintenance window, where rolling would "
+             "only make the downtime longer)",
 })
-def consolidate(c, ref="", no_json=False, expect="", auto_rollback=False):
+def consolidate(c, ref="", no_json=False, expect="", auto_rollback=False, batch="all"):
     """The profile-consolidation deploy, in order: preflight, backup, audit, code update,
     migrate.check, maintenance on, staged migrations with invariants, verify.post, restart,
-    maintenance off, smoke checks, log scan; stops at the first failed checkpoint."""
-    run = Run(c, "deploy.consolidate", {"ref": ref, "no_json": no_json, "expect": expect,
-                                        "auto_rollback": auto_rollback})
+    maintenance off, smoke checks, log scan; stops at the first failed checkpoint.
+    On a group: backup, audit, migrations and checks of the data once on the primary; code,
+    maintenance, smoke and log checks on all hosts at once; the restart rolling (--batch)."""
+    fleet = c
+    size = batch_size(batch, fleet)
+    run = Run(fleet, "deploy.consolidate", {"ref": ref, "no_json": no_json, "expect": expect,
+                                            "auto_rollback": auto_rollback, "batch": size},
+              batch=size)
     try:
-        run.execute(consolidate_steps(c, ref or None, not no_json, expect))
+        run.execute(consolidate_steps(fleet, ref or None, not no_json, expect))
     except CheckpointFailed:
-        name = run.data.get("backup")
-        if not (auto_rollback and name and ("migrated" in run.state or "code" in run.state)):
-            raise
-        print(f"\nauto-rollback: restoring {name} and the code it was taken at")
-        rollback.restore(c, name, with_code=True)
-        print(f"auto-rollback: done; {c.site.name} is back on {run.data.get('before', '')[:12]} "
-              f"with the pre-deploy database")
-        raise CheckpointFailed(f"deploy.consolidate failed and was rolled back to {name}") from None
-    print(f"  backup: {run.data.get('backup')}; rollback: fab -H {c.site.name} rollback.restore "
-          f"--backup={run.data.get('backup')} --code")
+        name, before = run.data.get("backup"), run.data.get("before", "")
+        state = run.overview().state
+        if auto_rollback and name and "migrated" in state:
+            print(f"\nauto-rollback: restoring {name} and the code it was taken at")
+            rollback.restore(fleet, name, with_code=True)
+            print(f"auto-rollback: done; {fleet.name} is back on {before[:12]} "
+                  f"with the pre-deploy database")
+            raise CheckpointFailed(f"deploy.consolidate failed and was rolled back to {name}") from None
+        if auto_rollback and before and "code" in state:
+            print(f"\nauto-rollback: nothing was migrated; moving the code back to {before[:12]}")
+            rollback.code_to(fleet, before, maintenance_off=True)
+            raise CheckpointFailed(f"deploy.consolidate failed; the code was moved back to "
+                                   f"{before[:12]} (the database was not changed)") from None
+        raise
+    print(f"  backup: {run.data.get('backup')}; rollback: "
+          f"{run.cmd('rollback.restore --backup=' + str(run.data.get('backup')) + ' --code')}")
+
+
+@hosttask(fleet=True, help={
+    "batch": "web hosts restarted at a time; each batch answers 200 before the next (default 1)",
+})
+def restart(c, batch="1"):
+    """Restart the app on every web host of the group, a batch at a time, each back to a healthy
+    200 before the next batch (on one host: restart and wait for health)."""
+    fleet = c
+    size = batch_size(batch, fleet)
+    Run(fleet, "deploy.restart", {"batch": size}, batch=size).execute([
+        Step("restart", step_restart, where=ROLLING, role="web")])
 
 
 @hosttask(help={"reason": "why the lock may go (recorded in the journal); required"})
@@ -144,4 +214,5 @@ def unlock(c, reason=""):
 
 ns = Collection("deploy", auto_dash_names=False)  # deploy.pg_upgrade, like pg_upgrade.*
 ns.add_task(consolidate)
+ns.add_task(restart)
 ns.add_task(unlock)

@@ -6,7 +6,8 @@ through with the secret header `X-Maintenance-Bypass` (value from .env) or from 
 snippet is tested with `nginx -t` and the old one restored if the test fails. `on`/`off` only
 create or remove the flag, atomically and idempotently. `status` proves the state over HTTP.
 With `backend = "app-flag"` the app checks the flag itself (the runbook's /app/maintenance.flag):
-there is nothing to install and on/off/status work the same.
+there is nothing to install and on/off/status work the same. On a group (`-H prod`) on/off/status
+act on every web host at once and report each.
 """
 import io
 import os
@@ -19,6 +20,7 @@ from invoke import Collection
 from . import services
 from .connection import hosttask
 from .errors import ConfigError, DeployError
+from .fleet import each
 from .remote import atomic_write, exists, q, read_text
 
 BYPASS_HEADER = "X-Maintenance-Bypass"
@@ -158,7 +160,9 @@ def step_off(c, run):
     if start:
         downtime = time.monotonic() - start
         run.data["downtime"] = downtime
-        run.data.setdefault("summary_lines", []).append(f"downtime (maintenance ON->OFF): {downtime:.1f}s")
+        # this host's summary lines (on a group, the summary names the host)
+        run.host_data[c.site.name].setdefault("summary_lines", []).append(
+            f"downtime (maintenance ON->OFF): {downtime:.1f}s")
         return f"{note}; downtime {downtime:.1f}s"
     return note
 
@@ -169,30 +173,53 @@ def install_task(c):
     print(f"{c.site.name}: {install(c)}")
 
 
-@hosttask
-def on(c):
-    """Turn maintenance ON (flag file; public gets 503 + page, the operator bypass gets through)."""
+def on_each(fleet, fn, what):
+    """fn(c) -> text on every web host of the fleet; print `host: text`; one error if any failed."""
+    failed = []
+    for name, result in each(fleet.with_role("web"), fn):
+        if isinstance(result, BaseException):
+            reason = result.text if isinstance(result, DeployError) else f"{type(result).__name__}: {result}"
+            failed.append(f"{name}: {reason}")
+            print(f"{name}: FAILED: {reason}")
+        else:
+            print(f"{name}: {result}")
+    if failed:
+        raise DeployError(f"{what} failed on {len(failed)} host(s): " + "; ".join(failed))
+
+
+def _on(c):
     install_note = install(c)
-    if not install_note.startswith("nothing"):
-        print(f"{c.site.name}: {install_note}")
-    print(f"{c.site.name}: {turn_on(c)}")
+    done = turn_on(c)
+    return done if install_note.startswith("nothing") else f"{install_note}; {done}"
 
 
-@hosttask
-def off(c):
-    """Turn maintenance OFF (removes the flag file)."""
-    print(f"{c.site.name}: {turn_off(c)}")
-
-
-@hosttask
-def status(c):
-    """Prove the maintenance state with HTTP: 503 + page for the public, 200 through the bypass."""
+def _status(c):
     on_, public, page, bypass, text = status_text(c)
-    print(f"{c.site.name}: {text}")
     consistent = (public == 503 and page and bypass == 200) if on_ else (public == 200)
     if not consistent:
         raise DeployError(f"maintenance state is inconsistent on {c.site.name} ({text}); "
                           f"check the snippet (fab -H {c.site.name} maintenance.install) and the app")
+    return text
+
+
+@hosttask(fleet=True)
+def on(c):
+    """Turn maintenance ON (flag file; public gets 503 + page, the operator bypass gets through);
+    on a group, on every web host at once."""
+    on_each(c, _on, "maintenance.on")
+
+
+@hosttask(fleet=True)
+def off(c):
+    """Turn maintenance OFF (removes the flag file); on a group, on every web host at once."""
+    on_each(c, turn_off, "maintenance.off")
+
+
+@hosttask(fleet=True)
+def status(c):
+    """Prove the maintenance state with HTTP: 503 + page for the public, 200 through the bypass
+    (on a group: every web host)."""
+    on_each(c, _status, "maintenance.status")
 
 
 ns = Collection("maintenance")

@@ -24,26 +24,11 @@ from .rollback import step_start_app, step_stop_app
 from .confirm import confirm
 from .connection import hosttask
 from .errors import ConfigError, DeployError
+from .output import Prefixed
 from .remote import atomic_write, q, read_text, run_script, sudo
 from .steps import Failed, Run, Step
 
 STATE_FILE = "pg_upgrade.json"
-
-
-class Prefixed:
-    """An out_stream showing a long command's output live, indented, with secrets masked."""
-
-    def __init__(self, c, prefix="      | "):
-        self.c, self.prefix, self.buf = c, prefix, ""
-
-    def write(self, text):
-        self.buf += text
-        while "\n" in self.buf:
-            line, self.buf = self.buf.split("\n", 1)
-            print(self.prefix + self.c.mask(line), flush=True)
-
-    def flush(self):
-        pass
 
 
 # --- the state file --------------------------------------------------------------------------

@@ -6,6 +6,9 @@
 - `migrations`: refuses a backward plan that crosses a destructive operation (Django recreates
   the table EMPTY) unless --force, and points to `restore`.
 - `code`: back to a ref, requirements reinstalled when they differ, restarted, health checked.
+
+`restore` and `code` also take a group (`-H prod`): the database is restored once, on the
+primary; maintenance, the app and the code move on every host.
 """
 from invoke import Collection
 
@@ -15,7 +18,7 @@ from .app import head
 from .confirm import confirm
 from .connection import hosttask
 from .errors import ConfigError, DeployError
-from .steps import Failed, Run, Step
+from .steps import ALL, ROLLING, Failed, Run, Step
 
 
 def step_check_backup(name):
@@ -87,44 +90,50 @@ def step_code_to(ref_or_commit):
     return run_step
 
 
-def restore_steps(c, name, with_code):
+def restore_steps(name, with_code):
+    """Database once on the primary; maintenance, app and code on every (web) host."""
     steps = [Step("check backup", step_check_backup(name), changes_host=False),
-             Step("maintenance on", maintenance.step_on),
-             Step("stop app", step_stop_app),
+             Step("maintenance on", maintenance.step_on, where=ALL, role="web"),
+             Step("stop app", step_stop_app, where=ALL),
              Step("restore database", lambda c, run: restore_database(c, run, name),
-                  recovery=lambda run: f"the live database is unchanged unless the swap was reported; "
-                                       f"start the app: fab -H {c.site.name} rollback.restore "
-                                       f"--backup={name} --yes (retry), or maintenance.off")]
+                  recovery=lambda run: "the live database is unchanged unless the swap was "
+                                       "reported; retry: " + run.cmd(f"rollback.restore "
+                                       f"--backup={name} --yes") + ", or " + run.cmd("maintenance.off"))]
     if with_code:
-        steps.append(Step("code to the backup's commit",
-                          lambda c, run: step_code_to(run.data["manifest"]["git_commit"])(c, run)))
-    steps += [Step("start app", step_start_app), Step("maintenance off", maintenance.step_off)]
+        steps.append(Step("code to the backup's commit", where=ALL,
+                          fn=lambda c, run: step_code_to(run.data["manifest"]["git_commit"])(c, run)))
+    steps += [Step("start app", step_start_app, where=ALL),
+              Step("maintenance off", maintenance.step_off, where=ALL, role="web")]
     return steps
 
 
 def restore(c, name, with_code=False):
+    """Run the restore on a host or a Fleet (the backup is on the primary)."""
     return Run(c, "rollback.restore", {"backup": name, "code": with_code}).execute(
-        restore_steps(c, name, with_code))
+        restore_steps(name, with_code))
 
 
-@hosttask(name="restore", help={"backup": "backup name from backup.list (required)",
-                                "code": "also return the code to the commit the backup was taken at",
-                                "yes": "do not ask for confirmation"})
+@hosttask(name="restore", fleet=True, help={
+    "backup": "backup name from backup.list (required)",
+    "code": "also return the code to the commit the backup was taken at",
+    "yes": "do not ask for confirmation"})
 def restore_task(c, backup="", code=False, yes=False):
-    """Restore the database from a backup into a fresh database, prove it, swap it in (locked)."""
-    name = backups.check_name(c, backup)
+    """Restore the database from a backup into a fresh database, prove it, swap it in (locked).
+    On a group: the database once (the backup is on the primary), code and app on every host."""
+    fleet, p = c, c.primary
+    name = backups.check_name(p, backup)
     try:
-        manifest = backups.read_manifest(c, name)
+        manifest = backups.read_manifest(p, name)
     except Failed as e:
         raise DeployError(e.reason) from None
-    now = head(c)
-    print(f"{c.site.name}: restore {c.site.database.name} from {name} (taken {manifest['created']} "
+    now = head(p)
+    print(f"{fleet.name}: restore {p.site.database.name} from {name} (taken {manifest['created']} "
           f"at commit {manifest['git_commit'][:12]}); the current database is kept, renamed")
     if not code and manifest["git_commit"] != now:
         print(f"note: the code is at {now[:12]}, the backup was taken at "
               f"{manifest['git_commit'][:12]}; add --code to move the code back too")
-    confirm(f"restore {c.site.database.name} on {c.site.name} from {name}?", yes)
-    restore(c, name, with_code=code)
+    confirm(f"restore {p.site.database.name} on {fleet.name} from {name}?", yes)
+    restore(fleet, name, with_code=code)
 
 
 @hosttask(name="migrations", help={"to": "target as app.NNNN (e.g. workshops.0024)",
@@ -165,18 +174,26 @@ def migrations_task(c, to="", force=False, yes=False):
         Step("restart", lambda c, run: f"healthy in {code_update.restart_and_wait(c):.1f}s")])
 
 
-@hosttask(name="code", help={"ref": "branch, tag or commit to go back to (required)",
-                             "yes": "do not ask for confirmation"})
+@hosttask(name="code", fleet=True, help={"ref": "branch, tag or commit to go back to (required)",
+                                         "yes": "do not ask for confirmation"})
 def code_task(c, ref="", yes=False):
-    """Move the app's code back to a ref, reinstall requirements if needed, restart, check health."""
+    """Move the app's code back to a ref, reinstall requirements if needed, restart, check health
+    (on a group: code on every host at once, then a rolling restart, one host at a time)."""
     if not ref:
         raise ConfigError("--ref REF is required (a tag, branch or commit); see deploy.history "
                           "or git log on the host")
-    confirm(f"move the code on {c.site.name} to {ref}?", yes)
-    Run(c, "rollback.code", {"ref": ref}).execute([
-        Step("code to ref", step_code_to(ref)),
-        Step("restart", lambda c, run: f"healthy in {code_update.restart_and_wait(c):.1f}s"),
-    ])
+    confirm(f"move the code on {c.name} to {ref}?", yes)
+    code_to(c, ref)
+
+
+def code_to(c, ref, maintenance_off=False):
+    """Code on every host to `ref`, then a rolling restart (and maintenance off if asked)."""
+    steps = [Step("code to ref", step_code_to(ref), where=ALL),
+             Step("restart", lambda c, run: f"healthy in {code_update.restart_and_wait(c):.1f}s",
+                  where=ROLLING, role="web")]
+    if maintenance_off:
+        steps.append(Step("maintenance off", maintenance.step_off, where=ALL, role="web"))
+    return Run(c, "rollback.code", {"ref": ref}).execute(steps)
 
 
 ns = Collection("rollback")

@@ -5,16 +5,26 @@ A composite task builds a list of `Step`s and hands it to `Run.execute`. Each st
 command failure) to stop the run. On a stop the runner prints which step failed and why, the
 host's state as the steps recorded it (`run.state`), the exact command that recovers, writes the
 journal, releases the lock, and exits non-zero.
+
+A run acts on a `Fleet` (one host, or a group): each step says where it runs (`Step.where`) -
+"once" on the primary, on "all" hosts at once (Fabric's ThreadingGroup), or "rolling" in batches
+of `--batch`, each batch healthy before the next. A step function always sees one host: `fn(c,
+view)`, where the view's `data`/`state` are that host's, over the run's shared ones.
 """
 import time
+from collections import ChainMap
 from dataclasses import dataclass, field
 from typing import Callable
 
+from fabric.exceptions import GroupException
 from invoke.exceptions import CommandTimedOut, UnexpectedExit
 
 from . import lock
-from .errors import CheckpointFailed, DeployError, Interrupted
-from .journal import Journal
+from .errors import CheckpointFailed, DeployError, Interrupted, LockHeld
+from .fleet import Fleet, StepGroup, batches
+from .journal import Journal, new_run_id
+
+ONCE, ALL, ROLLING = "once", "all", "rolling"
 
 
 class Failed(Exception):
@@ -32,11 +42,39 @@ class Step:
     fn: Callable
     recovery: Callable | str | None = None  # str, or fn(run) -> str, shown when this step fails
     changes_host: bool = True
+    where: str = ONCE      # once (primary) | all (every host at once) | rolling (in batches)
+    role: str | None = None  # only hosts with this role (web, worker, db); None: every host
+
+
+class HostView:
+    """What a step function gets as `run` for one host: that host's data and state over the
+    run's shared ones (a "once" step writes the shared ones), its journal, and `say` prefixed
+    with the host's name when several hosts print."""
+
+    def __init__(self, run, c, shared):
+        self._run, self.c = run, c
+        name = c.site.name
+        own_data, own_state = run.host_data[name], run.host_state[name]
+        self.data = _layered(run.data, own_data, shared)
+        self.state = _layered(run.state, own_state, shared)
+        self.journal = run.journals[name]
+
+    def say(self, text=""):
+        self._run.say(text, host=self.c.site.name)
+
+    def __getattr__(self, name):
+        return getattr(self._run, name)
+
+
+def _layered(shared, own, shared_first):
+    if shared is own:
+        return shared
+    return ChainMap(shared, own) if shared_first else ChainMap(own, shared)
 
 
 @dataclass
 class Run:
-    """One composite run on one host."""
+    """One composite run on one host or on a group of hosts (`c`: a DeployConnection or Fleet)."""
 
     c: object
     task: str
@@ -45,51 +83,111 @@ class Run:
     state: dict = field(default_factory=dict)   # what a failure message must say about the host
     results: list = field(default_factory=list)
     data: dict = field(default_factory=dict)    # values steps pass to later steps
+    batch: int = 1                              # hosts per batch of a rolling step
 
     def __post_init__(self):
-        self.journal = Journal(self.c, self.task, self.args)
-        self.run_id = self.journal.run_id
+        self.fleet = self.c if isinstance(self.c, Fleet) else Fleet.single(self.c)
+        self.c = self.fleet.primary
+        self.run_id = new_run_id()
+        self.journals = {m.site.name: Journal(m, self.task, self.args, run_id=self.run_id)
+                         for m in self.fleet.members}
+        self.journal = self.journals[self.c.site.name]
+        # one host: its data/state are the run's; several: each host has its own over the shared
+        multi = self.fleet.multi
+        self.host_data = {m.site.name: {} if multi else self.data for m in self.fleet.members}
+        self.host_state = {m.site.name: {} if multi else self.state for m in self.fleet.members}
+        self.host_steps = {m.site.name: [] for m in self.fleet.members}
         self.started = time.monotonic()
 
     # --- output --------------------------------------------------------------------------
-    def say(self, text=""):
-        print(self.c.mask(text), flush=True)  # secrets never reach a terminal or CI log
+    def say(self, text="", host=None):
+        prefix = f"[{host}] " if host and self.fleet.multi else ""
+        print(prefix + self.c.mask(text), flush=True)  # secrets never reach a terminal or CI log
 
     def cmd(self, name):
-        """The `fab` command line for a task on this host."""
-        return f"fab -H {self.c.site.name} {name}"
+        """The `fab` command line for a task on this host (or group)."""
+        return f"fab -H {self.fleet.name} {name}"
+
+    def view(self, c, shared=False):
+        return HostView(self, c, shared)
+
+    def state_lines(self):
+        """The host state for a failure message: shared lines, then each host's, named."""
+        lines = list(self.state.values())
+        for name, st in self.host_state.items():
+            if st is not self.state:
+                lines += [f"{name}: {line}" for line in st.values()]
+        return lines
+
+    def overview(self):
+        """A view for recovery hints: the primary's data over the shared, every host's state."""
+        v = self.view(self.c, shared=True)
+        v.state = dict(self.state)
+        for st in self.host_state.values():
+            v.state.update(st)
+        return v
 
     # --- execution -----------------------------------------------------------------------
     def execute(self, steps):
-        self.say(f"{self.task} on {self.c.site.name} (run {self.run_id})")
-        held = False
+        self.say(f"{self.task} on {self.fleet.describe()} (run {self.run_id})")
+        held = []
         try:
             if self.take_lock:
-                lock.acquire(self.c, self.journal, self.task, self.args)
-                held = True
+                held = self._lock_all()
             for i, step in enumerate(steps, 1):
                 self._step(i, len(steps), step)
-            self.journal.write({"kind": "run", "event": "end", "outcome": "ok",
-                                "duration": round(time.monotonic() - self.started, 2)})
+            self._end({"outcome": "ok"})
             self.summary()
             return self
         finally:
-            if held:
+            for m in held:
                 try:
-                    lock.release(self.c, self.run_id)
+                    lock.release(m, self.run_id)
                 except Exception as e:  # noqa: BLE001 - report, the lock stays
-                    self.say(f"warning: could not release the deploy lock ({e}); "
-                             f"{self.cmd('deploy.unlock --reason ...')}")
-            self.journal.flush_remote()
+                    self.say(f"warning: could not release the deploy lock on {m.site.name} ({e}); "
+                             f"fab -H {m.site.name} deploy.unlock --reason ...")
+            for j in self.journals.values():
+                j.flush_remote()
+
+    def _lock_all(self):
+        """One lock over the whole group: every member's, in order; none kept if one is held."""
+        held = []
+        try:
+            for m in self.fleet.members:
+                lock.acquire(m, self.journals[m.site.name], self.task, self.args)
+                held.append(m)
+        except LockHeld:
+            for m in held:
+                lock.release(m, self.run_id)
+            raise
+        return held
+
+    def _end(self, record):
+        for j in self.journals.values():
+            j.write({"kind": "run", "event": "end", **record,
+                     "duration": round(time.monotonic() - self.started, 2)})
+
+    def _targets(self, step):
+        if step.where == ONCE:
+            return [self.c]
+        return self.fleet.with_role(step.role) if step.role else list(self.fleet.members)
 
     def _step(self, i, n, step):
         label = f"[{i}/{n}] {step.name}"
-        self.say(f"{label} ...")
-        self.journal.step = step.name
-        self.c.recorder = self.journal.command
+        targets = self._targets(step)
+        where = {ONCE: f"on {self.c.site.name}", ALL: "on all hosts at once",
+                 ROLLING: f"rolling, {self.batch} at a time"}[step.where]
+        self.say(f"{label} ...{' (' + where + ')' if self.fleet.multi else ''}")
         start = time.monotonic()
         try:
-            detail = step.fn(self.c, self)
+            if not targets:
+                detail = f"nothing to do: no host has the {step.role} role"
+            elif step.where == ONCE or len(targets) == 1:
+                detail = self._on_host(step, targets[0], shared=step.where == ONCE)
+            elif step.where == ALL:
+                detail = self._on_hosts(step, targets)
+            else:
+                detail = self._rolling(step, targets)
         except KeyboardInterrupt:
             self._record(step, "interrupted", start, "Ctrl-C")
             self._stopped(label, step, "interrupted by Ctrl-C (a remote command may still be "
@@ -116,47 +214,150 @@ class Run:
             self._stopped(label, step, reason, None)
             raise CheckpointFailed(
                 self.c.mask(f"{self.task} stopped at {step.name}: {reason}")) from None
-        finally:
-            self.c.recorder = None
-            self.journal.step = None
-        took = self._record(step, "ok", start, detail)
+        took = self._record(step, "ok", start, detail, targets)
         self.say(f"{label} ok ({took:.1f}s){' - ' + detail if detail else ''}")
 
-    def _record(self, step, outcome, start, detail):
+    def _on_host(self, step, c, shared):
+        """The step on one host, in this thread, recording its commands in that host's journal."""
+        journal = self.journals[c.site.name]
+        journal.step, c.recorder = step.name, journal.command
+        try:
+            return step.fn(c, self.view(c, shared=shared))
+        finally:
+            c.recorder, journal.step = None, None
+
+    def _on_hosts(self, step, targets):
+        """The step on every target at once (Fabric's ThreadingGroup); each host's result shown.
+        A failure anywhere stops the run here with every host's outcome in the message."""
+        views = {c.site.name: self.view(c) for c in targets}
+        for c in targets:
+            j = self.journals[c.site.name]
+            j.step, c.recorder = step.name, j.command
+        try:
+            results = StepGroup.from_connections(targets).call(step.fn, views)
+        except GroupException as e:
+            results = e.result
+        finally:
+            for c in targets:
+                c.recorder, self.journals[c.site.name].step = None, None
+        failed = {}
+        for c in targets:
+            value = results.get(c)
+            if isinstance(value, BaseException):
+                failed[c.site.name] = value
+                self.say(f"  FAILED: {_reason(value)}", host=c.site.name)
+            else:
+                self.say(f"  ok{' - ' + value if value else ''}", host=c.site.name)
+        if failed:
+            names = ", ".join(failed)
+            first_host, first = next(iter(failed.items()))
+            ok = [c.site.name for c in targets if c.site.name not in failed]
+            raise Failed(f"failed on {names} ({_reason(first)}); done on: {', '.join(ok) or 'none'}",
+                         recovery=_group_recovery(step, first_host, getattr(first, "recovery", None),
+                                                  changed=bool(ok) and step.changes_host))
+        details = [results[c] or "" for c in targets]
+        if len(set(details)) == 1:
+            return f"{details[0]} (on {len(targets)} hosts)" if details[0] else f"on {len(targets)} hosts"
+        return "; ".join(f"{c.site.name}: {d}" for c, d in zip(targets, details))
+
+    def _rolling(self, step, targets):
+        """Batches of `self.batch` hosts, each batch done (healthy) before the next starts."""
+        done, notes = [], []
+        groups = batches(targets, self.batch)
+        for k, group in enumerate(groups, 1):
+            names = ", ".join(c.site.name for c in group)
+            self.say(f"  batch {k}/{len(groups)}: {names}")
+            try:
+                if len(group) == 1:
+                    note = self._on_host(step, group[0], shared=False)
+                    self.say(f"  ok{' - ' + note if note else ''}", host=group[0].site.name)
+                else:
+                    note = self._on_hosts(step, group)
+            except Failed as e:
+                rest = [c.site.name for g in groups[k:] for c in g]
+                raise Failed(f"batch {k} ({names}): {e.reason}; done before: {', '.join(done) or 'none'}"
+                             f"; not reached: {', '.join(rest) or 'none'}", recovery=e.recovery) from None
+            except Exception as e:  # noqa: BLE001 - one host, same report as a batch
+                rest = [c.site.name for g in groups[k:] for c in g]
+                raise Failed(f"batch {k} ({names}): {_reason(e)}; done before: "
+                             f"{', '.join(done) or 'none'}; not reached: {', '.join(rest) or 'none'}",
+                             recovery=getattr(e, "recovery", None)) from None
+            done += [c.site.name for c in group]
+            notes.append(note)
+        return f"{len(targets)} hosts in {len(groups)} batch(es); last: {notes[-1]}"
+
+    def _record(self, step, outcome, start, detail, targets=None):
         took = time.monotonic() - start
         self.results.append((step.name, outcome, took, detail))
-        self.journal.write({"kind": "step", "step": step.name, "outcome": outcome,
-                            "duration": round(took, 3), "detail": self.c.mask(str(detail or ""))})
+        hosts = targets if targets is not None else self._targets(step)
+        for c in hosts:
+            self.host_steps[c.site.name].append((step.name, outcome))
+            self.journals[c.site.name].write({
+                "kind": "step", "step": step.name, "outcome": outcome, "where": step.where,
+                "duration": round(took, 3), "detail": self.c.mask(str(detail or ""))})
         return took
 
     def _stopped(self, label, step, reason, recovery):
         self.say(f"{label} FAILED: {self.c.mask(reason)}")
         self.say("")
         self.say(f"Stopped at checkpoint '{step.name}'. Host state:")
-        for line in self.state.values() or ["no change was made to the host by this run"]:
+        for line in self.state_lines() or ["no change was made to the host by this run"]:
             self.say(f"  - {line}")
         rec = recovery or step.recovery
         if callable(rec):
-            rec = rec(self)
+            rec = rec(self.overview())
         rec = rec or f"fix the cause above, then rerun: {self.cmd(self.task)}"
         self.say("Recover with:")
         for line in rec.splitlines():
             self.say(f"  {line}")
-        self.journal.write({"kind": "run", "event": "end", "outcome": "failed",
-                            "failed_step": step.name, "reason": self.c.mask(reason),
-                            "recovery": rec, "state": list(self.state.values()),
-                            "duration": round(time.monotonic() - self.started, 2)})
+        self._end({"outcome": "failed", "failed_step": step.name, "reason": self.c.mask(reason),
+                   "recovery": rec, "state": self.state_lines()})
 
     def summary(self):
         total = time.monotonic() - self.started
         self.say("")
-        self.say(f"Summary of {self.task} on {self.c.site.name} (run {self.run_id}):")
+        self.say(f"Summary of {self.task} on {self.fleet.describe()} (run {self.run_id}):")
         width = max((len(r[0]) for r in self.results), default=10)
         for name, outcome, took, detail in self.results:
             self.say(f"  {name:<{width}}  {outcome:<6} {took:6.1f}s  {detail or ''}")
         for line in self.data.get("summary_lines", []):
             self.say(f"  {line}")
+        if self.fleet.multi:
+            for name, data in self.host_data.items():
+                for line in data.get("summary_lines", []):
+                    self.say(f"  {name}: {line}")
+            for name, done in self.host_steps.items():
+                bad = [s for s, outcome in done if outcome != "ok"]
+                role = " (primary)" if name == self.c.site.name else ""
+                self.say(f"  host {name}{role}: {'FAILED at ' + bad[0] if bad else 'ok'}, "
+                         f"{len(done)} step(s) ran here")
         self.say(f"  total {total:.1f}s; journal {self.journal.local_path}")
+
+
+def _group_recovery(step, host, host_fix, changed):
+    """When other hosts did the step, the way back for the group comes first (the failed host's
+    own hint speaks only for that host)."""
+    if not changed:
+        return host_fix
+
+    def hint(run):
+        base = step.recovery(run) if callable(step.recovery) else step.recovery
+        lines = [base] if base else []
+        if host_fix:
+            lines.append(f"then on {host}: {host_fix}")
+        return "\n".join(lines) or None
+    return hint
+
+
+def _reason(e):
+    """One line for why a step failed on a host."""
+    if isinstance(e, Failed):
+        return e.reason
+    if isinstance(e, (UnexpectedExit, CommandTimedOut)):
+        return _command_failure(e)
+    if isinstance(e, DeployError):
+        return e.text
+    return f"{type(e).__name__}: {e}"
 
 
 def _command_failure(e):
