@@ -34,6 +34,12 @@ class LockHeld(DeployError):
     code = 4
 
 
+class SudoDenied(DeployError):
+    """`sudo -n` refused a command the task needs (no NOPASSWD rule for it on the host)."""
+
+    code = 5
+
+
 class CheckpointFailed(DeployError):
     """A step's checkpoint failed; the runner already printed state and recovery."""
 

@@ -10,7 +10,7 @@ import os
 import socket
 from datetime import datetime, timezone
 
-from .errors import LockHeld
+from .errors import ConfigError, LockHeld
 from .journal import who
 from .remote import q
 
@@ -26,15 +26,21 @@ def acquire(c, journal, task, args):
     info = {"run": journal.run_id, "task": task, "args": args,
             "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             **who()}
-    p = path(c)
+    p, d = path(c), q(c.site.backup.dir)
     r = c.run(
-        f"mkdir -p {q(c.site.backup.dir)} && chmod 0700 {q(c.site.backup.dir)} && "
+        f"mkdir -p {d} 2>/dev/null; "
+        f"if [ ! -d {d} ] || [ ! -w {d} ] || [ ! -O {d} ]; then echo UNUSABLE; ls -ld {d} 2>&1; "
+        f"cat >/dev/null; exit 0; fi; chmod 0700 {d} && "
         f"if (set -C; umask 077; cat > {q(p)}) 2>/dev/null; then echo ACQUIRED; "
         f"else echo HELD; cat {q(p)}; cat >/dev/null; fi",
         in_stream=io.StringIO(c.mask(json.dumps(info)) + "\n"), hide=True)
     first, _, rest = r.stdout.partition("\n")
     if first.strip() == "ACQUIRED":
         return info
+    if first.strip() == "UNUSABLE":
+        raise ConfigError(f"the backup dir {c.site.backup.dir} on {c.site.name} is not a directory "
+                          f"owned and writable by {c.user} ({rest.strip() or 'cannot create it'}); "
+                          f"create it owned by {c.user} with mode 0700, or change backup.dir")
     raise LockHeld(describe_holder(c, parse(rest)) + "; " + unlock_hint(c), code=4)
 
 

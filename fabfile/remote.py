@@ -49,10 +49,29 @@ def append_if_missing(c, path, line):
     return r.stdout.strip() == "added"
 
 
+SUDO_REFUSALS = ("sudo: a password is required", "is not allowed to execute",
+                 "is not in the sudoers file", "may not run sudo")
+
+
 def sudo(c, *argv, user=None, **kwargs):
-    """Run argv through `sudo -n` (never prompts: FACTS.md), quoted, without `bash -c`."""
+    """Run argv through `sudo -n` (never prompts: FACTS.md), quoted, without `bash -c`.
+
+    A refusal by sudo itself is SudoDenied naming the command and the fix, even with warn=True:
+    a missing sudoers rule is never "the service is down"."""
+    from invoke.exceptions import UnexpectedExit
+
+    from .errors import SudoDenied
     who = f"-u {q(user)} " if user else ""
-    return c.run(f"sudo -n {who}{sh(*argv)}", **kwargs)
+    warn = kwargs.pop("warn", False)
+    r = c.run(f"sudo -n {who}{sh(*argv)}", warn=True, **kwargs)
+    if r.failed and any(s in (r.stderr or "") for s in SUDO_REFUSALS):
+        as_user = f" as {user}" if user else ""
+        raise SudoDenied(f"sudo refused `{sh(*argv)}`{as_user} on {c.site.name} "
+                         f"({r.stderr.strip().splitlines()[-1]}); add a NOPASSWD sudoers rule for "
+                         "it (README: sudo on the host)")
+    if r.failed and not warn:
+        raise UnexpectedExit(r)
+    return r
 
 
 def sections(text):
