@@ -11,7 +11,7 @@ import re
 
 from invoke import Collection
 
-from . import app, checks
+from . import app, checks, db
 from .connection import hosttask
 from .errors import ConfigError, DeployError
 from .steps import Failed, Run, Step
@@ -162,6 +162,8 @@ def step_run_staged(c, run):
     if safe:
         run.say(f"    applying the non-destructive migrations: "
                 f"{', '.join(e['migration'] for e in safe)}")
+        # said before they run: a cut connection may leave them applied on the host
+        run.state["migrated"] = f"migrations may be partly applied: {', '.join(e['migration'] for e in safe)}"
         apply(c, safe, run)
         run.state["migrated"] = f"applied: {', '.join(e['migration'] for e in safe)}"
     project = c.site.inventory.project
@@ -176,6 +178,8 @@ def step_run_staged(c, run):
                 f" - NOT applied: {', '.join(e['migration'] for e in rest)}")
     if rest:
         run.say(f"    applying: {', '.join(e['migration'] for e in rest)}")
+        run.state["migrated"] = (f"migrations may be partly applied: "
+                                 f"{', '.join(e['migration'] for e in entries)}")
         apply(c, rest, run)
         run.state["migrated"] = f"applied: {', '.join(e['migration'] for e in entries)}"
     return f"applied {len(entries)} migration(s)"
@@ -214,3 +218,27 @@ ns = Collection("migrate")
 ns.add_task(plan_task, name="plan")
 ns.add_task(check_task, name="check")
 ns.add_task(run_task, name="run")
+
+
+def expected_at(c, commit, expected):
+    """Read-only check, before anything changes: every expected migration exists in `commit`'s
+    tree and is not applied yet, and no other migration file there is pending. Returns problems.
+
+    The app label is the directory above `migrations/` (Django's default); apps whose directory
+    name is not a label seen in django_migrations are left to migrate.check after the update."""
+    if not expected:
+        return []
+    r = app.git(c, "ls-tree", "-r", "--name-only", commit, hide=True)
+    files = {}
+    for path in r.stdout.splitlines():
+        m = re.search(r"(?:^|/)(\w+)/migrations/(\d{4}\w*)\.py$", path)
+        if m:
+            files[f"{m.group(1)}.{m.group(2)}"] = path
+    applied = set(db.psql(c, "SELECT app || '.' || name FROM django_migrations;").split())
+    labels = {name.split(".", 1)[0] for name in applied}
+    problems = [f"{x} is already applied" for x in expected if x in applied]
+    problems += [f"{x} is not in {commit[:12]}" for x in expected
+                 if x not in applied and x not in files]
+    pending = {x for x in files if x not in applied and x.split(".", 1)[0] in labels}
+    problems += [f"{x} is pending but not expected" for x in sorted(pending - set(expected))]
+    return problems

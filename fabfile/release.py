@@ -78,6 +78,7 @@ def step_workers(action):
 def step_migrate(c, run):
     if not run.data.get("pending"):
         return "nothing to do: no pending migrations"
+    run.state["migrated"] = f"migrations may be partly applied: {', '.join(run.data['pending'])}"
     migrate.apply(c, migrate.plan(c), run)
     run.state["migrated"] = f"migrations applied: {', '.join(run.data['pending'])}"
     return f"applied {len(run.data['pending'])} migrations"

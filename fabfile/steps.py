@@ -163,9 +163,23 @@ class Run:
         return held
 
     def _end(self, record):
+        facts = self._facts()
         for j in self.journals.values():
-            j.write({"kind": "run", "event": "end", **record,
+            j.write({"kind": "run", "event": "end", **record, **facts,
                      "duration": round(time.monotonic() - self.started, 2)})
+
+    def _facts(self):
+        """What deploy.history shows of a run: commits before/after, backup, downtime."""
+        d, out = self.overview().data, {}
+        if d.get("before"):
+            out["before"] = d["before"]
+        if isinstance(d.get("target"), (tuple, list)):
+            out["after"] = d["target"][1]
+        if d.get("backup"):
+            out["backup"] = d["backup"]
+        if isinstance(d.get("downtime"), (int, float)):
+            out["downtime"] = round(d["downtime"], 2)
+        return out
 
     def _targets(self, step):
         if step.where == ONCE:
@@ -177,9 +191,9 @@ class Run:
         targets = self._targets(step)
         where = {ONCE: f"on {self.c.site.name}", ALL: "on all hosts at once",
                  ROLLING: f"rolling, {self.batch} at a time"}[step.where]
-        self.say(f"{label} ...{' (' + where + ')' if self.fleet.multi else ''}")
         start = time.monotonic()
-        try:
+        try:  # from the first line: a Ctrl-C between two commands still stops at this step
+            self.say(f"{label} ...{' (' + where + ')' if self.fleet.multi else ''}")
             if not targets:
                 detail = f"nothing to do: no host has the {step.role} role"
             elif step.where == ONCE or len(targets) == 1:
@@ -214,8 +228,12 @@ class Run:
             self._stopped(label, step, reason, None)
             raise CheckpointFailed(
                 self.c.mask(f"{self.task} stopped at {step.name}: {reason}")) from None
-        took = self._record(step, "ok", start, detail, targets)
-        self.say(f"{label} ok ({took:.1f}s){' - ' + detail if detail else ''}")
+        try:
+            took = self._record(step, "ok", start, detail, targets)
+            self.say(f"{label} ok ({took:.1f}s){' - ' + detail if detail else ''}")
+        except KeyboardInterrupt:   # the step is done; the run stops before the next one
+            self._stopped(label, step, "interrupted by Ctrl-C after this step finished", None)
+            raise Interrupted(f"{self.task} interrupted after {step.name}") from None
 
     def _on_host(self, step, c, shared):
         """The step on one host, in this thread, recording its commands in that host's journal."""
