@@ -10,6 +10,7 @@ code update, maintenance and checks on every host at once; the restart rolls, `-
 from invoke import Collection
 
 from . import backup, verify_steps, code_update, db, lock, maintenance, migrate, rollback, services
+from . import history as history_mod
 from .app import head
 from .connection import hosttask
 from .errors import CheckpointFailed, ConfigError
@@ -18,8 +19,12 @@ from .remote import q
 from .steps import ALL, ROLLING, Failed, Run, Step
 
 
-def step_preflight(ref, json_dumps):
+def step_preflight(ref, json_dumps, expect=None):
+    """Read-only: health, room and write access for the backup, the ref, a clean work tree and
+    the expected migrations against the target commit - all before anything changes."""
     def run_step(c, run):
+        for var in c.site.secret_names():   # a missing secret stops here, not half-way
+            c.site.secret(var)
         web = "web" in c.site.roles or not run.fleet.multi
         state = services.state(c) if web else "not a web host"
         status = services.health(c) if web else 200
@@ -38,8 +43,26 @@ def step_preflight(ref, json_dumps):
                              f"{' + JSON estimate' if json_dumps else ''})",
                              recovery="free space or move backup.dir; nothing was changed")
             space = f"{free / 1e9:.1f} GB free (need {need / 1e9:.2f}); "
+            if not c.run(f"test -w {q(c.site.backup.dir)}", warn=True, hide=True).ok:
+                raise Failed(f"the backup dir {c.site.backup.dir} is not writable by "
+                             f"{c.user}; chown it to {c.user} (mode 0700) or change backup.dir",
+                             recovery="nothing was changed; fix the directory and rerun")
         code_update.fetch(c)
         name, commit = code_update.resolve(c, ref)
+        changes = code_update.dirty(c)
+        if changes:
+            raise Failed(f"the work tree {c.site.app.dir} has local changes "
+                         f"({'; '.join(changes[:3])}{'...' if len(changes) > 3 else ''}); "
+                         "a deploy never discards them",
+                         recovery=f"nothing was changed; inspect them (git -C {c.site.app.dir} "
+                                  "status), commit or remove them, then rerun")
+        if c is run.fleet.primary and expect is not None:  # None: the caller checks its own way
+            problems = migrate.expected_at(c, commit, migrate.expect_list(c, expect))
+            if problems:
+                raise Failed("the expected migrations do not match " + name + ": "
+                             + "; ".join(problems) + " (--expect or [migrations] expect in "
+                             "deploy.toml)", recovery="nothing was changed; check the ref and "
+                             "the expected migrations, then rerun")
         run.data["target"] = (name, commit)
         run.data["before"] = head(c)
         run.data["log_offsets"] = verify_steps.log_offsets(c)
@@ -108,7 +131,7 @@ def consolidate_steps(fleet, ref, json_dumps, expect):
     """The runbook's steps, each placed: once on the primary, on all hosts, or rolling."""
     rec = recovery
     steps = [
-        Step("preflight", step_preflight(ref, json_dumps), where=ALL,
+        Step("preflight", step_preflight(ref, json_dumps, expect), where=ALL,
              recovery="nothing was changed; fix the cause and rerun"),
         Step("backup.create", backup.step_backup(json_dumps), recovery=rec),
         Step("verify.audit", verify_steps.step_audit, recovery=rec),
@@ -212,7 +235,25 @@ def unlock(c, reason=""):
     print(f"{c.site.name}: deploy lock removed (reason: {reason})")
 
 
+@hosttask(help={"limit": "how many runs to list, the newest last (default 20)"})
+def history(c, limit="20"):
+    """The runs on this host, from its journal: when, run id, who, task, code before -> after,
+    result, downtime, backup."""
+    if not str(limit).isdigit() or int(limit) < 1:
+        raise ConfigError(f"--limit {limit!r} must be a whole number, 1 or more")
+    print(history_mod.history_text(c, int(limit)))
+
+
+@hosttask(help={"run": "the run id, from deploy.history (required): --run 20261121-074618-5ec9"})
+def show(c, run=""):
+    """One run from the host's journal: its steps with outcome and detail, every command with
+    its exit code and duration, and where it stopped with the recovery it printed."""
+    print(history_mod.show_text(c, run))
+
+
 ns = Collection("deploy", auto_dash_names=False)  # deploy.pg_upgrade, like pg_upgrade.*
 ns.add_task(consolidate)
 ns.add_task(restart)
 ns.add_task(unlock)
+ns.add_task(history)
+ns.add_task(show)

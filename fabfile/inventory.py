@@ -140,6 +140,14 @@ class Site:
             raise AttributeError(name)
         return getattr(self.settings, name)
 
+    def secret_names(self):
+        """The environment variables this host's `*_env` keys name (compose's only if used)."""
+        names = []
+        for section, values in self.settings.as_dict().items():
+            if isinstance(values, dict) and section != "compose":
+                names += [v for k, v in values.items() if k.endswith("_env") and v]
+        return names
+
     def secret(self, env_key_name):
         """The value of the secret named by a `*_env` key, or a ConfigError naming the fix."""
         var = env_key_name

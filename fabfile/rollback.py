@@ -126,6 +126,12 @@ def restore_task(c, backup="", code=False, yes=False):
         manifest = backups.read_manifest(p, name)
     except Failed as e:
         raise DeployError(e.reason) from None
+    if manifest.get("host", p.site.name) != p.site.name or \
+            manifest.get("database", p.site.database.name) != p.site.database.name:
+        raise ConfigError(f"backup {name} was taken on {manifest.get('host')} of database "
+                          f"{manifest.get('database')}, not {p.site.name}'s "
+                          f"{p.site.database.name}; restore it on its own host, or pick one "
+                          f"from fab -H {p.site.name} backup.list")
     now = head(p)
     print(f"{fleet.name}: restore {p.site.database.name} from {name} (taken {manifest['created']} "
           f"at commit {manifest['git_commit'][:12]}); the current database is kept, renamed")

@@ -116,36 +116,59 @@ def test_group_deploy_migrates_once_on_the_primary_and_every_host_serves_v2(gfab
     assert "[sandbox3]   ok - " in out
 
 
-def test_a_dirty_tree_on_one_host_stops_the_group_at_code_update(gfab, db):
-    subprocess.run(["sudo", "-u", "deploy", "touch", f"{ROOTS['sandbox3']}/app/stray.txt"], check=True)
-    v1 = origin_commit("v1")
-    with db() as conn:
-        before, migrations = fingerprints(conn), applied(conn)
+def test_a_dirty_tree_on_one_host_stops_the_group_before_any_change(gfab, db):
+    """Every host checks its tree in preflight (read-only): nothing is backed up or moved."""
+    stray = f"{ROOTS['sandbox3']}/app/stray.txt"
+    subprocess.run(["sudo", "-u", "deploy", "touch", stray], check=True)
+    try:
+        with db() as conn:
+            before = fingerprints(conn)
+        r = gfab("-H", "sandbox-group", "deploy.consolidate", "--no-json")
+        assert r.returncode == 1, r.stdout
+        assert "stopped at preflight" in r.stderr
+        assert "[sandbox3]   FAILED: the work tree /srv/recorder-3/app has local changes" in r.stdout
+        for name in ("sandbox", "sandbox2", "sandbox4"):
+            assert f"[{name}]   ok - healthy" in r.stdout
+        with db() as conn:
+            assert fingerprints(conn) == before
+        assert {n: tree_head(n) for n in NAMES} == {n: origin_commit("v1") for n in NAMES}
+        assert subprocess.run(["ls", f"{ROOTS['sandbox']}/backups"], capture_output=True,
+                              text=True).stdout.split() in ([], ["journal.jsonl"])
+        assert no_locks() == []
+    finally:
+        subprocess.run(["rm", "-f", stray], check=True)
 
-    r = gfab("-H", "sandbox-group", "deploy.consolidate", "--no-json")
-    out = r.stdout
-    assert r.returncode == 1, out
-    assert "stopped at code update" in r.stderr
-    # every host's result is in the report
-    assert "[sandbox3]   FAILED: the work tree /srv/recorder-3/app has local changes" in out
-    for name in ("sandbox", "sandbox2", "sandbox4"):
-        assert f"[{name}]   ok - " in out
-    assert "failed on sandbox3" in r.stderr and "done on: sandbox, sandbox2, sandbox4" in r.stderr
-    # nothing migrated, the data as it was; the lock released on every host
-    with db() as conn:
-        assert applied(conn) == migrations and fingerprints(conn) == before
-    assert no_locks() == []
-    # the stated recovery puts every host back on v1 (sandbox3, never moved, is left alone)
-    recover = [line.strip() for line in out.splitlines() if "rollback.code --ref" in line
-               and line.strip().startswith("fab -H sandbox-group")]
-    assert recover, out
-    assert "then on sandbox3: inspect them on the host" in out
-    argv = recover[0].split()[1:]
-    r2 = gfab(*argv)
-    assert r2.returncode == 0, r2.stdout + r2.stderr
-    assert {n: tree_head(n) for n in NAMES} == {n: v1 for n in NAMES}
-    assert {n: served_revision(n) for n in NAMES} == {n: v1 for n in NAMES}
-    subprocess.run(["rm", "-f", f"{ROOTS['sandbox3']}/app/stray.txt"], check=True)
+
+def test_a_failure_on_one_host_at_code_update_reports_every_host(gfab, db):
+    """sandbox3's git cannot write its index (a stale index.lock): the update fails there only."""
+    lock = f"{ROOTS['sandbox3']}/app/.git/index.lock"
+    subprocess.run(["install", "-m", "0644", "-o", "root", "/dev/null", lock], check=True)
+    v1 = origin_commit("v1")
+    try:
+        with db() as conn:
+            before, migrations = fingerprints(conn), applied(conn)
+        r = gfab("-H", "sandbox-group", "deploy.consolidate", "--no-json")
+        out = r.stdout
+        assert r.returncode == 1, out
+        assert "stopped at code update" in r.stderr
+        assert "[sandbox3]   FAILED: command exited 1: git -C /srv/recorder-3/app merge" in out
+        for name in ("sandbox", "sandbox2", "sandbox4"):
+            assert f"[{name}]   ok - " in out
+        assert "failed on sandbox3" in r.stderr and "done on: sandbox, sandbox2, sandbox4" in r.stderr
+        # nothing migrated, the data as it was; the lock released on every host
+        with db() as conn:
+            assert applied(conn) == migrations and fingerprints(conn) == before
+        assert no_locks() == []
+        # the stated recovery puts every host back on v1 (sandbox3 never moved)
+        recover = [line.strip() for line in out.splitlines()
+                   if line.strip().startswith("fab -H sandbox-group rollback.code --ref")]
+        assert recover, out
+        r2 = gfab(*recover[0].split()[1:])
+        assert r2.returncode == 0, r2.stdout + r2.stderr
+        assert {n: tree_head(n) for n in NAMES} == {n: v1 for n in NAMES}
+        assert {n: served_revision(n) for n in NAMES} == {n: v1 for n in NAMES}
+    finally:
+        subprocess.run(["rm", "-f", lock], check=True)
 
 
 class Probe:
