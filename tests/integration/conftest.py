@@ -78,6 +78,19 @@ def inventory(sandbox, tmp_path):
     subprocess.run(["rm", "-rf", unique], check=False)
 
 
+def http_get(url, timeout=10):
+    """(status, body) of a GET from the test process; (0, "") when nothing answers."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except OSError:
+        return 0, ""
+
+
 class Fab:
     """Runs `fab` as a user would, in a subprocess, and keeps the result."""
 

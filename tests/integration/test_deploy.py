@@ -106,6 +106,7 @@ def test_a_v1_to_v2_consolidates_profiles(sfab, db):
         assert fingerprints(conn) == after
 
 
+@pytest.mark.faults
 def test_b_silent_skip_stops_before_the_destructive_migration(sfab, db):
     r = sfab("-H", "sandbox", "deploy.consolidate", "--no-json", "--ref", "v2-silent-skip")
     assert r.returncode == 1
@@ -118,6 +119,7 @@ def test_b_silent_skip_stops_before_the_destructive_migration(sfab, db):
         assert scalar(conn, "SELECT count(*) FROM workshops_userprofile WHERE is_instructor") == 200
 
 
+@pytest.mark.faults
 def test_c_failed_migration_then_restore_gives_identical_fingerprints(sfab, db):
     with db() as conn:
         before = fingerprints(conn)
@@ -141,6 +143,7 @@ def test_c_failed_migration_then_restore_gives_identical_fingerprints(sfab, db):
     assert len(kept) == 1
 
 
+@pytest.mark.faults
 def test_d_noboot_stops_at_health_with_maintenance_on_then_recovers(sfab, db):
     with db() as conn:
         before = fingerprints(conn)
@@ -162,6 +165,7 @@ def test_d_noboot_stops_at_health_with_maintenance_on_then_recovers(sfab, db):
         assert fingerprints(conn) == before
 
 
+@pytest.mark.faults
 def test_e_truncated_backup_is_caught(sfab):
     r = sfab("-H", "sandbox", "backup.create", "--no-json")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -177,6 +181,7 @@ def test_e_truncated_backup_is_caught(sfab):
     assert http_status("/workshops/")[0] == 200  # nothing was touched
 
 
+@pytest.mark.faults
 def test_e_deploy_refuses_to_continue_past_a_failed_backup(sfab, db):
     """The dump cannot be taken (a table held locked): the run stops at backup.create."""
     with db() as conn:
@@ -197,6 +202,7 @@ def test_e_deploy_refuses_to_continue_past_a_failed_backup(sfab, db):
     assert not (BACKUPS / "deploy.lock").exists()
 
 
+@pytest.mark.faults
 def test_preflight_refuses_when_the_backup_disk_is_too_small(home, sandbox, tmp_path,
                                                               reset_sandbox, db):
     tiny = Path("/srv/recorder/tinyfs")
@@ -239,6 +245,7 @@ def test_f_maintenance_status_proves_503_and_bypass(sfab):
     ("20991231-000000-abcd", "no backup '20991231-000000-abcd' on sandbox"),
     ("", "--backup NAME is required"),
 ])
+@pytest.mark.faults
 def test_restore_refuses_bad_backup_names(sfab, db, value, problem):
     with db() as conn:
         before = fingerprints(conn)
@@ -267,6 +274,7 @@ def test_backup_drill_and_list(sfab):
     assert re.search(rf"^{name}\s+\S+\s+\S+MB\s+yes \(restore drill", r.stdout, re.M)
 
 
+@pytest.mark.faults
 def test_auto_rollback_restores_database_and_code(sfab, db):
     with db() as conn:
         before = fingerprints(conn)

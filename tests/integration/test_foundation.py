@@ -222,6 +222,7 @@ def empty_known_hosts(inventory, tmp_path):
     return path, kh
 
 
+@pytest.mark.faults
 def test_unknown_host_key_is_refused_before_any_command(fab, empty_known_hosts):
     path, kh = empty_known_hosts
     lock = plant_lock(backup_dir(path))
@@ -265,6 +266,7 @@ def test_per_host_accept_new_host_key_setting(fab, inventory, tmp_path):
     assert kh.read_text().split() == ["[127.0.0.1]:2222", *sandbox_host_key()]
 
 
+@pytest.mark.faults
 def test_changed_host_key_is_refused_even_with_accept_new(fab, inventory, tmp_path):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
                     str(tmp_path / "impostor")], check=True)
@@ -310,6 +312,7 @@ BAD_INVENTORIES = [
 ]
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize("edit, expected", [(e, x) for _id, e, x in BAD_INVENTORIES],
                          ids=[i for i, _e, _x in BAD_INVENTORIES])
 def test_bad_inventory_is_one_line_naming_file_and_key_before_connecting(
@@ -350,6 +353,7 @@ def test_missing_inventory_file_is_one_line(fab, tmp_path):
 
 
 # --- the deploy lock -----------------------------------------------------------------------
+@pytest.mark.faults
 def test_second_run_is_refused_with_the_holder_named_and_ctrl_c_releases(
         fab, inventory, home, background):
     directory = backup_dir(inventory)
@@ -395,6 +399,7 @@ def test_second_run_is_refused_with_the_holder_named_and_ctrl_c_releases(
     assert host_file(f"{directory}/deploy.lock") is None  # and is released on success
 
 
+@pytest.mark.faults
 def test_stale_lock_is_refused_until_deploy_unlock_with_a_reason(fab, inventory, home):
     directory = backup_dir(inventory)
     gone = subprocess.Popen(["true"])
@@ -430,6 +435,7 @@ def test_stale_lock_is_refused_until_deploy_unlock_with_a_reason(fab, inventory,
 
 
 # --- secrets -------------------------------------------------------------------------------
+@pytest.mark.faults
 def test_secrets_are_masked_in_both_journals_and_the_output(inventory, home, secrets):
     value = secrets["SANDBOX_BYPASS_SECRET"]
     assert value and len(value) > 8

@@ -130,6 +130,7 @@ def assert_refused(sfab, db, reason, *run_args):
     assert not Path("/srv/recorder/maintenance/maintenance.on").exists()
 
 
+@pytest.mark.faults
 def test_check_refuses_target_cluster_with_data(sfab, db):
     subprocess.run(["pg_createcluster", "15", "main", "-p", "5440", "--start"], check=True,
                    capture_output=True)
@@ -139,6 +140,7 @@ def test_check_refuses_target_cluster_with_data(sfab, db):
                    "--drop-empty-target")
 
 
+@pytest.mark.faults
 def test_check_refuses_missing_extension(sfab, db):
     (EXT_DIR / "deploy_probe.control").write_text(
         "comment = 'only built for 14'\ndefault_version = '1.0'\nrelocatable = true\n")
@@ -161,6 +163,7 @@ def test_check_refuses_missing_extension(sfab, db):
     (["--to", "15", "--method", "rsync"], "--method 'rsync' is not one of dump, copy, link"),
     (["--to", "14"], "--to 14 is not newer than 14"),
 ])
+@pytest.mark.faults
 def test_bad_input_changes_nothing(sfab, db, args, message):
     before = (all_fingerprints(db), clusters())
     r = sfab("-H", "sandbox", "pg_upgrade.run", *args, "--yes")

@@ -6,13 +6,11 @@ the release to see the app-level maintenance page), supervisor's own status, git
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
 
-from .conftest import Fab, fingerprints, make_inventory
+from .conftest import Fab, fingerprints, http_get, make_inventory
 
 SITE = "http://127.0.0.1:8080"
 ORIGIN = "/srv/git/recorder.git"
@@ -32,13 +30,7 @@ def flagfab(home, sandbox, tmp_path, reset_sandbox):
 
 
 def status(path="/healthz"):
-    try:
-        with urllib.request.urlopen(SITE + path, timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError:
-        return 0, ""
+    return http_get(SITE + path, timeout=5)
 
 
 def table_exists(conn, name):
