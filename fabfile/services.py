@@ -58,8 +58,8 @@ def nginx_reload(c):
 
 def health(c, timeout=5):
     """HTTP status of the health URL as seen from the host, through the maintenance bypass."""
-    from . import http, maintenance
-    return http.request(c, c.site.health.url, headers=maintenance.bypass_headers(c),
+    from . import httpcheck, maintenance
+    return httpcheck.request(c, c.site.health.url, headers=maintenance.bypass_headers(c),
                         timeout=timeout)[0]
 
 

@@ -11,6 +11,7 @@ A run acts on a `Fleet` (one host, or a group): each step says where it runs (`S
 of `--batch`, each batch healthy before the next. A step function always sees one host: `fn(c,
 view)`, where the view's `data`/`state` are that host's, over the run's shared ones.
 """
+import json
 import time
 from collections import ChainMap
 from dataclasses import dataclass, field
@@ -20,9 +21,10 @@ from fabric.exceptions import GroupException
 from invoke.exceptions import CommandTimedOut, UnexpectedExit
 
 from . import lock
+from .notify import Notifier
 from .errors import CheckpointFailed, DeployError, Interrupted, LockHeld
 from .fleet import Fleet, StepGroup, batches
-from .journal import Journal, new_run_id
+from .journal import Journal, new_run_id, who
 
 ONCE, ALL, ROLLING = "once", "all", "rolling"
 
@@ -98,6 +100,12 @@ class Run:
         self.host_state = {m.site.name: {} if multi else self.state for m in self.fleet.members}
         self.host_steps = {m.site.name: [] for m in self.fleet.members}
         self.started = time.monotonic()
+        # runs that change the host (they take the lock) tell the team's webhook, if set
+        self.notifier = Notifier(self.c.site) if self.take_lock else None
+
+    def notify(self, event, **fields):
+        if self.notifier is not None:
+            self.notifier.send(event, self, self.say, **fields)
 
     # --- output --------------------------------------------------------------------------
     def say(self, text="", host=None):
@@ -134,10 +142,17 @@ class Run:
         try:
             if self.take_lock:
                 held = self._lock_all()
+            me = who()
+            self.notify("start", user=f"{me['user']}@{me['machine']}",
+                        args=self.c.mask(json.dumps(self.args, sort_keys=True)))
             for i, step in enumerate(steps, 1):
                 self._step(i, len(steps), step)
             self._end({"outcome": "ok"})
             self.summary()
+            facts = self._facts()
+            self.notify("success", took=f"{time.monotonic() - self.started:.1f}s",
+                        downtime=f"{facts['downtime']:.1f}s" if "downtime" in facts else None,
+                        backup=facts.get("backup"), code=facts.get("after"))
             return self
         finally:
             for m in held:
@@ -330,6 +345,8 @@ class Run:
             self.say(f"  {line}")
         self._end({"outcome": "failed", "failed_step": step.name, "reason": self.c.mask(reason),
                    "recovery": rec, "state": self.state_lines()})
+        self.notify("failure", step=step.name, reason=self.c.mask(reason),
+                    state="; ".join(self.state_lines()), recovery=rec)
 
     def summary(self):
         total = time.monotonic() - self.started

@@ -5,7 +5,7 @@ Each is a `step_*(c, run)` for the runner and is also exposed as a `verify.*` ta
 import json
 import re
 
-from . import checks, db, http, maintenance
+from . import checks, db, httpcheck, maintenance
 from .remote import atomic_write, q, run_script, sections
 from .errors import ConfigError
 from .steps import Failed
@@ -104,7 +104,7 @@ def smoke(c, bypass=False):
             continue
         if bypass:
             headers.update(maintenance.bypass_headers(c))
-        status, body = http.request(c, base.rstrip("/") + path,
+        status, body = httpcheck.request(c, base.rstrip("/") + path,
                                     chk.get("method", "GET"), headers, body)
         problems = []
         if status != chk.get("status", 200):

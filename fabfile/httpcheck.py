@@ -1,4 +1,7 @@
-"""HTTP requests made ON the host with curl (what the host itself sees), secrets kept off `ps`.
+"""HTTP requests made FROM the host (curl over SSH), for health and smoke checks.
+
+Named httpcheck, not http: fab puts this directory on sys.path, where http.py would shadow
+the standard library's http package (urllib imports it).
 
 The request (URL, method, headers, body) goes to curl as a config file on stdin (`-K -`), so a
 bearer token or bypass secret never shows in a process argument.
