@@ -74,9 +74,17 @@ class DeployConnection(Connection):
         return text
 
     def _recorded(self, method, command, **kwargs):
-        echo = kwargs.pop("echo", False)
+        # `fab --echo` (config run.echo) is the verbose mode: echoed here, masked - never by
+        # invoke, which would print the raw command
+        echo = kwargs.pop("echo", None)
+        echo = self.config.run.echo if echo is None else echo
+        kwargs["echo"] = False
         if echo:
-            print(f"    $ {self.mask(command)}", flush=True)
+            print(f"    {self.out_prefix or ''}$ {self.mask(command)}", flush=True)
+            stdin = kwargs.get("in_stream")
+            if command.startswith("bash -s") and hasattr(stdin, "getvalue"):  # a script: show it
+                for line in stdin.getvalue().splitlines():
+                    print(f"    {self.out_prefix or ''}| {self.mask(line)}", flush=True)
         start = time.monotonic()
         result = None
         try:

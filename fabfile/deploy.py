@@ -11,6 +11,7 @@ from invoke import Collection
 
 from . import backup, verify_steps, code_update, db, lock, maintenance, migrate, rollback, services
 from . import history as history_mod
+from . import plan as plan_mod
 from .app import head
 from .connection import hosttask
 from .errors import CheckpointFailed, ConfigError
@@ -171,15 +172,20 @@ def batch_size(value, fleet):
     "batch": "on a group: web hosts restarted at a time, each batch healthy before the next "
              "(default all: the restart is inside the maintenance window, where rolling would "
              "only make the downtime longer)",
+    "plan": "print what would run (read-only checks, pending and destructive migrations, the "
+            "steps and their commands) and change nothing; fab's --dry does the same",
 })
-def consolidate(c, ref="", no_json=False, expect="", auto_rollback=False, batch="all"):
+def consolidate(c, ref="", no_json=False, expect="", auto_rollback=False, batch="all", plan=False):
     """The profile-consolidation deploy, in order: preflight, backup, audit, code update,
     migrate.check, maintenance on, staged migrations with invariants, verify.post, restart,
     maintenance off, smoke checks, log scan; stops at the first failed checkpoint.
+    --plan (or fab --dry) prints all that with the read-only checks and changes nothing.
     On a group: backup, audit, migrations and checks of the data once on the primary; code,
     maintenance, smoke and log checks on all hosts at once; the restart rolling (--batch)."""
     fleet = c
     size = batch_size(batch, fleet)
+    if plan or fleet.primary.config.run.dry:
+        return show_plan(fleet, ref or None, not no_json, expect)
     run = Run(fleet, "deploy.consolidate", {"ref": ref, "no_json": no_json, "expect": expect,
                                             "auto_rollback": auto_rollback, "batch": size},
               batch=size)
@@ -202,6 +208,16 @@ def consolidate(c, ref="", no_json=False, expect="", auto_rollback=False, batch=
         raise
     print(f"  backup: {run.data.get('backup')}; rollback: "
           f"{run.cmd('rollback.restore --backup=' + str(run.data.get('backup')) + ' --code')}")
+
+
+def show_plan(fleet, ref, json_dumps, expect):
+    """--plan (and --dry, made truthful): read-only checks, then what would run."""
+    fleet.primary.config.run.dry = False   # the checks must really run; they change nothing
+    lines, ok = plan_mod.consolidate_plan(fleet, ref, json_dumps, expect)
+    print("\n".join(lines))
+    if not ok:
+        raise CheckpointFailed("the plan found a failing check (marked FAIL above); "
+                               "fix it before deploying")
 
 
 @hosttask(fleet=True, help={

@@ -21,10 +21,10 @@ from fabric.exceptions import GroupException
 from invoke.exceptions import CommandTimedOut, UnexpectedExit
 
 from . import lock
-from .notify import Notifier
 from .errors import CheckpointFailed, DeployError, Interrupted, LockHeld
 from .fleet import Fleet, StepGroup, batches
 from .journal import Journal, new_run_id, who
+from .notify import Notifier
 
 ONCE, ALL, ROLLING = "once", "all", "rolling"
 

@@ -1,0 +1,137 @@
+"""Plan mode (`deploy.consolidate --plan`, and `--dry` made truthful): what a deploy WOULD do.
+
+Read-only checks first (health, lock holder, disk and write access for the backup, current and
+target commit, a clean tree, pending migrations with the destructive operations read from the
+target commit's own migration files, PostgreSQL version), then the steps that would change the
+host, where they would run and their main commands, secrets masked. Nothing that changes the
+host runs and nothing is uploaded; the one write is `git fetch` of the remote's refs (the work
+tree is untouched), so the target commit can be read.
+
+Invoke's own `--dry` only echoes commands and pretends each succeeded, so every check would
+"pass" (FACTS.md): under `--dry` the composites print this plan instead.
+"""
+import re
+
+from . import code_update, db, lock, migrate, services
+from .app import head, prefix
+from .remote import q, run_script, sections
+
+OP_RE = re.compile(r"migrations\.(\w+)\(")
+
+
+def migration_ops(c, commit, pending_files):
+    """{migration: [operation names]} read from the target commit's files (one round trip)."""
+    if not pending_files:
+        return {}
+    script = "\n".join(f"echo @@{name}; git -C {q(c.site.app.dir)} show {q(commit + ':' + path)}"
+                       for name, path in pending_files.items())
+    found = sections(run_script(c, script).stdout)
+    return {name: OP_RE.findall("\n".join(lines)) for name, lines in found.items()}
+
+
+def pending_files(c, commit):
+    """{app.migration: path} of migration files in `commit` not in django_migrations."""
+    r = c.run(f"git -C {q(c.site.app.dir)} ls-tree -r --name-only {q(commit)}", hide=True)
+    files = {}
+    for path in r.stdout.splitlines():
+        m = re.search(r"(?:^|/)(\w+)/migrations/(\d{4}\w*)\.py$", path)
+        if m:
+            files[f"{m.group(1)}.{m.group(2)}"] = path
+    applied = set(db.psql(c, "SELECT app || '.' || name FROM django_migrations;").split())
+    labels = {a.split(".", 1)[0] for a in applied}
+    return {k: v for k, v in sorted(files.items())
+            if k not in applied and k.split(".", 1)[0] in labels}
+
+
+def checks(c, ref):
+    """[(ok: bool|None, text)] read-only facts; and the target commit."""
+    out = []
+    state, status = services.state(c), services.health(c)
+    out.append((status == 200 and state in services.RUNNING,
+                f"health: service {state}, {c.site.health.url} answers {status}"))
+    info = lock.holder(c)
+    out.append((info is None, "deploy lock: free" if info is None else lock.describe_holder(c, info)))
+    size = int(db.psql(c, "SELECT pg_database_size(current_database());").strip())
+    free = int(c.run(f"df -Pk {q(c.site.backup.dir)} 2>/dev/null | awk 'NR==2 {{print $4}}'",
+                     hide=True, warn=True).stdout.strip() or 0) * 1024
+    out.append((free >= 2 * size, f"backup disk: {free / 1e9:.1f} GB free in {c.site.backup.dir}, "
+                                  f"need {2 * size / 1e9:.2f} GB (2 x the database)"))
+    writable = c.run(f"test -w {q(c.site.backup.dir)}", warn=True, hide=True).ok
+    out.append((writable, f"backup dir writable by {c.user}: {'yes' if writable else 'NO'}"))
+    version = db.psql(c, "SHOW server_version;").strip()
+    out.append((True, f"PostgreSQL {version}, database {c.site.database.name} "
+                      f"{size / 1e6:.1f} MB"))
+    code_update.fetch(c)
+    name, commit = code_update.resolve(c, ref)
+    now = head(c)
+    ff = c.run(f"git -C {q(c.site.app.dir)} merge-base --is-ancestor {q(now)} {q(commit)}",
+               warn=True, hide=True).ok
+    out.append((ff, f"code: deployed {now[:12]}, target {name} = {commit[:12]}"
+                    f"{'' if ff else ' - NOT a fast-forward'}"
+                    f"{' (nothing to update)' if now == commit else ''}"))
+    dirty = code_update.dirty(c)
+    out.append((not dirty, "work tree: clean" if not dirty else
+                f"work tree: local changes ({'; '.join(dirty[:3])})"))
+    return out, name, commit
+
+
+def consolidate_plan(fleet, ref, json_dumps, expect):
+    """The lines `deploy.consolidate --plan` prints, and whether every check passed."""
+    c = fleet.primary
+    lines, all_ok = [f"PLAN for deploy.consolidate on {fleet.describe()} - nothing below has run", "",
+                     "Read-only checks:"], True
+    commit = None
+    for m in fleet.members:
+        facts, name, commit = checks(m, ref)
+        for ok, text in facts:
+            all_ok = all_ok and ok is not False
+            lines.append(f"  {'ok  ' if ok else 'FAIL'} {m.site.name + ': ' if fleet.multi else ''}{text}")
+    files = pending_files(c, commit)
+    ops = migration_ops(c, commit, files)
+    wanted = migrate.expect_list(c, expect)
+    problems = migrate.expected_at(c, commit, wanted) if wanted else []
+    for p in problems:
+        all_ok = False
+        lines.append(f"  FAIL expected migrations: {p}")
+    lines += ["", f"Pending migrations in {commit[:12]} ({len(files)}):"]
+    for mig, names in ops.items():
+        bad = [n for n in names if n in migrate.DESTRUCTIVE]
+        data = [n for n in names if n in ("RunPython", "RunSQL")]
+        tag = "DESTRUCTIVE " if bad else ("DATA " if data else "")
+        lines.append(f"  {tag}{mig}: {', '.join(names) or 'no operations found'}")
+    if not files:
+        lines.append("  none")
+    lines += ["", "Steps that would change the host, in order (where, main commands):"]
+    for step, where, cmds in steps(c, fleet, commit, files, json_dumps):
+        lines.append(f"  {step} [{where}]")
+        lines += [f"      $ {c.mask(cmd)}" for cmd in cmds]
+    lines += ["", "Verdict: " + ("every check passed; run without --plan to deploy" if all_ok
+                                 else "a check FAILED above: the deploy would stop at preflight")]
+    return lines, all_ok
+
+
+def steps(c, fleet, commit, files, json_dumps):
+    """(step, where, [commands]) for deploy.consolidate, from this host's settings."""
+    s, b = c.site, f"{c.site.backup.dir}/<run id>"
+    manage = prefix(c)
+    migrations = " ".join(files) or "(none)"
+    primary = "once, on " + fleet.primary.site.name if fleet.multi else s.name
+    every = "every host at once" if fleet.multi else s.name
+    svc = " ".join(services.argv(c, "restart"))
+    dumps = [f"{manage} dumpdata ... | gzip > {b}/dumpdata-*.json.gz"] if json_dumps else []
+    return [
+        ("backup.create", primary, [f"pg_dump -Fc --snapshot=... {s.database.name} > {b}/db.dump",
+                                    f"pg_dumpall --globals-only > {b}/globals.sql", *dumps,
+                                    f"pg_restore -f /dev/null {b}/db.dump  (verification)"]),
+        ("verify.audit", primary, [f"the project's audit queries -> {b}/audit.json"]),
+        ("code update", every, [f"git -C {s.app.dir} merge --ff-only {commit[:12]}",
+                                "pip install -r requirements (only if they changed)"]),
+        ("maintenance.on", every, [f"nginx snippet {s.maintenance.snippet} (if missing; nginx -t)",
+                                   f"create {s.maintenance.flag}"]),
+        ("migrate.run", primary, [f"{manage} migrate --noinput ... ({migrations}); "
+                                  "invariants before the destructive ones"]),
+        ("verify.post", primary, ["the project's post checks; fingerprints compared"]),
+        ("restart", "rolling" if fleet.multi else s.name, [f"sudo -n {svc}; wait for 200 on {s.health.url}"]),
+        ("maintenance.off", every, [f"rm {s.maintenance.flag}"]),
+        ("verify.smoke / verify.logs", every, ["HTTP smoke checks; log scan"]),
+    ]

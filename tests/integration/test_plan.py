@@ -1,0 +1,61 @@
+"""deploy.consolidate --plan (and fab --dry): read-only checks and what would run; nothing changes."""
+import os
+import subprocess
+
+import pytest
+
+from .conftest import Fab, fingerprints, make_inventory
+from .test_faults import host_listing
+
+
+@pytest.fixture
+def sfab(home, sandbox, tmp_path, reset_sandbox):
+    return Fab(home, make_inventory(tmp_path / "inv"))
+
+
+@pytest.mark.parametrize("flags", [["deploy.consolidate", "--plan"], ["--dry", "deploy.consolidate"]])
+def test_plan_changes_nothing_and_lists_the_destructive_migrations(sfab, db, secrets, flags):
+    with db() as conn:
+        before = fingerprints(conn)
+    listing = host_listing()
+    r = sfab("-H", "sandbox", *flags)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    assert out.startswith("PLAN for deploy.consolidate on sandbox - nothing below has run")
+    for check in ("ok   health: service RUNNING", "ok   deploy lock: free", "ok   backup disk:",
+                  "ok   backup dir writable by deploy: yes", "ok   PostgreSQL 14.",
+                  "ok   code: deployed", "ok   work tree: clean"):
+        assert check in out, check
+    assert "DESTRUCTIVE workshops.0025_remove_userprofile: RemoveField, DeleteModel" in out
+    assert "DATA accounts.0014_final_sync_before_deletion: RunPython" in out
+    for step in ("backup.create", "code update", "maintenance.on", "migrate.run", "restart",
+                 "maintenance.off"):
+        assert f"  {step} [" in out, step
+    assert "Verdict: every check passed" in out
+    assert not any(v and v in out for v in secrets.values())
+    with db() as conn:
+        assert fingerprints(conn) == before
+    assert host_listing() == listing                       # tree, backups, maintenance, snippets
+    assert not os.path.exists("/srv/recorder/maintenance/maintenance.on")
+
+
+def test_plan_shows_a_failing_check_and_exits_non_zero(sfab, db):
+    subprocess.run(["sudo", "-u", "deploy", "touch", "/srv/recorder/app/stray.txt"], check=True)
+    try:
+        listing = host_listing()
+        r = sfab("-H", "sandbox", "deploy.consolidate", "--plan")
+        assert r.returncode == 1
+        assert "FAIL work tree: local changes (?? stray.txt)" in r.stdout
+        assert "the plan found a failing check" in r.stderr
+        assert host_listing() == listing
+    finally:
+        subprocess.run(["rm", "-f", "/srv/recorder/app/stray.txt"], check=True)
+
+
+def test_fab_echo_is_the_verbose_mode_and_stays_masked(sfab, secrets):
+    r = sfab("--echo", "-H", "sandbox", "backup.create", "--no-json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    echoed = [line for line in r.stdout.splitlines() if line.startswith(("    $ ", "    | "))]
+    assert len(echoed) >= 3 and any("pg_dump" in line for line in echoed), r.stdout
+    assert "    $ bash -s" in r.stdout   # a script sent on stdin is shown line by line
+    assert not any(v and v in r.stdout + r.stderr for v in secrets.values())
