@@ -220,14 +220,9 @@ ns.add_task(check_task, name="check")
 ns.add_task(run_task, name="run")
 
 
-def expected_at(c, commit, expected):
-    """Read-only check, before anything changes: every expected migration exists in `commit`'s
-    tree and is not applied yet, and no other migration file there is pending. Returns problems.
-
-    The app label is the directory above `migrations/` (Django's default); apps whose directory
-    name is not a label seen in django_migrations are left to migrate.check after the update."""
-    if not expected:
-        return []
+def files_at(c, commit):
+    """({app.migration: path} of the migration files in `commit`, {applied app.migration}),
+    read without touching the work tree. The app label is the directory above `migrations/`."""
     r = app.git(c, "ls-tree", "-r", "--name-only", commit, hide=True)
     files = {}
     for path in r.stdout.splitlines():
@@ -235,10 +230,26 @@ def expected_at(c, commit, expected):
         if m:
             files[f"{m.group(1)}.{m.group(2)}"] = path
     applied = set(db.psql(c, "SELECT app || '.' || name FROM django_migrations;").split())
+    return files, applied
+
+
+def pending_at(files, applied):
+    """The files not applied yet, of apps whose label django_migrations knows (an app whose
+    directory is not its label is left to migrate.check after the update)."""
     labels = {name.split(".", 1)[0] for name in applied}
+    return {k: v for k, v in sorted(files.items())
+            if k not in applied and k.split(".", 1)[0] in labels}
+
+
+def expected_at(c, commit, expected):
+    """Read-only check, before anything changes: every expected migration exists in `commit`'s
+    tree and is not applied yet, and no other migration file there is pending. Returns problems."""
+    if not expected:
+        return []
+    files, applied = files_at(c, commit)
     problems = [f"{x} is already applied" for x in expected if x in applied]
     problems += [f"{x} is not in {commit[:12]}" for x in expected
                  if x not in applied and x not in files]
-    pending = {x for x in files if x not in applied and x.split(".", 1)[0] in labels}
-    problems += [f"{x} is pending but not expected" for x in sorted(pending - set(expected))]
+    pending = pending_at(files, applied)
+    problems += [f"{x} is pending but not expected" for x in sorted(set(pending) - set(expected))]
     return problems

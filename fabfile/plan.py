@@ -31,16 +31,7 @@ def migration_ops(c, commit, pending_files):
 
 def pending_files(c, commit):
     """{app.migration: path} of migration files in `commit` not in django_migrations."""
-    r = c.run(f"git -C {q(c.site.app.dir)} ls-tree -r --name-only {q(commit)}", hide=True)
-    files = {}
-    for path in r.stdout.splitlines():
-        m = re.search(r"(?:^|/)(\w+)/migrations/(\d{4}\w*)\.py$", path)
-        if m:
-            files[f"{m.group(1)}.{m.group(2)}"] = path
-    applied = set(db.psql(c, "SELECT app || '.' || name FROM django_migrations;").split())
-    labels = {a.split(".", 1)[0] for a in applied}
-    return {k: v for k, v in sorted(files.items())
-            if k not in applied and k.split(".", 1)[0] in labels}
+    return migrate.pending_at(*migrate.files_at(c, commit))
 
 
 def checks(c, ref):
