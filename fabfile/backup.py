@@ -333,7 +333,9 @@ def verify_(c, backup="", drill=False):
                 "older_than": "remove backups older than this many days (default 30)",
                 "yes": "do not ask for confirmation"})
 def prune(c, keep="0", older_than="30", yes=False):
-    """Retention: remove backups older than --older-than days (30); the newest verified backup
+    """Remove old backups (older than --older-than days); the newest verified one is always kept.
+
+    Retention: remove backups older than --older-than days (30); the newest verified backup
     is always kept, and the --keep newest."""
     if not str(keep).isdigit():
         raise ConfigError(f"--keep {keep!r} is not a whole number; give 0 or more")

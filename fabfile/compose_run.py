@@ -79,7 +79,9 @@ def _step(c, cfg, cmd, old, new, outputs):
     "rollback": "the rollback plan instead: the kept compose file and old volume back",
     "yes": "do not ask for confirmation"})
 def compose(c, to="", old_image="", execute=False, rollback=False, yes=False):
-    """The docker compose database upgrade: dump, NEW volume, new image, restore, fingerprints,
+    """The docker compose database upgrade as a plan (printed unless --execute).
+
+    The docker compose database upgrade: dump, NEW volume, new image, restore, fingerprints,
     switch the compose file; the old volume and file are kept. Prints the plan unless --execute."""
     if not str(to).isdigit():
         raise ConfigError(f"--to {to!r} is not a PostgreSQL major version; give e.g. --to 15")

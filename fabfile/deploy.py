@@ -176,9 +176,11 @@ def batch_size(value, fleet):
             "steps and their commands) and change nothing; fab's --dry does the same",
 })
 def consolidate(c, ref="", no_json=False, expect="", auto_rollback=False, batch="all", plan=False):
-    """The profile-consolidation deploy, in order: preflight, backup, audit, code update,
-    migrate.check, maintenance on, staged migrations with invariants, verify.post, restart,
-    maintenance off, smoke checks, log scan; stops at the first failed checkpoint.
+    """The profile-consolidation deploy as checkpoints; stops at the first that fails.
+
+    In order: preflight (read-only checks), backup, audit, code update, migrate.check,
+    maintenance on, staged migrations with invariants, verify.post, restart, maintenance off,
+    smoke checks, log scan. On a failure it prints the host's state and the recovery command.
     --plan (or fab --dry) prints all that with the read-only checks and changes nothing.
     On a group: backup, audit, migrations and checks of the data once on the primary; code,
     maintenance, smoke and log checks on all hosts at once; the restart rolling (--batch)."""
@@ -224,7 +226,9 @@ def show_plan(fleet, ref, json_dumps, expect):
     "batch": "web hosts restarted at a time; each batch answers 200 before the next (default 1)",
 })
 def restart(c, batch="1"):
-    """Restart the app on every web host of the group, a batch at a time, each back to a healthy
+    """Rolling restart of the web hosts, --batch at a time, each healthy before the next.
+
+    Restart the app on every web host of the group, a batch at a time, each back to a healthy
     200 before the next batch (on one host: restart and wait for health)."""
     fleet = c
     size = batch_size(batch, fleet)
@@ -253,7 +257,9 @@ def unlock(c, reason=""):
 
 @hosttask(help={"limit": "how many runs to list, the newest last (default 20)"})
 def history(c, limit="20"):
-    """The runs on this host, from its journal: when, run id, who, task, code before -> after,
+    """List the runs on this host from its journal (who, task, code, result, downtime).
+
+    The runs on this host, from its journal: when, run id, who, task, code before -> after,
     result, downtime, backup."""
     if not str(limit).isdigit() or int(limit) < 1:
         raise ConfigError(f"--limit {limit!r} must be a whole number, 1 or more")
@@ -262,7 +268,9 @@ def history(c, limit="20"):
 
 @hosttask(help={"run": "the run id, from deploy.history (required): --run 20261121-074618-5ec9"})
 def show(c, run=""):
-    """One run from the host's journal: its steps with outcome and detail, every command with
+    """Show one run from the host's journal: its steps, its commands, where it stopped.
+
+    One run from the host's journal: its steps with outcome and detail, every command with
     its exit code and duration, and where it stopped with the recovery it printed."""
     print(history_mod.show_text(c, run))
 

@@ -204,7 +204,9 @@ def _status(c):
 
 @hosttask(fleet=True)
 def on(c):
-    """Turn maintenance ON (flag file; public gets 503 + page, the operator bypass gets through);
+    """Turn maintenance ON: 503 and the page for the public, the operator bypass gets through.
+
+    Turn maintenance ON (flag file; public gets 503 + page, the operator bypass gets through);
     on a group, on every web host at once."""
     on_each(c, _on, "maintenance.on")
 
@@ -217,7 +219,9 @@ def off(c):
 
 @hosttask(fleet=True)
 def status(c):
-    """Prove the maintenance state with HTTP: 503 + page for the public, 200 through the bypass
+    """Prove the maintenance state over HTTP (the public and the operator bypass).
+
+    Prove the maintenance state with HTTP: 503 + page for the public, 200 through the bypass
     (on a group: every web host)."""
     on_each(c, _status, "maintenance.status")
 

@@ -379,7 +379,9 @@ def restore_old(c, run, state, old):
 @hosttask(help={"to": "the PostgreSQL major version to upgrade to (e.g. 15)",
                 "method": "show only this method's space and downtime (dump, copy or link)"})
 def check(c, to="", method=""):
-    """Can the app's cluster be upgraded to --to N? Binaries, pg_upgrade --check, target cluster,
+    """Read-only: can the app's cluster be upgraded to --to N, and how long would it take?
+
+    Can the app's cluster be upgraded to --to N? Binaries, pg_upgrade --check, target cluster,
     extensions, disk space and downtime per method. Changes nothing."""
     to = check_version(to)
     if method:
@@ -402,7 +404,9 @@ def check(c, to="", method=""):
     "drop_empty_target": "drop an EMPTY pre-created target cluster first (never one with data)",
     "yes": "do not ask for confirmation"})
 def run_task(c, to="", method="dump", drop_empty_target=False, yes=False):
-    """Upgrade the app's PostgreSQL cluster to --to N with backup, maintenance, fingerprints
+    """Upgrade the app's PostgreSQL cluster to --to N, proved by table fingerprints.
+
+    Upgrade the app's PostgreSQL cluster to --to N with backup, maintenance, fingerprints
     before/after, smoke contract; the old cluster is kept for pg_upgrade.rollback."""
     to, method = check_version(to), check_method(method)
     confirm(f"upgrade PostgreSQL on {c.site.name} to {to} by {method} (the app is down meanwhile)?",
@@ -416,7 +420,9 @@ def run_task(c, to="", method="dump", drop_empty_target=False, yes=False):
 
 @hosttask(help={"yes": "do not ask for confirmation"})
 def rollback(c, yes=False):
-    """Undo the last pg_upgrade.run: the kept old cluster back on the app's port (dump/copy), or the
+    """Undo the last pg_upgrade.run: back to the old major version, the data proved equal.
+
+    Undo the last pg_upgrade.run: the kept old cluster back on the app's port (dump/copy), or the
     run's verified backup restored into a fresh old-version cluster (link); fingerprints proved."""
     state = read_state(c)
     if not state:
@@ -449,7 +455,9 @@ def step_tag(name):
     "yes": "do not ask for confirmation"})
 def deploy_pg_upgrade(c, to="", method="dump", tag="", soak_minutes="0", drop_empty_target=False,
                       yes=False):
-    """The plan's Phase 8 as one run: tag the release, then pg_upgrade.run's checkpoints, then a
+    """The plan's Phase 8 in one run: tag, pg_upgrade.run, then a soak.
+
+    The plan's Phase 8 as one run: tag the release, then pg_upgrade.run's checkpoints, then a
     soak against the red flags; any failure prints the command that goes back."""
     from .connection import positive
     from .release import check_tag_name

@@ -127,7 +127,9 @@ def release_steps(c, ref):
 @hosttask(name="release", help={"ref": "branch, tag or commit to deploy (default: the inventory's "
                                        "remote/branch head)"})
 def release(c, ref=""):
-    """Deploy a ref (the upgrade plan's staging/production flow): backup, checkout, dependencies,
+    """Deploy a ref the upgrade plan's way: backup, checks, migrate, restart, smoke.
+
+    Deploy a ref (the upgrade plan's staging/production flow): backup, checkout, dependencies,
     check --deploy, makemigrations --check, migrate --plan, maintenance, workers, migrate,
     restart, smoke, logs; stops at the first failed checkpoint."""
     run = Run(c, "deploy.release", {"ref": ref})

@@ -183,7 +183,9 @@ def migrations_task(c, to="", force=False, yes=False):
 @hosttask(name="code", fleet=True, help={"ref": "branch, tag or commit to go back to (required)",
                                          "yes": "do not ask for confirmation"})
 def code_task(c, ref="", yes=False):
-    """Move the app's code back to a ref, reinstall requirements if needed, restart, check health
+    """Move the code back to a ref, then restart and check health.
+
+    Move the app's code back to a ref, reinstall requirements if needed, restart, check health
     (on a group: code on every host at once, then a rolling restart, one host at a time)."""
     if not ref:
         raise ConfigError("--ref REF is required (a tag, branch or commit); see deploy.history "

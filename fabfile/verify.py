@@ -130,7 +130,9 @@ def logs(c, kb=256):
 @hosttask(help={"minutes": "how long to watch (fractions allowed)",
                 "interval": "seconds between two progress lines"})
 def soak(c, minutes="10", interval="30"):
-    """Watch the live app: 5xx rate and p95 from the nginx access log, PostgreSQL connections,
+    """Watch the live app for --minutes; fail at the red flags (5xx rate, p95, connections).
+
+    Watch the live app: 5xx rate and p95 from the nginx access log, PostgreSQL connections,
     against deploy.toml [soak] (plan red flags: >1 % errors, p95 >500 ms); fails when crossed."""
     minutes, interval = positive("minutes", minutes), positive("interval", interval)
     Run(c, "verify.soak", {"minutes": minutes}, take_lock=False).execute(
