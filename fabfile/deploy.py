@@ -21,8 +21,9 @@ from .steps import ALL, ROLLING, Failed, Run, Step
 
 
 def step_preflight(ref, json_dumps, expect=None):
-    """Read-only: health, room and write access for the backup, the ref, a clean work tree and
-    the expected migrations against the target commit - all before anything changes."""
+    """Read-only: health, room for the backup, the ref, a clean work tree and the expected
+    migrations against the target commit - all before anything changes (write access to the
+    backup dir is proved by the lock, taken before this step)."""
     def run_step(c, run):
         for var in c.site.secret_names():   # a missing secret stops here, not half-way
             c.site.secret(var)
@@ -44,10 +45,6 @@ def step_preflight(ref, json_dumps, expect=None):
                              f"{' + JSON estimate' if json_dumps else ''})",
                              recovery="free space or move backup.dir; nothing was changed")
             space = f"{free / 1e9:.1f} GB free (need {need / 1e9:.2f}); "
-            if not c.run(f"test -w {q(c.site.backup.dir)}", warn=True, hide=True).ok:
-                raise Failed(f"the backup dir {c.site.backup.dir} is not writable by "
-                             f"{c.user}; chown it to {c.user} (mode 0700) or change backup.dir",
-                             recovery="nothing was changed; fix the directory and rerun")
         code_update.fetch(c)
         name, commit = code_update.resolve(c, ref)
         changes = code_update.dirty(c)

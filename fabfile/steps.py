@@ -14,6 +14,7 @@ view)`, where the view's `data`/`state` are that host's, over the run's shared o
 import json
 import time
 from collections import ChainMap
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -222,25 +223,12 @@ class Run:
             self._stopped(label, step, "interrupted by Ctrl-C (a remote command may still be "
                           "running; check it before retrying)", None)
             raise Interrupted(f"{self.task} interrupted at {step.name}") from None
-        except Failed as e:
-            self._record(step, "failed", start, e.reason)
-            self._stopped(label, step, e.reason, e.recovery)
-            raise CheckpointFailed(
-                self.c.mask(f"{self.task} stopped at {step.name}: {e.reason}")) from None
-        except (UnexpectedExit, CommandTimedOut) as e:
-            reason = _command_failure(e)
+        except Exception as e:  # noqa: BLE001 - every failure stops the run the same way
+            reason = _reason(e)
             self._record(step, "failed", start, reason)
-            self._stopped(label, step, reason, None)
-            raise CheckpointFailed(
-                self.c.mask(f"{self.task} stopped at {step.name}: {reason}")) from None
-        except DeployError as e:
-            self._record(step, "failed", start, e.text)
-            self._stopped(label, step, e.text, None)
-            raise type(e)(self.c.mask(e.text), code=e.code) from None
-        except Exception as e:  # noqa: BLE001 - anything else still stops cleanly
-            reason = f"{type(e).__name__}: {e}"
-            self._record(step, "failed", start, reason)
-            self._stopped(label, step, reason, None)
+            self._stopped(label, step, reason, e.recovery if isinstance(e, Failed) else None)
+            if isinstance(e, DeployError):   # keeps its exit code (2 config, 5 sudo, ...)
+                raise type(e)(self.c.mask(e.text), code=e.code) from None
             raise CheckpointFailed(
                 self.c.mask(f"{self.task} stopped at {step.name}: {reason}")) from None
         try:
@@ -250,29 +238,32 @@ class Run:
             self._stopped(label, step, "interrupted by Ctrl-C after this step finished", None)
             raise Interrupted(f"{self.task} interrupted after {step.name}") from None
 
-    def _on_host(self, step, c, shared):
-        """The step on one host, in this thread, recording its commands in that host's journal."""
-        journal = self.journals[c.site.name]
-        journal.step, c.recorder = step.name, journal.command
+    @contextmanager
+    def _recording(self, step, hosts):
+        """Each host's commands go to its own journal, under this step's name."""
+        for c in hosts:
+            j = self.journals[c.site.name]
+            j.step, c.recorder = step.name, j.command
         try:
-            return step.fn(c, self.view(c, shared=shared))
+            yield
         finally:
-            c.recorder, journal.step = None, None
+            for c in hosts:
+                c.recorder, self.journals[c.site.name].step = None, None
+
+    def _on_host(self, step, c, shared):
+        """The step on one host, in this thread."""
+        with self._recording(step, [c]):
+            return step.fn(c, self.view(c, shared=shared))
 
     def _on_hosts(self, step, targets):
         """The step on every target at once (Fabric's ThreadingGroup); each host's result shown.
         A failure anywhere stops the run here with every host's outcome in the message."""
         views = {c.site.name: self.view(c) for c in targets}
-        for c in targets:
-            j = self.journals[c.site.name]
-            j.step, c.recorder = step.name, j.command
-        try:
-            results = StepGroup.from_connections(targets).call(step.fn, views)
-        except GroupException as e:
-            results = e.result
-        finally:
-            for c in targets:
-                c.recorder, self.journals[c.site.name].step = None, None
+        with self._recording(step, targets):
+            try:
+                results = StepGroup.from_connections(targets).call(step.fn, views)
+            except GroupException as e:
+                results = e.result
         failed = {}
         for c in targets:
             value = results.get(c)
@@ -306,11 +297,7 @@ class Run:
                     self.say(f"  ok{' - ' + note if note else ''}", host=group[0].site.name)
                 else:
                     note = self._on_hosts(step, group)
-            except Failed as e:
-                rest = [c.site.name for g in groups[k:] for c in g]
-                raise Failed(f"batch {k} ({names}): {e.reason}; done before: {', '.join(done) or 'none'}"
-                             f"; not reached: {', '.join(rest) or 'none'}", recovery=e.recovery) from None
-            except Exception as e:  # noqa: BLE001 - one host, same report as a batch
+            except Exception as e:  # noqa: BLE001 - a batch of one or of several: one report
                 rest = [c.site.name for g in groups[k:] for c in g]
                 raise Failed(f"batch {k} ({names}): {_reason(e)}; done before: "
                              f"{', '.join(done) or 'none'}; not reached: {', '.join(rest) or 'none'}",
