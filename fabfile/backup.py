@@ -285,6 +285,29 @@ def step_backup(json_dumps=True, whole_cluster=False):
     return run_step
 
 
+def keep_backup(c, run, prior):
+    """--resume: the failed run's backup stays the run's backup, once it verifies again in full.
+    If it no longer does: a new one is taken when the database is still as it was (nothing
+    migrated), else the resume stops - the only pre-deploy copy is damaged."""
+    name = prior.backup
+    if not name:
+        return None
+    problems = verify_files(c, name)
+    if problems:
+        if "migrated" not in prior.changed:
+            run.say(f"    the backup {name} of run {prior.run_id} no longer verifies "
+                    f"({'; '.join(problems)}); taking a new one (nothing was migrated)")
+            return None
+        raise Failed(f"the pre-deploy backup {name} no longer verifies ({'; '.join(problems)}) "
+                     f"and run {prior.run_id} migrated the database: resuming would leave no "
+                     "good copy of the data from before the migrations",
+                     recovery=f"keep {bdir(c, name)} and the host as they are; check the files")
+    run.data["backup"] = name
+    run.data["manifest"] = read_manifest(c, name)
+    run.state["backup"] = f"backup {name} is verified ({c.site.backup.dir}/{name})"
+    return f"{name} of run {prior.run_id}, verified again in full"
+
+
 @hosttask(help={"no_json": "skip the Django JSON dumps (big databases)"})
 def create_task(c, no_json=False):
     """Back up the database (pg_dump -Fc in a snapshot + globals + JSON), verify it in full."""

@@ -12,6 +12,7 @@ from invoke import Collection
 from . import backup, verify_steps, code_update, db, lock, maintenance, migrate, rollback, services
 from . import history as history_mod
 from . import plan as plan_mod
+from . import resume as resume_mod
 from .app import head
 from .connection import hosttask
 from .errors import CheckpointFailed, ConfigError
@@ -23,18 +24,21 @@ from .steps import ALL, ROLLING, Failed, Run, Step
 def step_preflight(ref, json_dumps, expect=None):
     """Read-only: health, room for the backup, the ref, a clean work tree and the expected
     migrations against the target commit - all before anything changes (write access to the
-    backup dir is proved by the lock, taken before this step)."""
+    backup dir is proved by the lock, taken before this step). On --resume: the failed run's
+    target and starting commit, and the host's state re-read instead (see `resumed_state`)."""
     def run_step(c, run):
+        prior = run.resume
         for var in c.site.secret_names():   # a missing secret stops here, not half-way
             c.site.secret(var)
         web = "web" in c.site.roles or not run.fleet.multi
-        state = services.state(c) if web else "not a web host"
-        status = services.health(c) if web else 200
-        if web and (status != 200 or state not in services.RUNNING):
-            raise Failed(f"the app is not healthy before the deploy (service {state}, health "
-                         f"{status}); fix it first", recovery="nothing was changed")
+        if prior is None:   # resuming: the app may be stopped or in maintenance by design
+            state = services.state(c) if web else "not a web host"
+            status = services.health(c) if web else 200
+            if web and (status != 200 or state not in services.RUNNING):
+                raise Failed(f"the app is not healthy before the deploy (service {state}, "
+                             f"health {status}); fix it first", recovery="nothing was changed")
         space = ""
-        if c is run.fleet.primary:  # the backup is written on the primary only
+        if c is run.fleet.primary and not (prior and "backup.create" in prior.done):
             size = int(db.psql(c, "SELECT pg_database_size(current_database());").strip())
             need = 2 * size + (size if json_dumps else 0)
             free = int(c.run(f"df -Pk {q(c.site.backup.dir)} | awk 'NR==2 {{print $4}}'",
@@ -46,7 +50,7 @@ def step_preflight(ref, json_dumps, expect=None):
                              recovery="free space or move backup.dir; nothing was changed")
             space = f"{free / 1e9:.1f} GB free (need {need / 1e9:.2f}); "
         code_update.fetch(c)
-        name, commit = code_update.resolve(c, ref)
+        name, commit = code_update.resolve(c, prior.after if prior else ref)
         changes = code_update.dirty(c)
         if changes:
             raise Failed(f"the work tree {c.site.app.dir} has local changes "
@@ -54,6 +58,9 @@ def step_preflight(ref, json_dumps, expect=None):
                          "a deploy never discards them",
                          recovery=f"nothing was changed; inspect them (git -C {c.site.app.dir} "
                                   "status), commit or remove them, then rerun")
+        if prior is not None:
+            run.data["target"] = (prior.args.get("ref") or name, commit)
+            return resumed_state(c, run, prior, web)
         if c is run.fleet.primary and expect is not None:  # None: the caller checks its own way
             problems = migrate.expected_at(c, commit, migrate.expect_list(c, expect))
             if problems:
@@ -66,6 +73,26 @@ def step_preflight(ref, json_dumps, expect=None):
         run.data["log_offsets"] = verify_steps.log_offsets(c)
         return (f"healthy; {space}{name} = {commit[:12]} (deployed {run.data['before'][:12]})")
     return run_step
+
+
+def resumed_state(c, run, prior, web):
+    """--resume: the host must be where the failed run left it (its starting commit or its
+    target); the run's state is what the host shows now, not what the journal said."""
+    before, target, now = prior.before, prior.after, head(c)
+    if now not in (before, target):
+        raise Failed(f"{c.site.name} is at {now[:12]}, neither the failed run's starting commit "
+                     f"{before[:12]} nor its target {target[:12]}: it was changed since run "
+                     f"{prior.run_id}", recovery="inspect the host; deploy anew without --resume")
+    run.data["before"] = before
+    run.data["log_offsets"] = verify_steps.log_offsets(c)
+    code_update.record_move(c, run, before, now)
+    if "migrated" in prior.changed and c is run.fleet.primary:
+        run.state["migrated"] = f"run {prior.run_id} applied migrations (maybe partly)"
+    notes = [f"at {now[:12]} ({'moved' if now != before else 'not moved'} by run {prior.run_id})"]
+    if web and maintenance.is_on(c):
+        maintenance.mark_on(c, run, since=prior.done_at("maintenance.on"))
+        notes.append("maintenance ON")
+    return "resuming: " + ", ".join(notes) + f"; target {target[:12]}"
 
 
 def step_hosts_agree(c, run):
@@ -90,6 +117,8 @@ def step_code_update(c, run):
     _name, commit = run.data["target"]
     before, after = code_update.fast_forward(c, commit)
     note = code_update.record_move(c, run, before, after)
+    if run.resume is not None and "code update" not in run.resume.done:
+        before = run.data["before"]   # the failed run may have moved the tree, not installed
     if before != after and code_update.requirements_changed(c, before, after):
         code_update.install_requirements(c)
         note += ", requirements reinstalled"
@@ -131,8 +160,9 @@ def consolidate_steps(fleet, ref, json_dumps, expect):
     steps = [
         Step("preflight", step_preflight(ref, json_dumps, expect), where=ALL,
              recovery="nothing was changed; fix the cause and rerun"),
-        Step("backup.create", backup.step_backup(json_dumps), recovery=rec),
-        Step("verify.audit", verify_steps.step_audit, recovery=rec),
+        Step("backup.create", backup.step_backup(json_dumps), recovery=rec,
+             keep=backup.keep_backup),
+        Step("verify.audit", verify_steps.step_audit, recovery=rec, keep=verify_steps.keep_audit),
         Step("code update", step_code_update, where=ALL, recovery=rec),
         Step("migrate.check", migrate.step_check(expect), recovery=rec),
         Step("maintenance.on", maintenance.step_on, where=ALL, role="web", recovery=rec),
@@ -171,23 +201,43 @@ def batch_size(value, fleet):
              "only make the downtime longer)",
     "plan": "print what would run (read-only checks, pending and destructive migrations, the "
             "steps and their commands) and change nothing; fab's --dry does the same",
+    "resume": "continue the last failed deploy.consolidate on this host from its journal, "
+              "after fixing the cause: same ref and target commit, its backup kept (verified "
+              "again), every other step re-checked on the host and run again where needed",
 })
-def consolidate(c, ref="", no_json=False, expect="", auto_rollback=False, batch="all", plan=False):
+def consolidate(c, ref="", no_json=False, expect="", auto_rollback=False, batch="all", plan=False,
+                resume=False):
     """The profile-consolidation deploy as checkpoints; stops at the first that fails.
 
     In order: preflight (read-only checks), backup, audit, code update, migrate.check,
     maintenance on, staged migrations with invariants, verify.post, restart, maintenance off,
     smoke checks, log scan. On a failure it prints the host's state and the recovery command.
     --plan (or fab --dry) prints all that with the read-only checks and changes nothing.
+    --resume continues a failed run after the cause is fixed, keeping its backup.
     On a group: backup, audit, migrations and checks of the data once on the primary; code,
     maintenance, smoke and log checks on all hosts at once; the restart rolling (--batch)."""
     fleet = c
     size = batch_size(batch, fleet)
-    if plan or fleet.primary.config.run.dry:
+    dry = plan or fleet.primary.config.run.dry
+    prior = None
+    if resume:
+        if dry:
+            raise ConfigError("--resume and --plan (or --dry) do not go together; plan a new "
+                              "deploy without --resume, or resume without --plan")
+        prior = resume_mod.find(fleet.primary, "deploy.consolidate")
+        given = resume_mod.merge_args(prior, {"ref": ref, "no_json": no_json, "expect": expect},
+                                      {"ref": "", "no_json": False, "expect": ""})
+        ref, no_json, expect = given["ref"], given["no_json"], given["expect"]
+        if prior.changed_nothing:
+            print(f"run {prior.run_id} stopped at {prior.failed_step} before changing anything; "
+                  "running it again from the start")
+            prior = None
+    if dry:
         return show_plan(fleet, ref or None, not no_json, expect)
     run = Run(fleet, "deploy.consolidate", {"ref": ref, "no_json": no_json, "expect": expect,
-                                            "auto_rollback": auto_rollback, "batch": size},
-              batch=size)
+                                            "auto_rollback": auto_rollback, "batch": size,
+                                            **({"resume": prior.run_id} if prior else {})},
+              batch=size, resume=prior)
     try:
         run.execute(consolidate_steps(fleet, ref or None, not no_json, expect))
     except CheckpointFailed:

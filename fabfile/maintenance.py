@@ -146,10 +146,17 @@ def step_on(c, run):
     """Runner step: install if needed, flag on, note the time (the downtime starts here)."""
     note = install(c)
     result = turn_on(c)
-    run.data.setdefault("maintenance_on_at", time.monotonic())
+    mark_on(c, run)
+    return "already ON" if result.startswith("nothing") else f"ON ({note})"
+
+
+def mark_on(c, run, since=None):
+    """Note maintenance ON in the run: the state for recovery, and the downtime's start (`since`:
+    epoch seconds it went on in a failed run being resumed, so the downtime counts from then)."""
+    start = time.monotonic() - max(0.0, time.time() - since) if since else time.monotonic()
+    run.data.setdefault("maintenance_on_at", start)
     run.state["maintenance"] = (f"maintenance is ON (public gets 503); turn it off with "
                                 f"fab -H {c.site.name} maintenance.off")
-    return "already ON" if result.startswith("nothing") else f"ON ({note})"
 
 
 def step_off(c, run):

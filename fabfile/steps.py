@@ -47,6 +47,9 @@ class Step:
     changes_host: bool = True
     where: str = ONCE      # once (primary) | all (every host at once) | rolling (in batches)
     role: str | None = None  # only hosts with this role (web, worker, db); None: every host
+    # --resume: fn(c, run, prior) -> note when the failed run's result still holds (the step is
+    # then skipped), None to run it again; steps without one always run again
+    keep: Callable | None = None
 
 
 class HostView:
@@ -87,6 +90,7 @@ class Run:
     results: list = field(default_factory=list)
     data: dict = field(default_factory=dict)    # values steps pass to later steps
     batch: int = 1                              # hosts per batch of a rolling step
+    resume: object = None                       # the failed run's Prior (--resume), or None
 
     def __post_init__(self):
         self.fleet = self.c if isinstance(self.c, Fleet) else Fleet.single(self.c)
@@ -139,6 +143,9 @@ class Run:
     # --- execution -----------------------------------------------------------------------
     def execute(self, steps):
         self.say(f"{self.task} on {self.fleet.describe()} (run {self.run_id})")
+        if self.resume is not None:
+            p = self.resume
+            self.say(f"resuming run {p.run_id}, which stopped at {p.failed_step}: {p.reason}")
         held = []
         try:
             if self.take_lock:
@@ -180,6 +187,9 @@ class Run:
 
     def _end(self, record):
         facts = self._facts()
+        facts["state_keys"] = sorted(self.overview().state)   # what --resume must know changed
+        if self.resume is not None:
+            facts["resumed"] = self.resume.run_id
         for j in self.journals.values():
             j.write({"kind": "run", "event": "end", **record, **facts,
                      "duration": round(time.monotonic() - self.started, 2)})
@@ -212,6 +222,10 @@ class Run:
             self.say(f"{label} ...{' (' + where + ')' if self.fleet.multi else ''}")
             if not targets:
                 detail = f"nothing to do: no host has the {step.role} role"
+            elif (kept := self._kept(step)) is not None:
+                took = self._record(step, "kept", start, kept, targets)
+                self.say(f"{label} kept ({took:.1f}s) - {kept}")
+                return
             elif step.where == ONCE or len(targets) == 1:
                 detail = self._on_host(step, targets[0], shared=step.where == ONCE)
             elif step.where == ALL:
@@ -237,6 +251,14 @@ class Run:
         except KeyboardInterrupt:   # the step is done; the run stops before the next one
             self._stopped(label, step, "interrupted by Ctrl-C after this step finished", None)
             raise Interrupted(f"{self.task} interrupted after {step.name}") from None
+
+    def _kept(self, step):
+        """--resume: the failed run's result of this step, proved still there, or None."""
+        p = self.resume
+        if p is None or step.keep is None or step.name not in p.done or step.where != ONCE:
+            return None
+        with self._recording(step, [self.c]):
+            return step.keep(self.c, self.view(self.c, shared=True), p)
 
     @contextmanager
     def _recording(self, step, hosts):

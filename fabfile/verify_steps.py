@@ -6,7 +6,7 @@ import json
 import re
 
 from . import checks, db, httpcheck, maintenance
-from .remote import atomic_write, q, run_script, sections
+from .remote import atomic_write, q, read_text, run_script, sections
 from .errors import ConfigError
 from .steps import Failed
 
@@ -37,6 +37,22 @@ def step_audit(c, run):
     c.run(f"mkdir -p {q(where)} && chmod 0700 {q(where)}", hide=True)
     atomic_write(c, f"{where}/audit.json", json.dumps(values, indent=2) + "\n")
     return f"saved {where}/audit.json"
+
+
+def keep_audit(c, run, prior):
+    """--resume: the failed run's audit (taken before any migration), read back from beside its
+    backup; the invariants and post checks compare with it, so it is never taken again after
+    the database may have changed."""
+    path = f"{c.site.backup.dir}/{run.data.get('backup') or prior.backup}/audit.json"
+    text = read_text(c, path)
+    if text is None:
+        if "migrated" in prior.changed:
+            raise Failed(f"the audit of run {prior.run_id} ({path}) is gone and the database "
+                         "was migrated since: the checks have nothing true to compare with",
+                         recovery="check the host by hand; deploy anew without --resume")
+        return None   # the database is as it was: a new audit sees the same values
+    run.data["audit"] = json.loads(text)
+    return f"read back from {path}"
 
 
 def step_post(c, run):
