@@ -371,7 +371,7 @@ class Run:
                 for line in data.get("summary_lines", []):
                     self.say(f"  {name}: {line}")
             for name, done in self.host_steps.items():
-                bad = [s for s, outcome in done if outcome != "ok"]
+                bad = [s for s, outcome in done if outcome not in ("ok", "kept")]
                 role = " (primary)" if name == self.c.site.name else ""
                 self.say(f"  host {name}{role}: {'FAILED at ' + bad[0] if bad else 'ok'}, "
                          f"{len(done)} step(s) ran here")

@@ -281,3 +281,26 @@ def test_group_maintenance_on_and_off_reach_every_web_host(gfab):
     # a one-host task refuses a group, naming the fix
     r = gfab("-H", "sandbox-group", "verify.status")
     assert r.returncode == 2 and "'sandbox-group' is a group" in r.stderr and "-H sandbox" in r.stderr
+
+
+def test_group_resume_after_a_fixed_fault_ends_with_every_host_on_v2(gfab, db, tmp_path):
+    """nginx -t fails on every host at maintenance.on; fixed, --resume on the group keeps the
+    primary's backup and audit, finds every tree already moved, and ends like a clean deploy."""
+    from pathlib import Path
+    broken = Path("/etc/nginx/conf.d/zz-resume-broken.conf")
+    broken.write_text("this is not nginx syntax;\n")
+    try:
+        r = gfab("-H", "sandbox-group", "deploy.consolidate", "--no-json")
+        assert r.returncode == 1 and "maintenance.on FAILED" in r.stdout, r.stdout
+    finally:
+        broken.unlink(missing_ok=True)
+    first = run_id(r.stdout)
+    r = gfab("-H", "sandbox-group", "deploy.consolidate", "--resume")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "backup.create kept" in r.stdout and f"{first} of run {first}" in r.stdout
+    for name in NAMES:
+        assert "ok, " in next(x for x in r.stdout.splitlines() if f"host {name}" in x), r.stdout
+        assert tree_head(name) == served_revision(name) == origin_commit("v2")
+        ends = [x for x in journal(gfab, name, run_id(r.stdout)) if x.get("event") == "end"]
+        assert ends[-1]["outcome"] == "ok" and ends[-1]["resumed"] == first
+    assert not no_locks()
