@@ -1,6 +1,7 @@
 # Two commands on a fresh Debian machine, as root:
 #   make demo   venv + sandbox host + the main job (deploy.consolidate) against it
 #   make test   venv + sandbox host + the whole suite (unit + integration)
+#   make bench  venv + sandbox host + every benchmark (bench/), writes docs/BENCHMARKS.md
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -21,6 +22,14 @@ sandbox: venv
 
 demo: sandbox
 	$(BIN)/fab -H sandbox deploy.consolidate --hosts-file .sandbox/hosts.toml
+
+# make bench: every benchmark of bench/ on the sandbox (about 40 minutes), writes docs/BENCHMARKS.md
+$(VENV)/.bench-deps: pyproject.toml $(BIN)/fab
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,bench]'
+	touch $@
+
+bench: sandbox $(VENV)/.bench-deps
+	$(BIN)/python bench/all.py --runs 5
 
 unit: venv
 	$(BIN)/pytest tests/unit -q

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Benchmark: backup.create (dump + full verification) against raw `pg_dump -Fc`, on >= 1 GB.
+
+    .venv/bin/python bench/backups.py [--runs 5] [--runbook-runs 1] [--out FILE]
+
+The database is bench/dataset.py's `bench_large` (cluster 14/benchsrc, port 5439). Every way runs
+on the sandbox host as the deploy user over one SSH connection, writing to /var/tmp/bench-backups,
+and is timed from here, interleaved within each round:
+- tool: `fab -H sandbox backup.create --no-json` with an inventory whose database is bench_large
+  (the dump in an exported snapshot, globals, per-table fingerprints in the same snapshot, the
+  manifest, then the verification: sizes and sha256 against the manifest, the dump read in full);
+- raw: `pg_dump -Fc` alone;
+- directory: `pg_dump -Fd -j 2` (parallel, one worker per core);
+- runbook: the runbook's own BACKUP 1-4: plain SQL `pg_dump` plus the four `manage.py dumpdata`
+  JSON files (all, accounts.UserProfile, workshops.UserProfile, workshops), run one after another;
+- and, to explain the tool's figure, its fingerprint query alone on the same database.
+Issue goal: tool <= 1.3 x raw.
+"""
+import argparse
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import dataset  # noqa: E402
+from common import (BIN, ROOT, fab_env, fmt_row, inventory, profile_lines, profiled, sh,  # noqa: E402
+                    ssh_script, verdict, write_section)
+
+OUT = Path("/var/tmp/bench-backups")      # deploy's, 0700 (the tool chmods backup.dir so)
+PGOUT = Path("/var/tmp/bench-pgdir")      # postgres's: pg_dump -Fd writes its files itself
+PG = f"sudo -n -u postgres {{tool}} -h /var/run/postgresql -p {dataset.PORT}"
+APP = "/srv/recorder/app"
+LABELS = ["", "accounts.UserProfile", "workshops.UserProfile", "workshops"]
+
+
+def setup():
+    """The output dirs: one for deploy (0700, like backup.dir), one postgres may write (-Fd)."""
+    sh("rm", "-rf", OUT, PGOUT)
+    sh("install", "-d", "-o", "deploy", "-g", "deploy", "-m", "0700", OUT)
+    sh("install", "-d", "-o", "postgres", "-g", "postgres", "-m", "0700", PGOUT)
+    env = OUT / "large.env"   # the app's manage.py (tool's JSON, runbook) reads bench_large
+    env.write_text(f"DB_NAME={dataset.DB}\nDB_PORT={dataset.PORT}\n")
+    sh("chown", "deploy:deploy", env)
+
+
+def clean():
+    sh("find", OUT, "-mindepth", "1", "-maxdepth", "1", "!", "-name", "large.env",
+       "-exec", "rm", "-rf", "{}", "+")
+    sh("find", PGOUT, "-mindepth", "1", "-delete")
+
+
+def large_inventory(tmp):
+    def edit(text):
+        text = text.replace('name = "recorder"', f'name = "{dataset.DB}"')
+        text = text.replace("port = 5432", f"port = {dataset.PORT}")
+        text = text.replace('dir = "/srv/recorder/backups"', f'dir = "{OUT}"')
+        return text.replace('venv = "/srv/recorder/venv"\n',
+                            f'venv = "/srv/recorder/venv"\nenv_file = "{OUT}/large.env"\n', 1)
+    return inventory(tmp, edit=edit)
+
+
+def size_of(path):
+    return int(sh("du", "-sb", path).stdout.split()[0])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runbook-runs", type=int, default=1,
+                    help="runs of the runbook's method (minutes each: dumpdata of 5 M objects)")
+    ap.add_argument("--out", help="also write the Markdown section to this file")
+    args = ap.parse_args()
+    info = dataset.build()
+    dataset.start()
+    setup()
+    env = fab_env()
+    inv = large_inventory(Path(sh("mktemp", "-d").stdout.strip()))
+    pg_dump = PG.format(tool="pg_dump")
+    manage = f"cd {APP} && set -a && . {OUT}/large.env && set +a && /srv/recorder/venv/bin/python manage.py"
+    sys.path.insert(0, str(ROOT))
+    from fabfile.db import FINGERPRINT_GEXEC   # the tool's own query, read-only use
+    ways = {
+        "tool": lambda: sh(BIN / "fab", "-H", "sandbox", "backup.create", "--no-json",
+                           "--hosts-file", inv, env=env),
+        "raw": lambda: ssh_script(f"{pg_dump} -Fc -d {dataset.DB} > {OUT}/raw.dump\n"),
+        "directory": lambda: ssh_script(f"{pg_dump} -Fd -j 2 -d {dataset.DB} -f {PGOUT}/dir\n"),
+        "runbook": lambda: ssh_script(
+            f"set -e\ncd {OUT}\n{pg_dump} -d {dataset.DB} > {OUT}/postgres_full_backup.sql\n" +
+            "".join(f"( {manage} dumpdata {label} ) > {OUT}/dumpdata-{i}.json </dev/null\n"
+                    for i, label in enumerate(LABELS))),
+        "fingerprints": lambda: ssh_script(
+            f"printf '%s\\n' {shlex.quote(FINGERPRINT_GEXEC)} | {PG.format(tool='psql')} -X -q -A -t "
+            f"-d {dataset.DB} >/dev/null\n"),
+    }
+    times = {k: [] for k in ways}
+    sizes = {}
+    for i in range(args.runs):
+        for kind, fn in ways.items():
+            if kind == "runbook" and i >= args.runbook_runs:
+                continue
+            clean()
+            start = time.monotonic()
+            fn()
+            times[kind].append(time.monotonic() - start)
+            if kind != "fingerprints":
+                sizes[kind] = size_of(OUT) + size_of(PGOUT) - size_of(OUT / "large.env")
+            print(f"run {i + 1}/{args.runs}: {kind} {times[kind][-1]:.1f}s", flush=True)
+    clean()
+    raw = statistics.median(times["raw"])
+    ratio = statistics.median(times["tool"]) / raw
+    profile = ""
+    if ratio > 1.3:
+        profile = profiled("-H", "sandbox", "backup.create", "--no-json", "--hosts-file", inv, env=env)
+        clean()
+    sh("rm", "-rf", OUT, PGOUT)
+    labels = {
+        "tool": "tool: `backup.create --no-json` (dump + fingerprints + full verification)",
+        "raw": "raw `pg_dump -Fc`",
+        "directory": "directory format, `pg_dump -Fd -j 2`",
+        "runbook": "runbook: plain SQL `pg_dump` + 4 x `dumpdata` JSON",
+        "fingerprints": "(the tool's fingerprint query alone)",
+    }
+    lines = [
+        "## Backups: backup.create against raw pg_dump on the >= 1 GB dataset",
+        "",
+        "Goal: backup.create (dump plus full verification) at most 1.3 x raw `pg_dump -Fc`.",
+        "",
+        f"Command: `.venv/bin/python bench/backups.py --runs {args.runs} --runbook-runs "
+        f"{args.runbook_runs}`. Dataset: {info['text']}. Every way runs on the sandbox host as "
+        "`deploy` over one SSH connection (the tool through `fab`, the others as "
+        "`ssh ... bash -s`), writes to /var/tmp/bench-backups (emptied between runs), and the "
+        "ways are interleaved within each round.",
+        "",
+        "| way | runs | median s | min-max s | ratio to raw | output |",
+        "|---|---|---|---|---|---|",
+    ]
+    for kind, label in labels.items():
+        row = fmt_row(label, times[kind], base=raw)
+        size = f"{sizes[kind] / 1e6:,.0f} MB" if kind in sizes else "-"
+        lines.append(row + f" {size} |")
+    lines += [""]
+    if args.runbook_runs < args.runs:
+        lines += [f"The runbook's method ran {args.runbook_runs} time(s), not {args.runs}: its "
+                  "four `dumpdata` calls serialise about 7 million objects through Django, "
+                  "minutes per run, and `make bench` must stay under about 45 minutes.", ""]
+    lines += [verdict(ratio <= 1.3, f"backup.create takes {ratio:.2f} x raw `pg_dump -Fc` "
+                                    "(goal 1.3 x)")]
+    lines += profile_lines("one `backup.create` (the time inside `run_script` is the remote "
+                           "script's)", profile)
+    write_section("\n".join(lines) + "\n", args.out)
+
+
+if __name__ == "__main__":
+    main()
