@@ -21,6 +21,7 @@ from .connection import hosttask, positive
 from .confirm import confirm
 from .errors import ConfigError, DeployError
 from . import remote
+from .output import Discard, Progress, without_progress
 from .remote import atomic_write, q, run_script
 from .steps import Failed, Run, Step
 
@@ -48,13 +49,14 @@ def create_script(c, name, json_labels, other_dbs=()):
         f"[ \"${{PIPESTATUS[0]}}\" = 0 ] && echo ok > \"$D/.json-{i}.status\" || "
         f"{{ rm -f \"$D/{_label_file(label)}\"; echo \"skipped: $(tail -n 1 \"$D/.json-{i}.err\")\" "
         f"> \"$D/.json-{i}.status\"; }} )"
-        for i, label in enumerate(json_labels)) + " ) &" if json_labels else ""
+        for i, label in enumerate(json_labels)) + " ) &\nJSONS=$!" if json_labels else ""
     json_status = "echo @@json\n" + "\n".join(
         f"printf '%s %s\\n' {q(label)} \"$(cat \"$D/.json-{i}.status\")\""
         for i, label in enumerate(json_labels))
     # Never queue forever behind a migration's lock: fail the backup instead (config
     # deploy.lock_wait_timeout, env FABRIC_DEPLOY_LOCK_WAIT_TIMEOUT).
     wait = int(c.config.deploy.lock_wait_timeout)
+    every = float(c.config.deploy.get("progress_every", 5.0))  # seconds between progress lines
     fp_lines = q(db.FINGERPRINT_GEXEC) + " " + q("\\echo @@END")
     # Other databases of the cluster (a cluster upgrade's backup): one custom dump each.
     others = "".join(
@@ -66,6 +68,10 @@ umask 077
 D={q(target)}
 mkdir -p {q(c.site.backup.dir)} && chmod 0700 {q(c.site.backup.dir)}
 mkdir -m 0700 "$D"
+# progress: the bytes written so far, every few seconds, until the files are all written
+( while sleep {every:g} </dev/null >/dev/null 2>&1; do echo "@@progress $(du -sb "$D" | cut -f1)"; done ) &
+PROGRESS=$!
+trap 'kill $PROGRESS 2>/dev/null || true' EXIT
 {dumps}
 {{
 coproc PSQL {{ {db.local_tool(c, 'psql')} -X -q -A -t -v ON_ERROR_STOP=1 -d {q(d.name)} 2>&1; }}
@@ -84,7 +90,8 @@ exec {{PSQL[1]}}>&-
 }} </dev/null
 {db.local_tool(c, 'pg_dumpall')} --globals-only > "$D/globals.sql"
 echo @@others
-{others}wait
+{others}[ -z "${{JSONS:-}}" ] || wait $JSONS || true
+kill $PROGRESS 2>/dev/null || true
 {json_status}
 rm -f "$D"/.json-* "$D/.dump.err"
 echo @@version; {db.local_tool(c, 'psql')} -X -A -t -d {q(d.name)} -c "SHOW server_version" </dev/null
@@ -120,8 +127,9 @@ def create(c, name, json_dumps=True, other_dbs=()):
     """Take the backup `name`; returns its manifest (written as manifest.json)."""
     labels = c.site.inventory.project.backup_json if json_dumps else []
     start = time.monotonic()
-    r = run_script(c, create_script(c, name, labels, other_dbs), warn=True)
-    sections = remote.sections(r.stdout)
+    r = run_script(c, create_script(c, name, labels, other_dbs), warn=True, hide=False,
+                   out_stream=Progress(c, "backup"), err_stream=Discard())
+    sections = remote.sections(without_progress(r.stdout))
     if not r.ok or "end" not in sections:
         said = [x for x in sections.get("tables", []) + (r.stderr or "").splitlines()
                 if "ERROR" in x or "error" in x]

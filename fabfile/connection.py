@@ -17,7 +17,7 @@ from paramiko.ssh_exception import BadHostKeyException
 from . import hostkeys, inventory
 from .errors import ConfigError
 from .fleet import Fleet
-from .output import Prefixed
+from .output import Prefixed, quiet
 
 MASK = "*****"
 
@@ -97,6 +97,10 @@ class DeployConnection(Connection):
                                "duration": round(time.monotonic() - start, 3)})
 
     def run(self, command, **kwargs):
+        if self.recorder is not None and quiet(self):   # --quiet: inside a step, no live output
+            kwargs["hide"] = True   # (invoke would still write to an explicit stream)
+            kwargs.pop("out_stream", None)
+            kwargs.pop("err_stream", None)
         if self.out_prefix and not kwargs.get("hide") and "out_stream" not in kwargs:
             kwargs["out_stream"] = Prefixed(self, self.out_prefix)
             kwargs["err_stream"] = Prefixed(self, self.out_prefix)
@@ -137,6 +141,9 @@ def resolve_fleet(c, hosts_file=None, accept_new_host_key=False):
 COMMON_HELP = {
     "hosts_file": "inventory file (default: hosts.toml, or deploy.hosts_file in fabric.yaml)",
     "accept_new_host_key": "trust an unknown SSH host key once and record it (never a changed one)",
+    "quiet": "print only each step's result, failures and the summary (no step details, no "
+             "live command output); or FABRIC_DEPLOY_QUIET=1",
+    "verbose": "also print every command as it runs, secrets masked (like fab --echo)",
 }
 
 
@@ -146,7 +153,14 @@ def hosttask(*args, fleet=False, **kwargs):
 
     def decorate(fn):
         @functools.wraps(fn)
-        def wrapper(c, *a, hosts_file=None, accept_new_host_key=False, **kw):
+        def wrapper(c, *a, hosts_file=None, accept_new_host_key=False, quiet=False,
+                    verbose=False, **kw):
+            if quiet and verbose:
+                raise ConfigError("--quiet and --verbose contradict each other; give one")
+            if quiet:
+                c.config.deploy.quiet = True
+            if verbose:   # the same as fab --echo: every command shown (masked) as it runs
+                c.config.run.echo = True
             target = (resolve_fleet if fleet else resolve)(c, hosts_file, accept_new_host_key)
             try:
                 return fn(target, *a, **kw)
@@ -157,6 +171,8 @@ def hosttask(*args, fleet=False, **kwargs):
         params = list(sig.parameters.values()) + [
             inspect.Parameter("hosts_file", inspect.Parameter.KEYWORD_ONLY, default=None),
             inspect.Parameter("accept_new_host_key", inspect.Parameter.KEYWORD_ONLY, default=False),
+            inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=False),
+            inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=False),
         ]
         wrapper.__signature__ = sig.replace(parameters=params)
         kwargs["help"] = {**kwargs.get("help", {}), **COMMON_HELP}

@@ -1,4 +1,31 @@
-"""Streams for command output shown live: each line prefixed (and secrets masked)."""
+"""How a run prints: live command output (prefixed, masked), progress lines on long steps,
+colour only on a terminal, and the quiet level (--quiet: results, failures and the summary)."""
+import os
+import sys
+import time
+
+COLOURS = {"ok": "32", "kept": "36", "FAILED": "31", "warning": "33"}
+
+
+def colour_on(stream=None):
+    """Colour only on a terminal, never in CI logs or files (and never with NO_COLOR set)."""
+    stream = stream or sys.stdout
+    return (hasattr(stream, "isatty") and stream.isatty() and "NO_COLOR" not in os.environ
+            and os.environ.get("TERM") != "dumb")
+
+
+def paint(word, colour=None):
+    """`word` in its colour (COLOURS by word) when stdout is a terminal, else as it is."""
+    code = colour or COLOURS.get(word)
+    return f"\x1b[{code}m{word}\x1b[0m" if code and colour_on() else word
+
+
+def quiet(c):
+    """--quiet (or FABRIC_DEPLOY_QUIET=1): step details and live command output are not shown."""
+    try:
+        return bool(c.config.deploy.quiet)
+    except (AttributeError, KeyError):   # a context without the deploy section (tests, invoke)
+        return False
 
 
 class Prefixed:
@@ -12,7 +39,40 @@ class Prefixed:
         self.buf += text
         while "\n" in self.buf:
             line, self.buf = self.buf.split("\n", 1)
-            print(self.prefix + self.c.mask(line), flush=True)
+            self.line(line)
+
+    def line(self, line):
+        print(self.prefix + self.c.mask(line), flush=True)
 
     def flush(self):
         pass
+
+
+class Progress(Prefixed):
+    """The out_stream of a long remote script: shows only its `@@progress BYTES` lines, as
+    "<what>: 123.4 MB written (12s)" - one line each, readable in a CI log (no \\r)."""
+
+    MARK = "@@progress "
+
+    def __init__(self, c, what):
+        super().__init__(c, prefix=f"    {c.out_prefix or ''}")
+        self.what, self.start = what, time.monotonic()
+
+    def line(self, line):
+        if line.startswith(self.MARK) and line[len(self.MARK):].strip().isdigit():
+            size = int(line[len(self.MARK):])
+            print(f"{self.prefix}{self.what}: {size / 1e6:.1f} MB written "
+                  f"({time.monotonic() - self.start:.0f}s)", flush=True)
+
+
+class Discard:
+    def write(self, text):
+        pass
+
+    def flush(self):
+        pass
+
+
+def without_progress(text):
+    """A script's output without the progress lines (before its @@sections are read)."""
+    return "\n".join(x for x in text.splitlines() if not x.startswith(Progress.MARK))

@@ -26,6 +26,7 @@ from .errors import CheckpointFailed, DeployError, Interrupted, LockHeld
 from .fleet import Fleet, StepGroup, batches
 from .journal import Journal, new_run_id, who
 from .notify import Notifier
+from .output import paint, quiet
 
 ONCE, ALL, ROLLING = "once", "all", "rolling"
 
@@ -66,7 +67,7 @@ class HostView:
         self.journal = run.journals[name]
 
     def say(self, text=""):
-        self._run.say(text, host=self.c.site.name)
+        self._run.say(text, host=self.c.site.name, detail=True)
 
     def __getattr__(self, name):
         return getattr(self._run, name)
@@ -113,9 +114,13 @@ class Run:
             self.notifier.send(event, self, self.say, **fields)
 
     # --- output --------------------------------------------------------------------------
-    def say(self, text="", host=None):
+    def say(self, text="", host=None, detail=False):
+        """Print a line of the run (masked: secrets never reach a terminal or CI log); a `detail`
+        (a step's own lines, a step starting) is left out under --quiet."""
+        if detail and quiet(self.c):
+            return
         prefix = f"[{host}] " if host and self.fleet.multi else ""
-        print(prefix + self.c.mask(text), flush=True)  # secrets never reach a terminal or CI log
+        print(prefix + self.c.mask(text), flush=True)
 
     def cmd(self, name):
         """The `fab` command line for a task on this host (or group)."""
@@ -219,12 +224,12 @@ class Run:
                  ROLLING: f"rolling, {self.batch} at a time"}[step.where]
         start = time.monotonic()
         try:  # from the first line: a Ctrl-C between two commands still stops at this step
-            self.say(f"{label} ...{' (' + where + ')' if self.fleet.multi else ''}")
+            self.say(f"{label} ...{' (' + where + ')' if self.fleet.multi else ''}", detail=True)
             if not targets:
                 detail = f"nothing to do: no host has the {step.role} role"
             elif (kept := self._kept(step)) is not None:
                 took = self._record(step, "kept", start, kept, targets)
-                self.say(f"{label} kept ({took:.1f}s) - {kept}")
+                self.say(f"{label} {paint('kept')} ({took:.1f}s) - {kept}")
                 return
             elif step.where == ONCE or len(targets) == 1:
                 detail = self._on_host(step, targets[0], shared=step.where == ONCE)
@@ -247,7 +252,7 @@ class Run:
                 self.c.mask(f"{self.task} stopped at {step.name}: {reason}")) from None
         try:
             took = self._record(step, "ok", start, detail, targets)
-            self.say(f"{label} ok ({took:.1f}s){' - ' + detail if detail else ''}")
+            self.say(f"{label} {paint('ok')} ({took:.1f}s){' - ' + detail if detail else ''}")
         except KeyboardInterrupt:   # the step is done; the run stops before the next one
             self._stopped(label, step, "interrupted by Ctrl-C after this step finished", None)
             raise Interrupted(f"{self.task} interrupted after {step.name}") from None
@@ -291,9 +296,10 @@ class Run:
             value = results.get(c)
             if isinstance(value, BaseException):
                 failed[c.site.name] = value
-                self.say(f"  FAILED: {_reason(value)}", host=c.site.name)
+                self.say(f"  {paint('FAILED')}: {_reason(value)}", host=c.site.name)
             else:
-                self.say(f"  ok{' - ' + value if value else ''}", host=c.site.name)
+                self.say(f"  {paint('ok')}{' - ' + value if value else ''}", host=c.site.name,
+                         detail=True)
         if failed:
             names = ", ".join(failed)
             first_host, first = next(iter(failed.items()))
@@ -312,11 +318,12 @@ class Run:
         groups = batches(targets, self.batch)
         for k, group in enumerate(groups, 1):
             names = ", ".join(c.site.name for c in group)
-            self.say(f"  batch {k}/{len(groups)}: {names}")
+            self.say(f"  batch {k}/{len(groups)}: {names}", detail=True)
             try:
                 if len(group) == 1:
                     note = self._on_host(step, group[0], shared=False)
-                    self.say(f"  ok{' - ' + note if note else ''}", host=group[0].site.name)
+                    self.say(f"  {paint('ok')}{' - ' + note if note else ''}",
+                             host=group[0].site.name, detail=True)
                 else:
                     note = self._on_hosts(step, group)
             except Exception as e:  # noqa: BLE001 - a batch of one or of several: one report
@@ -340,7 +347,7 @@ class Run:
         return took
 
     def _stopped(self, label, step, reason, recovery):
-        self.say(f"{label} FAILED: {self.c.mask(reason)}")
+        self.say(f"{label} {paint('FAILED')}: {self.c.mask(reason)}")
         self.say("")
         self.say(f"Stopped at checkpoint '{step.name}'. Host state:")
         for line in self.state_lines() or ["no change was made to the host by this run"]:
