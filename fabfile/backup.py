@@ -316,7 +316,7 @@ def keep_backup(c, run, prior):
     return f"{name} of run {prior.run_id}, verified again in full"
 
 
-@hosttask(help={"no_json": "skip the Django JSON dumps (big databases)"})
+@hosttask(plan=True, help={"no_json": "skip the Django JSON dumps (big databases)"})
 def create_task(c, no_json=False):
     """Back up the database (pg_dump -Fc in a snapshot + globals + JSON), verify it in full."""
     Run(c, "backup.create", {"no_json": no_json}).execute(

@@ -138,6 +138,10 @@ def resolve_fleet(c, hosts_file=None, accept_new_host_key=False):
     return Fleet(name, members, members[group.members.index(group.primary)])
 
 
+PLAN_HELP = {"plan": "print the plan and change nothing: read-only checks (health, lock, disk, "
+                     "PostgreSQL, maintenance, code), then the steps in order; fab --dry does "
+                     "the same"}
+
 COMMON_HELP = {
     "hosts_file": "inventory file (default: hosts.toml, or deploy.hosts_file in fabric.yaml)",
     "accept_new_host_key": "trust an unknown SSH host key once and record it (never a changed one)",
@@ -147,14 +151,20 @@ COMMON_HELP = {
 }
 
 
-def hosttask(*args, fleet=False, **kwargs):
+def hosttask(*args, fleet=False, plan=False, **kwargs):
     """`@hosttask(help={...})`: a Fabric task whose `c` is the inventory host's DeployConnection
-    (with `fleet=True`: a Fleet of one host or of a group's hosts)."""
+    (with `fleet=True`: a Fleet of one host or of a group's hosts). `plan=True` (a composite
+    that changes the host) adds `--plan`, and makes fab's `--dry` print the same truthful plan:
+    the read-only checks really run, nothing else does, and nothing asks for confirmation."""
 
     def decorate(fn):
         @functools.wraps(fn)
         def wrapper(c, *a, hosts_file=None, accept_new_host_key=False, quiet=False,
                     verbose=False, **kw):
+            if plan and (kw.pop("plan", False) or c.config.run.dry):
+                c.config.deploy.plan, c.config.run.dry = True, False
+                if "yes" in kw:
+                    kw["yes"] = True   # a plan changes nothing: there is nothing to confirm
             if quiet and verbose:
                 raise ConfigError("--quiet and --verbose contradict each other; give one")
             if quiet:
@@ -168,14 +178,16 @@ def hosttask(*args, fleet=False, **kwargs):
                 target.close()
 
         sig = inspect.signature(fn)
-        params = list(sig.parameters.values()) + [
+        extra = [inspect.Parameter("plan", inspect.Parameter.KEYWORD_ONLY, default=False)] \
+            if plan else []
+        params = list(sig.parameters.values()) + extra + [
             inspect.Parameter("hosts_file", inspect.Parameter.KEYWORD_ONLY, default=None),
             inspect.Parameter("accept_new_host_key", inspect.Parameter.KEYWORD_ONLY, default=False),
             inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=False),
             inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=False),
         ]
         wrapper.__signature__ = sig.replace(parameters=params)
-        kwargs["help"] = {**kwargs.get("help", {}), **COMMON_HELP}
+        kwargs["help"] = {**kwargs.get("help", {}), **COMMON_HELP, **(PLAN_HELP if plan else {})}
         return fabric_task(**kwargs)(wrapper)
 
     if args and callable(args[0]):

@@ -269,7 +269,7 @@ def show_plan(fleet, ref, json_dumps, expect):
                                "fix it before deploying")
 
 
-@hosttask(fleet=True, help={
+@hosttask(fleet=True, plan=True, help={
     "batch": "web hosts restarted at a time; each batch answers 200 before the next (default 1)",
 })
 def restart(c, batch="1"):

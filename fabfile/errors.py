@@ -50,3 +50,10 @@ class Interrupted(DeployError):
     """Ctrl-C during a run (exit code as a shell would give it)."""
 
     code = 130
+
+
+class PlanShown(Exit):
+    """--plan printed the plan: the task ends here, successfully, having changed nothing."""
+
+    def __init__(self):
+        super().__init__(code=0)

@@ -143,7 +143,7 @@ def status_text(c):
 
 
 def step_on(c, run):
-    """Runner step: install if needed, flag on, note the time (the downtime starts here)."""
+    """Install the nginx snippet if missing (nginx -t first), create the flag: the public gets 503."""
     note = install(c)
     result = turn_on(c)
     mark_on(c, run)
@@ -160,7 +160,7 @@ def mark_on(c, run, since=None):
 
 
 def step_off(c, run):
-    """Runner step: flag off, and the downtime measured since `step_on`."""
+    """Remove the flag: the public is served again (the downtime is measured since ON)."""
     note = turn_off(c)
     run.state.pop("maintenance", None)
     start = run.data.get("maintenance_on_at")

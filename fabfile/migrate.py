@@ -206,7 +206,7 @@ def check_task(c, expect=""):
     print(f"{len(entries)} pending migration(s), {len(lossy)} destructive operation(s)")
 
 
-@hosttask(name="run", help={"expect": "comma list of app.migration that must be the pending ones"})
+@hosttask(plan=True, name="run", help={"expect": "comma list of app.migration that must be the pending ones"})
 def run_task(c, expect=""):
     """Apply pending migrations in stages: non-destructive, invariants, then destructive (locked)."""
     Run(c, "migrate.run", {"expect": expect}).execute([

@@ -28,6 +28,14 @@ def quiet(c):
         return False
 
 
+def planning(c):
+    """--plan on a composite (or fab --dry, made truthful): print the plan, change nothing."""
+    try:
+        return bool(c.config.deploy.plan)
+    except (AttributeError, KeyError):
+        return False
+
+
 class Prefixed:
     """An out_stream/err_stream showing a command's output live, line by line, with a prefix
     ("      | " under a step, "[web2] " when several hosts print at once) and secrets masked."""

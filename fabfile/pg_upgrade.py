@@ -396,7 +396,7 @@ def check(c, to="", method=""):
           f"--method {method or 'dump'}")
 
 
-@hosttask(name="run", help={
+@hosttask(plan=True, name="run", help={
     "to": "the PostgreSQL major version to upgrade to (e.g. 15)",
     "method": "dump (default, safest: the old cluster is untouched), copy (pg_upgrade copies the "
               "files) or link (fastest; the old cluster becomes unusable: needs this run's "
@@ -418,7 +418,7 @@ def run_task(c, to="", method="dump", drop_empty_target=False, yes=False):
           f"{run.data.get('backup')}; to go back: fab -H {c.site.name} pg_upgrade.rollback")
 
 
-@hosttask(help={"yes": "do not ask for confirmation"})
+@hosttask(plan=True, help={"yes": "do not ask for confirmation"})
 def rollback(c, yes=False):
     """Undo the last pg_upgrade.run: back to the old major version, the data proved equal.
 
@@ -446,7 +446,7 @@ def step_tag(name):
     return run_step
 
 
-@hosttask(name="pg_upgrade", help={
+@hosttask(plan=True, name="pg_upgrade", help={
     "to": "the PostgreSQL major version to upgrade to (e.g. 15)",
     "method": "dump (default), copy or link (see pg_upgrade.run)",
     "tag": "first tag the deployed commit with this name and push it (e.g. v0.1.9-pre-upgrade)",

@@ -12,7 +12,7 @@ Invoke's own `--dry` only echoes commands and pretends each succeeded, so every 
 """
 import re
 
-from . import code_update, db, lock, migrate, services
+from . import code_update, db, lock, maintenance, migrate, services
 from .app import head, prefix
 from .remote import q, run_script, sections
 
@@ -34,8 +34,8 @@ def pending_files(c, commit):
     return migrate.pending_at(*migrate.files_at(c, commit))
 
 
-def checks(c, ref):
-    """[(ok: bool|None, text)] read-only facts; and the target commit."""
+def host_checks(c):
+    """[(ok: bool|None, text)]: the read-only facts every composite's plan starts with."""
     out = []
     state, status = services.state(c), services.health(c)
     out.append((status == 200 and state in services.RUNNING,
@@ -52,6 +52,14 @@ def checks(c, ref):
     version = db.psql(c, "SHOW server_version;").strip()
     out.append((True, f"PostgreSQL {version}, database {c.site.database.name} "
                       f"{size / 1e6:.1f} MB"))
+    on = maintenance.is_on(c)
+    out.append((None, f"maintenance: {'ON (the public gets 503)' if on else 'off'}"))
+    return out
+
+
+def checks(c, ref):
+    """[(ok: bool|None, text)] read-only facts; and the target commit."""
+    out = host_checks(c)
     code_update.fetch(c)
     name, commit = code_update.resolve(c, ref)
     now = head(c)
@@ -126,3 +134,31 @@ def steps(c, fleet, commit, files, json_dumps):
         ("maintenance.off", every, [f"rm {s.maintenance.flag}"]),
         ("verify.smoke / verify.logs", every, ["HTTP smoke checks; log scan"]),
     ]
+
+
+def generic_plan(run, steps):
+    """The plan of any composite (`--plan` or `fab --dry`): the read-only checks on each host,
+    then its steps in order, where each would run; and whether every check passed."""
+    fleet = run.fleet
+    lines, all_ok = [f"PLAN for {run.task} on {fleet.describe()} - nothing below has run", "",
+                     "Read-only checks:"], True
+    for m in fleet.members:
+        facts = host_checks(m) + [(None, f"code: deployed {head(m)[:12]}")]
+        for ok, text in facts:
+            all_ok = all_ok and ok is not False
+            mark = "    " if ok is None else ("ok  " if ok else "FAIL")
+            lines.append(f"  {mark} {m.site.name + ': ' if fleet.multi else ''}{text}")
+    args = " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f"={v}")
+                    for k, v in run.args.items() if v not in ("", False, None))
+    lines += ["", f"Steps that would run, in order ({run.task} {args}):".replace(" )", ")")]
+    for i, step in enumerate(steps, 1):
+        where = {"once": f"on {fleet.primary.site.name}", "all": "on every host at once",
+                 "rolling": f"rolling, {run.batch} at a time"}[step.where] if fleet.multi else \
+            fleet.primary.site.name
+        role = f", {step.role} hosts" if step.role and fleet.multi else ""
+        doc = (getattr(step.fn, "__doc__", None) or "").strip().splitlines()
+        lines.append(f"  {i}. {step.name} [{where}{role}]"
+                     f"{'' if step.changes_host else ' (read-only)'}{' - ' + doc[0] if doc else ''}")
+    lines += ["", "Verdict: " + ("every check passed; run without --plan (or --dry) to do it"
+                                 if all_ok else "a check FAILED above: fix it first")]
+    return [run.c.mask(x) for x in lines], all_ok

@@ -124,7 +124,7 @@ def release_steps(c, ref):
             Step("verify.logs", verify_steps.step_logs, recovery=rec)]
 
 
-@hosttask(name="release", help={"ref": "branch, tag or commit to deploy (default: the inventory's "
+@hosttask(plan=True, name="release", help={"ref": "branch, tag or commit to deploy (default: the inventory's "
                                        "remote/branch head)"})
 def release(c, ref=""):
     """Deploy a ref the upgrade plan's way: backup, checks, migrate, restart, smoke.

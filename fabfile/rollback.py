@@ -113,7 +113,7 @@ def restore(c, name, with_code=False):
         restore_steps(name, with_code))
 
 
-@hosttask(name="restore", fleet=True, help={
+@hosttask(plan=True, name="restore", fleet=True, help={
     "backup": "backup name from backup.list (required)",
     "code": "also return the code to the commit the backup was taken at",
     "yes": "do not ask for confirmation"})
@@ -142,7 +142,7 @@ def restore_task(c, backup="", code=False, yes=False):
     restore(fleet, name, with_code=code)
 
 
-@hosttask(name="migrations", help={"to": "target as app.NNNN (e.g. workshops.0024)",
+@hosttask(plan=True, name="migrations", help={"to": "target as app.NNNN (e.g. workshops.0024)",
                                    "force": "roll back even across destructive operations",
                                    "yes": "do not ask for confirmation"})
 def migrations_task(c, to="", force=False, yes=False):
@@ -180,7 +180,7 @@ def migrations_task(c, to="", force=False, yes=False):
         Step("restart", lambda c, run: f"healthy in {code_update.restart_and_wait(c):.1f}s")])
 
 
-@hosttask(name="code", fleet=True, help={"ref": "branch, tag or commit to go back to (required)",
+@hosttask(plan=True, name="code", fleet=True, help={"ref": "branch, tag or commit to go back to (required)",
                                          "yes": "do not ask for confirmation"})
 def code_task(c, ref="", yes=False):
     """Move the code back to a ref, then restart and check health.

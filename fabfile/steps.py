@@ -22,11 +22,11 @@ from fabric.exceptions import GroupException
 from invoke.exceptions import CommandTimedOut, UnexpectedExit
 
 from . import lock
-from .errors import CheckpointFailed, DeployError, Interrupted, LockHeld
+from .errors import CheckpointFailed, DeployError, Interrupted, LockHeld, PlanShown
 from .fleet import Fleet, StepGroup, batches
 from .journal import Journal, new_run_id, who
 from .notify import Notifier
-from .output import paint, quiet
+from .output import paint, planning, quiet
 
 ONCE, ALL, ROLLING = "once", "all", "rolling"
 
@@ -97,9 +97,11 @@ class Run:
         self.fleet = self.c if isinstance(self.c, Fleet) else Fleet.single(self.c)
         self.c = self.fleet.primary
         self.run_id = new_run_id()
-        self.journals = {m.site.name: Journal(m, self.task, self.args, run_id=self.run_id)
-                         for m in self.fleet.members}
-        self.journal = self.journals[self.c.site.name]
+        self.planning = self.take_lock and planning(self.c)   # a plan writes no journal
+        self.journals = {} if self.planning else {
+            m.site.name: Journal(m, self.task, self.args, run_id=self.run_id)
+            for m in self.fleet.members}
+        self.journal = self.journals.get(self.c.site.name)
         # one host: its data/state are the run's; several: each host has its own over the shared
         multi = self.fleet.multi
         self.host_data = {m.site.name: {} if multi else self.data for m in self.fleet.members}
@@ -147,6 +149,8 @@ class Run:
 
     # --- execution -----------------------------------------------------------------------
     def execute(self, steps):
+        if self.planning:
+            self._show_plan(steps)
         self.say(f"{self.task} on {self.fleet.describe()} (run {self.run_id})")
         if self.resume is not None:
             p = self.resume
@@ -176,6 +180,16 @@ class Run:
                              f"fab -H {m.site.name} deploy.unlock --reason ...")
             for j in self.journals.values():
                 j.flush_remote()
+
+    def _show_plan(self, steps):
+        """--plan / fab --dry: read-only checks and the steps; nothing runs, the task ends."""
+        from .plan import generic_plan   # plan reads the host with modules that import this one
+        lines, ok = generic_plan(self, steps)
+        print("\n".join(lines), flush=True)
+        if not ok:
+            raise CheckpointFailed("the plan found a failing check (marked FAIL above); "
+                                   "fix it first")
+        raise PlanShown()
 
     def _lock_all(self):
         """One lock over the whole group: every member's, in order; none kept if one is held."""

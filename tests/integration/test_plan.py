@@ -59,3 +59,41 @@ def test_fab_echo_is_the_verbose_mode_and_stays_masked(sfab, secrets):
     assert len(echoed) >= 3 and any("pg_dump" in line for line in echoed), r.stdout
     assert "    $ bash -s" in r.stdout   # a script sent on stdin is shown line by line
     assert not any(v and v in r.stdout + r.stderr for v in secrets.values())
+
+
+# every composite that changes the host: --plan, and fab --dry, print its plan and change nothing
+COMPOSITES = [
+    (["rollback.code", "--ref", "v1"], ["code to ref", "restart"]),
+    (["deploy.release", "--ref", "v2"], ["backup", "maintenance.on", "migrate", "restart"]),
+    (["rollback.restore", "--backup", "BACKUP", "--code"], ["check backup", "restore database",
+                                                          "code to the backup's commit"]),
+    (["pg_upgrade.run", "--to", "15", "--method", "link"], ["backup"]),
+    (["backup.create", "--no-json"], ["backup"]),
+    (["deploy.restart"], ["restart"]),
+]
+
+
+@pytest.mark.parametrize("argv, steps", COMPOSITES, ids=[a[0] for a, _s in COMPOSITES])
+@pytest.mark.parametrize("how", ["--plan", "--dry"])
+def test_every_composite_plans_truthfully_and_changes_nothing(sfab, db, argv, steps, how):
+    made = sfab("-H", "sandbox", "backup.create", "--no-json")   # a backup to plan a restore of
+    assert made.returncode == 0, made.stdout + made.stderr
+    name = made.stdout.split("(run ")[1].split(")")[0]
+    argv = [name if a == "BACKUP" else a for a in argv]
+    with db() as conn:
+        before = fingerprints(conn)
+    listing = host_listing()
+    args = ["-H", "sandbox", *argv, "--plan"] if how == "--plan" else ["--dry", "-H", "sandbox", *argv]
+    r = sfab(*args)
+    out = r.stdout
+    assert r.returncode == 0, out + r.stderr
+    assert f"PLAN for " in out and "on sandbox - nothing below has run" in out, out
+    for check in ("ok   health: service RUNNING", "ok   deploy lock: free", "ok   PostgreSQL 14.",
+                  "maintenance: off", "code: deployed"):
+        assert check in out, check
+    for step in steps:
+        assert f". {step}" in out, step
+    assert "Verdict: every check passed" in out and "[y/N]" not in out
+    with db() as conn:
+        assert fingerprints(conn) == before
+    assert host_listing() == listing
