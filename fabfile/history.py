@@ -61,6 +61,8 @@ def summary(run_id, run):
         result = "ok"
     else:
         result = f"{end.get('outcome')} at {end.get('failed_step', '?')}"
+    if end.get("resumed"):
+        result += f" (resumed {end['resumed']})"
     before, after = end.get("before", ""), end.get("after", "")
     moved = f"{before[:8]} -> {after[:8]}" if before and after and before != after else (
         before[:8] if before else "-")

@@ -82,7 +82,7 @@ def test_resume_after_a_fixed_fault_ends_like_a_clean_run(sfab, db, sudoers, res
     hist = sfab("-H", "sandbox", "deploy.history")
     rows = {line.split()[1]: line for line in hist.stdout.splitlines()[2:]}
     assert "failed at restart" in rows[first] and rows[first].split()[-1] == first
-    assert " ok " in rows[second] and rows[second].split()[-1] == first   # the same backup
+    assert f" ok (resumed {first}) " in rows[second] and rows[second].split()[-1] == first  # same backup
     show = sfab("-H", "sandbox", "deploy.show", "--run", second)
     assert f"--resume={first}" in show.stdout.splitlines()[0]
 

@@ -33,9 +33,12 @@ def recs():
            "result": "ok", "downtime": "12.6s", "backup": RID}),
     (RID2, {"who": "bob@ci", "code": "-", "result": "failed at migrate.run", "downtime": "-",
             "backup": "-"}),
+    ("resumed", {"result": f"ok (resumed {RID2})", "backup": RID}),
 ])
 def test_summary_rows(run_id, expected):
-    row = history.summary(run_id, history.runs(recs())[run_id])
+    extra = [{"run": "resumed", "kind": "run", "event": "end", "outcome": "ok", "backup": RID,
+              "resumed": RID2}]
+    row = history.summary(run_id, history.runs(recs() + extra)[run_id])
     assert {k: row[k] for k in expected} == expected
 
 
