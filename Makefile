@@ -23,7 +23,7 @@ sandbox: venv
 demo: sandbox
 	$(BIN)/fab -H sandbox deploy.consolidate --hosts-file .sandbox/hosts.toml
 
-# make bench: every benchmark of bench/ on the sandbox (about 40 minutes), writes docs/BENCHMARKS.md
+# make bench: every benchmark of bench/ on the sandbox (about 35 minutes), writes docs/BENCHMARKS.md
 $(VENV)/.bench-deps: pyproject.toml $(BIN)/fab
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,bench]'
 	touch $@

@@ -56,11 +56,18 @@ def run_bench(name, runs):
     if r.returncode or not text:
         text = (f"## {name}\n\nNot measured: `bench/{script}` failed (exit {r.returncode}) "
                 f"after {took:.0f} s; see its output in the `make bench` log.")
-    notes = HERE / "notes" / f"{name}.md"
-    if notes.exists():
-        text += "\n\n" + notes.read_text().strip("\n")
     print(f"bench/all: {name} took {took / 60:.1f} min", flush=True)
     return text, took
+
+
+def with_notes(name, text):
+    """The section with the current bench/notes/NAME.md (the analysis) in place of any older."""
+    text = re.sub(rf"\n*<!-- notes:{name} -->.*?<!-- /notes:{name} -->", "", text, flags=re.S)
+    notes = HERE / "notes" / f"{name}.md"
+    if notes.exists():
+        text += (f"\n\n<!-- notes:{name} -->\n" + notes.read_text().strip("\n") +
+                 f"\n<!-- /notes:{name} -->")
+    return text
 
 
 def summary(sections):
@@ -80,10 +87,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--only", default="", help="comma list of: " + ", ".join(BENCHES))
+    ap.add_argument("--notes-only", action="store_true",
+                    help="run nothing: rewrite the file with the current bench/notes/*.md")
     ap.add_argument("--keep-dataset", action="store_true",
                     help="keep the >= 1 GB dataset cluster (14/benchsrc) for the next run")
     args = ap.parse_args()
-    names = [n for n in args.only.split(",") if n] or list(BENCHES)
+    names = [] if args.notes_only else [n for n in args.only.split(",") if n] or list(BENCHES)
     unknown = set(names) - set(BENCHES)
     if unknown or args.runs < 5:
         sys.exit(f"bench/all: unknown bench {', '.join(sorted(unknown))}" if unknown else
@@ -100,13 +109,14 @@ def main():
         for name in names:
             sections[name], took[name] = run_bench(name, args.runs)
     finally:
-        if not args.keep_dataset:
+        if names and not args.keep_dataset:
             dataset.drop()
     total = time.monotonic() - started
     old = DOC.read_text() if DOC.exists() else ""
     if not data_text:
-        m = re.search(r"^- the >= 1 GB dataset: (.+)$", old, flags=re.M)
+        m = re.search(r"^- the >= 1 GB dataset: (.+);$", old, flags=re.M)
         data_text = m[1] if m else "not built in this run"
+    last = re.search(r"^- last run: (.+)\.$", old, flags=re.M)
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = [
         "# Benchmarks",
@@ -123,9 +133,9 @@ def main():
         "- the default dataset: the sandbox's seeded database `recorder` (about 10,000 users, "
         "1,000 workshops), restored by `invoke sandbox.reset` before every deploy;",
         f"- the >= 1 GB dataset: {data_text};",
-        f"- last run: {when}, {', '.join(names)} in {total / 60:.0f} min"
-        + (f" ({', '.join(f'{n} {t / 60:.1f}' for n, t in took.items())} min)" if took else "")
-        + ".",
+        (f"- last run: {when}, {', '.join(names)} in {total / 60:.0f} min"
+         + (f" ({', '.join(f'{n} {t / 60:.1f}' for n, t in took.items())} min)" if took else "")
+         + "." if names or not last else f"- last run: {last[1]}."),
         "",
         "## Summary",
         "",
@@ -135,7 +145,8 @@ def main():
     body = []
     for name in BENCHES:
         if name in sections:
-            body += [f"<!-- bench:{name} -->", sections[name], f"<!-- /bench:{name} -->", ""]
+            body += [f"<!-- bench:{name} -->", with_notes(name, sections[name]),
+                     f"<!-- /bench:{name} -->", ""]
     DOC.write_text("\n".join(head + body).rstrip("\n") + "\n")
     print(f"bench/all: wrote {DOC} ({total / 60:.1f} min)")
 
