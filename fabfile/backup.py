@@ -119,7 +119,7 @@ def build_manifest(c, name, sections, took):
         "json_dumps": dict(line.split(" ", 1) for line in sections.get("json", []) if " " in line),
         "other_databases": dict(reversed(line.split("|", 1)) for line in sections.get("others", [])
                                 if "|" in line),
-        "tables": tables, "files": files,
+        "tables": tables, "files": files, "fingerprint_version": db.FINGERPRINT_VERSION,
     }
 
 
@@ -192,7 +192,7 @@ def restore_drill(c, name, manifest=None):
     scratch = f"{c.site.database.name}_drill_{name.replace('-', '_')}"
     restore_into(c, name, scratch)
     try:
-        got = db.fingerprints(c, db=scratch)
+        got = db.fingerprints(c, db=scratch, version=fingerprint_version(manifest))
     finally:
         db.psql(c, f"DROP DATABASE IF EXISTS {db.ident(scratch)};", db="postgres")
     return compare(manifest["tables"], got)
@@ -209,6 +209,11 @@ def restore_into(c, name, dbname, dump="db.dump", owner=None):
     # The dump is 0600 for deploy: this shell opens it, pg_restore (as postgres) reads stdin.
     c.run(f"{db.local_tool(c, 'pg_restore')} --exit-on-error --single-transaction "
           f"-d {q(dbname)} < {q(bdir(c, name) + '/' + dump)}", hide=True)
+
+
+def fingerprint_version(manifest):
+    """The version of a manifest's table fingerprints (1: written before versions existed)."""
+    return int(manifest.get("fingerprint_version", 1))
 
 
 def compare(expected_tables, got):

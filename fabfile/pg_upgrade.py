@@ -127,7 +127,8 @@ def step_fingerprint_before(c, run):
         "to": rep.target_version, "cluster": rep.source.name, "port": rep.source.port,
         "method": run.args["method"], "backup": run.data["backup"],
         "owners": dict(x.split("|", 1) for x in owners),
-        "locale": rep.locale, "before": _fp_json(fps)}
+        "locale": rep.locale, "before": _fp_json(fps),
+        "fingerprint_version": db.FINGERPRINT_VERSION}
     write_state(c, run.data["upgrade"])
     tables = sum(len(t) for t in fps.values())
     return f"{tables} tables in {len(fps)} databases fingerprinted; state in {state_path(c)}"
@@ -263,13 +264,14 @@ def run_steps(c, to, method, drop_empty_target):
 def rollback_steps(c, state):
     from_v, to_v, name, port = state["from"], state["to"], state["cluster"], state["port"]
     before = {d: {t: tuple(v) for t, v in tables.items()} for d, tables in state["before"].items()}
+    fp_version = int(state.get("fingerprint_version", 1))   # as the upgrade recorded them
 
     def step_changes(c, run):
         have = clusters.listing(c)
         new = clusters.find(have, to_v, name)
         if new is None or not new.online:
             return "the new cluster is not running: nothing written since the upgrade"
-        diffs = _fp_diff(before, db.all_fingerprints(c, port=new.port))
+        diffs = _fp_diff(before, db.all_fingerprints(c, port=new.port, version=fp_version))
         if diffs:
             run.state["writes"] = ("writes made on " + to_v + " since the upgrade stay in the kept "
                                    f"{new.id} cluster: " + "; ".join(diffs[:5]))
@@ -308,7 +310,7 @@ def rollback_steps(c, state):
         return restore_old(c, run, state, old)
 
     def step_prove(c, run):
-        now = db.all_fingerprints(c)
+        now = db.all_fingerprints(c, version=fp_version)
         diffs = _fp_diff(before, now)
         if diffs:
             raise Failed("after the rollback the data differs from before the upgrade: "

@@ -47,7 +47,9 @@ def restore_database(c, run, name):
     suffix = run.run_id.replace("-", "_")
     fresh, kept = f"{live}_restore_{suffix}", f"{live}_before_{suffix}"
     backups.restore_into(c, name, fresh)
-    diffs = backups.compare(run.data["manifest"]["tables"], db.fingerprints(c, db=fresh))
+    version = backups.fingerprint_version(run.data["manifest"])
+    diffs = backups.compare(run.data["manifest"]["tables"],
+                            db.fingerprints(c, db=fresh, version=version))
     if diffs:
         db.psql(c, f"DROP DATABASE IF EXISTS {db.ident(fresh)};", db="postgres")
         raise Failed("the restored copy differs from the backup's manifest (" + "; ".join(
@@ -60,7 +62,7 @@ ALTER DATABASE {db.ident(fresh)} RENAME TO {db.ident(live)};
 COMMIT;""", db="postgres")
     run.state["database"] = (f"database {live} is restored from {name}; the replaced one is kept as "
                              f"{kept} (drop it when satisfied)")
-    diffs = backups.compare(run.data["manifest"]["tables"], db.fingerprints(c))
+    diffs = backups.compare(run.data["manifest"]["tables"], db.fingerprints(c, version=version))
     if diffs:
         raise Failed(f"after the swap {live} differs from the manifest: {diffs}")
     return f"restored into a fresh database and swapped; old kept as {kept}; fingerprints equal"
