@@ -305,7 +305,8 @@ def keep_backup(c, run, prior):
     name = prior.backup
     if not name:
         return None
-    problems = verify_files(c, name)
+    manifest = read_manifest(c, name)
+    problems = verify_files(c, name, manifest)
     if problems:
         if "migrated" not in prior.changed:
             run.say(f"    the backup {name} of run {prior.run_id} no longer verifies "
@@ -316,7 +317,7 @@ def keep_backup(c, run, prior):
                      "good copy of the data from before the migrations",
                      recovery=f"keep {bdir(c, name)} and the host as they are; check the files")
     run.data["backup"] = name
-    run.data["manifest"] = read_manifest(c, name)
+    run.data["manifest"] = manifest
     run.state["backup"] = f"backup {name} is verified ({c.site.backup.dir}/{name})"
     return f"{name} of run {prior.run_id}, verified again in full"
 

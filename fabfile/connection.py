@@ -187,7 +187,8 @@ def hosttask(*args, fleet=False, plan=False, **kwargs):
             inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=False),
         ]
         wrapper.__signature__ = sig.replace(parameters=params)
-        kwargs["help"] = {**kwargs.get("help", {}), **COMMON_HELP, **(PLAN_HELP if plan else {})}
+        # a task's own words for --plan win over the generic ones
+        kwargs["help"] = {**(PLAN_HELP if plan else {}), **kwargs.get("help", {}), **COMMON_HELP}
         return fabric_task(**kwargs)(wrapper)
 
     if args and callable(args[0]):

@@ -17,6 +17,7 @@ from .app import head
 from .connection import hosttask
 from .errors import CheckpointFailed, ConfigError
 from .journal import Journal
+from .output import planning
 from .remote import q
 from .steps import ALL, ROLLING, Failed, Run, Step
 
@@ -58,6 +59,7 @@ def step_preflight(ref, json_dumps, expect=None):
                          "a deploy never discards them",
                          recovery=f"nothing was changed; inspect them (git -C {c.site.app.dir} "
                                   "status), commit or remove them, then rerun")
+        run.data["log_offsets"] = verify_steps.log_offsets(c)
         if prior is not None:
             run.data["target"] = (prior.args.get("ref") or name, commit)
             return resumed_state(c, run, prior, web)
@@ -70,7 +72,6 @@ def step_preflight(ref, json_dumps, expect=None):
                              "the expected migrations, then rerun")
         run.data["target"] = (name, commit)
         run.data["before"] = head(c)
-        run.data["log_offsets"] = verify_steps.log_offsets(c)
         return (f"healthy; {space}{name} = {commit[:12]} (deployed {run.data['before'][:12]})")
     return run_step
 
@@ -84,7 +85,6 @@ def resumed_state(c, run, prior, web):
                      f"{before[:12]} nor its target {target[:12]}: it was changed since run "
                      f"{prior.run_id}", recovery="inspect the host; deploy anew without --resume")
     run.data["before"] = before
-    run.data["log_offsets"] = verify_steps.log_offsets(c)
     code_update.record_move(c, run, before, now)
     if "migrated" in prior.changed and c is run.fleet.primary:
         run.state["migrated"] = f"run {prior.run_id} applied migrations (maybe partly)"
@@ -190,7 +190,7 @@ def batch_size(value, fleet):
     return min(int(text), len(fleet.members))
 
 
-@hosttask(fleet=True, help={
+@hosttask(fleet=True, plan=True, help={
     "ref": "git ref to deploy (default: the inventory's remote/branch head)",
     "no_json": "skip the Django JSON dumps in the backup (big databases)",
     "expect": "comma list of app.migration that must be exactly the pending ones "
@@ -205,7 +205,7 @@ def batch_size(value, fleet):
               "after fixing the cause: same ref and target commit, its backup kept (verified "
               "again), every other step re-checked on the host and run again where needed",
 })
-def consolidate(c, ref="", no_json=False, expect="", auto_rollback=False, batch="all", plan=False,
+def consolidate(c, ref="", no_json=False, expect="", auto_rollback=False, batch="all",
                 resume=False):
     """The profile-consolidation deploy as checkpoints; stops at the first that fails.
 
@@ -218,7 +218,7 @@ def consolidate(c, ref="", no_json=False, expect="", auto_rollback=False, batch=
     maintenance, smoke and log checks on all hosts at once; the restart rolling (--batch)."""
     fleet = c
     size = batch_size(batch, fleet)
-    dry = plan or fleet.primary.config.run.dry
+    dry = planning(fleet.primary)   # --plan or fab --dry (hosttask turned Invoke's dry off)
     prior = None
     if resume:
         if dry:
@@ -261,7 +261,6 @@ def consolidate(c, ref="", no_json=False, expect="", auto_rollback=False, batch=
 
 def show_plan(fleet, ref, json_dumps, expect):
     """--plan (and --dry, made truthful): read-only checks, then what would run."""
-    fleet.primary.config.run.dry = False   # the checks must really run; they change nothing
     lines, ok = plan_mod.consolidate_plan(fleet, ref, json_dumps, expect)
     print("\n".join(lines))
     if not ok:

@@ -17,18 +17,20 @@ RUN_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{4}$")
 
 
 def records(c):
-    """Every journal record of this host: the host's journal, else the local one."""
+    """Every journal record of this host: the host's journal, plus what only the local one has
+    (the end of a run whose connection was cut before the host got it), in time order."""
     r = c.run(f"cat {q(c.site.backup.dir + '/' + REMOTE_NAME)} 2>/dev/null", warn=True, hide=True)
-    lines = r.stdout.splitlines() if r.ok else []
-    if not lines:
-        path = c.site.inventory.path.parent / ".deploy-journal" / f"{c.site.name}.jsonl"
-        return read_local(path) if path.exists() else []
     out = []
-    for line in lines:
+    for line in (r.stdout.splitlines() if r.ok else []):
         try:
             out.append(json.loads(line))
         except ValueError:
             continue   # a torn last line (a run killed while appending) is skipped
+    path = c.site.inventory.path.parent / ".deploy-journal" / f"{c.site.name}.jsonl"
+    if path.exists():
+        seen = {json.dumps(rec, sort_keys=True) for rec in out}
+        out += [rec for rec in read_local(path) if json.dumps(rec, sort_keys=True) not in seen]
+        out.sort(key=lambda rec: rec.get("ts", ""))   # stable: same-second records keep order
     return out
 
 
@@ -82,13 +84,17 @@ def table(rows):
     return "\n".join(line.rstrip() for line in lines)
 
 
+def cli_args(args):
+    """A run's arguments as options on a command line (the ones given: not empty, not off)."""
+    return " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f"={v}")
+                    for k, v in (args or {}).items() if v not in ("", False, None))
+
+
 def show_lines(run_id, run):
     """deploy.show: the run's header, its steps, its commands with exit codes, its end."""
     s = summary(run_id, run)
     start, end = run["start"] or {}, run["end"] or {}
-    args = " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f"={v}")
-                    for k, v in (start.get("args") or {}).items() if v not in ("", False, None))
-    lines = [f"run {run_id}: {s['task']} {args}".rstrip(),
+    lines = [f"run {run_id}: {s['task']} {cli_args(start.get('args'))}".rstrip(),
              f"  started {s['when']} by {s['who']} (pid {start.get('pid', '?')})",
              f"  result: {s['result']}; code {s['code']}; downtime {s['downtime']}; "
              f"backup {s['backup']}; took {end.get('duration', '?')}s", "", "steps:"]

@@ -20,20 +20,21 @@ def paint(word, colour=None):
     return f"\x1b[{code}m{word}\x1b[0m" if code and colour_on() else word
 
 
-def quiet(c):
-    """--quiet (or FABRIC_DEPLOY_QUIET=1): step details and live command output are not shown."""
+def _switch(c, name):
     try:
-        return bool(c.config.deploy.quiet)
+        return bool(getattr(c.config.deploy, name))
     except (AttributeError, KeyError):   # a context without the deploy section (tests, invoke)
         return False
 
 
+def quiet(c):
+    """--quiet (or FABRIC_DEPLOY_QUIET=1): step details and live command output are not shown."""
+    return _switch(c, "quiet")
+
+
 def planning(c):
     """--plan on a composite (or fab --dry, made truthful): print the plan, change nothing."""
-    try:
-        return bool(c.config.deploy.plan)
-    except (AttributeError, KeyError):
-        return False
+    return _switch(c, "plan")
 
 
 class Prefixed:

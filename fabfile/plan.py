@@ -14,6 +14,7 @@ import re
 
 from . import code_update, db, lock, maintenance, migrate, services
 from .app import head, prefix
+from .history import cli_args
 from .remote import q, run_script, sections
 
 OP_RE = re.compile(r"migrations\.(\w+)\(")
@@ -74,6 +75,14 @@ def checks(c, ref):
     return out, name, commit
 
 
+def check_lines(fleet, m, facts, lines):
+    """Append one host's checks to `lines` (ok / FAIL / a plain fact); False if one failed."""
+    for ok, text in facts:
+        mark = "    " if ok is None else ("ok  " if ok else "FAIL")
+        lines.append(f"  {mark} {m.site.name + ': ' if fleet.multi else ''}{text}")
+    return all(ok is not False for ok, _text in facts)
+
+
 def consolidate_plan(fleet, ref, json_dumps, expect):
     """The lines `deploy.consolidate --plan` prints, and whether every check passed."""
     c = fleet.primary
@@ -82,9 +91,7 @@ def consolidate_plan(fleet, ref, json_dumps, expect):
     commit = None
     for m in fleet.members:
         facts, name, commit = checks(m, ref)
-        for ok, text in facts:
-            all_ok = all_ok and ok is not False
-            lines.append(f"  {'ok  ' if ok else 'FAIL'} {m.site.name + ': ' if fleet.multi else ''}{text}")
+        all_ok = check_lines(fleet, m, facts, lines) and all_ok
     files = pending_files(c, commit)
     ops = migration_ops(c, commit, files)
     wanted = migrate.expect_list(c, expect)
@@ -144,13 +151,8 @@ def generic_plan(run, steps):
                      "Read-only checks:"], True
     for m in fleet.members:
         facts = host_checks(m) + [(None, f"code: deployed {head(m)[:12]}")]
-        for ok, text in facts:
-            all_ok = all_ok and ok is not False
-            mark = "    " if ok is None else ("ok  " if ok else "FAIL")
-            lines.append(f"  {mark} {m.site.name + ': ' if fleet.multi else ''}{text}")
-    args = " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f"={v}")
-                    for k, v in run.args.items() if v not in ("", False, None))
-    lines += ["", f"Steps that would run, in order ({run.task} {args}):".replace(" )", ")")]
+        all_ok = check_lines(fleet, m, facts, lines) and all_ok
+    lines += ["", f"Steps that would run, in order ({run.task} {cli_args(run.args)}):".replace(" )", ")")]
     for i, step in enumerate(steps, 1):
         where = {"once": f"on {fleet.primary.site.name}", "all": "on every host at once",
                  "rolling": f"rolling, {run.batch} at a time"}[step.where] if fleet.multi else \

@@ -1,19 +1,17 @@
 """--resume: continue a failed composite run from its journal.
 
-The failed run is the last run of the same task in the primary's journal (the host's, with the
-local journal filling in an end the host never got, e.g. after a cut connection). A resumed run
+The failed run is the last run of the same task in the primary's journal (`history.records`:
+the host's, with the local journal filling in an end the host never got). A resumed run
 keeps that run's arguments and target commit, and its pre-deploy backup stays the run's backup.
 Steps that are checks or act only when needed (code update, maintenance, migrations, restart)
 run again - they re-check the host rather than trust the journal; only steps with a `keep`
 (the backup, the audit) are skipped, and only after proving their result is still on the host.
 """
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from . import history
 from .errors import ConfigError, DeployError
-from .journal import read_local
 
 DONE = ("ok", "kept")
 
@@ -69,13 +67,7 @@ def prior_from_records(recs, task, host):
 
 def find(c, task):
     """The failed run to resume on this host (the primary of a group)."""
-    recs = history.records(c)
-    local = c.site.inventory.path.parent / ".deploy-journal" / f"{c.site.name}.jsonl"
-    if local.exists():   # the host's journal misses what a cut connection never flushed
-        seen = {json.dumps(r, sort_keys=True) for r in recs}
-        recs = recs + [r for r in read_local(local) if json.dumps(r, sort_keys=True) not in seen]
-        recs.sort(key=lambda r: r.get("ts", ""))   # stable: same-second records keep their order
-    return prior_from_records(recs, task, c.site.name)
+    return prior_from_records(history.records(c), task, c.site.name)
 
 
 def merge_args(prior, given, defaults):

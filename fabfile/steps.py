@@ -205,17 +205,18 @@ class Run:
         return held
 
     def _end(self, record):
-        facts = self._facts()
-        facts["state_keys"] = sorted(self.overview().state)   # what --resume must know changed
+        view = self.overview()
+        facts = self._facts(view)
+        facts["state_keys"] = sorted(view.state)   # what --resume must know changed
         if self.resume is not None:
             facts["resumed"] = self.resume.run_id
         for j in self.journals.values():
             j.write({"kind": "run", "event": "end", **record, **facts,
                      "duration": round(time.monotonic() - self.started, 2)})
 
-    def _facts(self):
+    def _facts(self, view=None):
         """What deploy.history shows of a run: commits before/after, backup, downtime."""
-        d, out = self.overview().data, {}
+        d, out = (view or self.overview()).data, {}
         if d.get("before"):
             out["before"] = d["before"]
         if isinstance(d.get("target"), (tuple, list)):
