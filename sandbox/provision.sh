@@ -73,7 +73,7 @@ if [ -n "$missing" ]; then
 fi
 # An automatically created, empty 15/main (from an earlier install) would hold port 5432.
 if pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}' | grep -qx 15/main; then
-  n=$(ls /var/lib/postgresql/15/main/base 2>/dev/null | wc -l)
+  n=$(ls /var/lib/postgresql/15/main/base 2>/dev/null | wc -l || true)
   if [ "$n" -le 3 ]; then
     say "dropping the empty auto-created 15/main cluster"
     pg_dropcluster 15 main --stop
@@ -265,7 +265,19 @@ EOF
   echo "$SSH_ADDR" > "$ROOT/.sandbox-host"
 }
 
+# retire_host K: a host beyond --hosts (from an earlier, larger sandbox) stops serving and starting;
+# its files stay (a later, larger sandbox.up reuses them).
+retire_host() {
+  host_vars "$1"
+  say "retiring host $1 ($SSH_ADDR): beyond --hosts $HOSTS"
+  if [ -f "$PIDF" ]; then kill "$(cat "$PIDF")" 2>/dev/null || true; rm -f "$PIDF"; fi
+  rm -f "/etc/supervisor/conf.d/$NAME.conf" "/etc/nginx/sites-enabled/$NAME"
+}
+
 for k in $(seq 1 "$HOSTS"); do provision_host "$k"; done
+for k in $(seq $((HOSTS + 1)) 50); do
+  [ ! -e "/etc/supervisor/conf.d/recorder-$k.conf" ] || retire_host "$k"
+done
 echo "$HOSTS" > "$CONF/hosts"
 host_vars 1
 

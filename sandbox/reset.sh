@@ -17,7 +17,8 @@ for k in $(seq 2 "$HOSTS"); do roots="$roots /srv/recorder-$k" addrs="$addrs 127
 v1=$(git --git-dir=/srv/git/recorder.git rev-parse v1)
 programs="recorder recorder-worker"
 for k in $(seq 2 "$HOSTS"); do
-  rev=$(curl -s --max-time 2 "http://127.0.0.$k:8080/healthz" | sed -n 's/.*"revision": *"\([0-9a-f]*\)".*/\1/p')
+  # a host still starting (e.g. just after sandbox.up) may time out: then it is restarted too
+  rev=$(curl -s --max-time 2 "http://127.0.0.$k:8080/healthz" | sed -n 's/.*"revision": *"\([0-9a-f]*\)".*/\1/p' || true)
   [ "$rev" = "$v1" ] || programs="$programs recorder-$k"
 done
 supervisorctl stop $programs >/dev/null 2>&1 || true
