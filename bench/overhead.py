@@ -223,7 +223,9 @@ def render(runs, times, r_floor, r_ansible, ok_floor, ok_ansible, records, count
         "full `pg_restore -f /dev/null` read, the audit queries, `git merge --ff-only`, the "
         "pending migrations, the maintenance snippet + `nginx -t` + reload + flag, the staged "
         "migrations with the invariant between them, the post checks, "
-        "`supervisorctl restart` and a health poll, maintenance off, the 4 smoke requests and a "
+        "the reload (`supervisorctl signal HUP`, as the tool does on the sandbox: "
+        "`service.restart = \"reload\"`) and a health poll until `/healthz` names the "
+        "deployed commit, maintenance off, the 4 smoke requests and a "
         "log check.",
         "",
         "| way | runs | median s | min-max s | ratio of the tool to it |",

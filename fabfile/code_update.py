@@ -3,9 +3,11 @@
 A dirty work tree or a non-fast-forward is refused (a deploy never discards changes on the host);
 requirements are reinstalled only when the requirements file changed.
 """
-from . import app, services
+from dataclasses import dataclass
+
+from . import app
 from .errors import ConfigError
-from .remote import q, run_script
+from .remote import q, run_script, sh
 from .steps import Failed
 
 
@@ -14,16 +16,28 @@ def fetch(c):
     app.git(c, "fetch", "--quiet", "--tags", "--force", a.git_remote)
 
 
-def resolve(c, ref=None):
-    """(ref name, commit) on the host after a fetch; Failed naming the ref when it does not exist."""
+def ref_name(c, ref=None):
+    """The ref to deploy (default: the remote's deployed branch); ConfigError when it cannot be
+    a git ref (an option-like or spaced name never reaches git)."""
     a = c.site.app
     name = ref or f"{a.git_remote}/{a.git_branch}"
     if name.startswith("-") or any(ch.isspace() for ch in name):
         raise ConfigError(f"--ref {name!r} is not a git ref; give a branch, tag or commit")
+    return name
+
+
+def no_such_ref(c, name):
+    a = c.site.app
+    return Failed(f"ref {name!r} does not exist in {a.dir} after fetching {a.git_remote}",
+                  recovery=f"check the ref (git ls-remote {a.git_remote}); nothing was changed")
+
+
+def resolve(c, ref=None):
+    """(ref name, commit) on the host after a fetch; Failed naming the ref when it does not exist."""
+    name = ref_name(c, ref)
     r = app.git(c, "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}", warn=True)
     if not r.ok:
-        raise Failed(f"ref {name!r} does not exist in {a.dir} after fetching {a.git_remote}",
-                     recovery=f"check the ref (git ls-remote {a.git_remote}); nothing was changed")
+        raise no_such_ref(c, name)
     return name, r.stdout.strip()
 
 
@@ -33,24 +47,57 @@ def dirty(c):
     return [line for line in out.splitlines() if line.strip()]
 
 
-def fast_forward(c, commit):
-    """Move the work tree to `commit` only by fast-forward; returns (before, after)."""
-    before = app.head(c)
-    if before == commit:
-        return before, commit
-    changes = dirty(c)
-    if changes:
-        raise Failed(f"the work tree {c.site.app.dir} has local changes ({'; '.join(changes[:3])}"
+@dataclass(frozen=True)
+class Update:
+    """What `update` did and found: the commits, whether the dependency files differ, and the
+    expected files missing after it."""
+    before: str
+    after: str
+    requirements_changed: bool
+    missing: list
+
+
+UPDATE_SCRIPT = """set -u
+before=$({g} rev-parse HEAD) || exit 1
+echo "@@before $before"
+if [ "$before" != {to} ]; then
+  changes=$({g} status --porcelain --untracked-files=normal) || exit 1
+  if [ -n "$changes" ]; then echo @@dirty; printf '%s\\n' "$changes"; exit 0; fi
+  {g} merge-base --is-ancestor "$before" {to} || {{ echo @@not-ff; exit 0; }}
+  {g} merge --quiet --ff-only {to} </dev/null || exit 1
+fi
+base={base}
+if [ "$base" != {to} ] && ! {g} diff --quiet "$base" {to} -- {deps}; then echo @@requirements; fi
+{tests}echo @@done
+"""
+
+
+def update(c, commit, files=(), since=None):
+    """Move the work tree to `commit` only by fast-forward, in one round trip that also says
+    whether the dependency files changed (since `since`, default where the tree was) and which
+    of `files` (relative to app.dir) are missing. Failed on local changes or a non-fast-forward."""
+    a = c.site.app
+    tests = "".join(f"test -e {q(a.dir + '/' + p)} || echo {q('@@missing ' + p)}\n" for p in files)
+    script = UPDATE_SCRIPT.format(g=f"git -C {q(a.dir)}", to=q(commit), tests=tests,
+                                  base=q(since) if since else '"$before"',
+                                  deps=sh(*dependency_files(c)))
+    lines = run_script(c, script).stdout.splitlines()
+    before = next((x.split(" ", 1)[1] for x in lines if x.startswith("@@before ")), "")
+    if "@@dirty" in lines:
+        changes = [x for x in lines[lines.index("@@dirty") + 1:] if x.strip()]
+        raise Failed(f"the work tree {a.dir} has local changes ({'; '.join(changes[:3])}"
                      f"{'...' if len(changes) > 3 else ''}); refusing to deploy over them",
-                     recovery=f"inspect them on the host (git -C {c.site.app.dir} status), commit or "
+                     recovery=f"inspect them on the host (git -C {a.dir} status), commit or "
                               "remove them, then rerun; nothing was changed")
-    ff = app.git(c, "merge-base", "--is-ancestor", before, commit, warn=True)
-    if not ff.ok:
+    if "@@not-ff" in lines:
         raise Failed(f"{commit[:12]} is not a fast-forward of the deployed {before[:12]}",
                      recovery="deploy a ref that contains the deployed commit, or go back with "
                               f"fab -H {c.site.name} rollback.code --ref REF")
-    app.git(c, "merge", "--quiet", "--ff-only", commit)
-    return before, commit
+    if "@@done" not in lines:
+        raise Failed(f"the code update on {c.site.name} ended early "
+                     f"({lines[-1] if lines else 'no output'})")
+    return Update(before, commit, "@@requirements" in lines,
+                  [x[len("@@missing "):] for x in lines if x.startswith("@@missing ")])
 
 
 def move_to(c, commit):
@@ -99,22 +146,3 @@ def install_command(c):
 
 def install_requirements(c):
     c.run(install_command(c), hide=True)
-
-
-def missing_files(c, paths):
-    if not paths:
-        return []
-    script = "\n".join(f"test -e {q(c.site.app.dir + '/' + p)} || echo {q(p)}" for p in paths)
-    return [x for x in run_script(c, script).stdout.splitlines() if x.strip()]
-
-
-def restart_and_wait(c):
-    """Restart the app (graceful reload where the manager has one), then wait for health 200."""
-    r = services.control(c, "restart", warn=True)
-    ok, status, took = (False, 0, 0.0) if not r.ok else services.wait_healthy(c)
-    if not ok:
-        said = (r.stdout or r.stderr).strip().splitlines()
-        raise Failed(f"the app did not answer 200 on {c.site.health.url} after the restart "
-                     f"(last status {status or 'none'}; service {services.state(c)}"
-                     f"{'; ' + said[-1] if not r.ok and said else ''})")
-    return took

@@ -9,16 +9,17 @@ code update, maintenance and checks on every host at once; the restart rolls, `-
 
 from invoke import Collection
 
-from . import backup, verify_steps, code_update, db, lock, maintenance, migrate, rollback, services
+from . import backup, code_update, db, lock, maintenance, migrate, preflight_facts, rollback
+from . import services, verify_steps
 from . import history as history_mod
 from . import plan as plan_mod
 from . import resume as resume_mod
-from .app import head
 from .connection import hosttask
 from .errors import CheckpointFailed, ConfigError
 from .journal import Journal
 from .output import planning
 from .remote import q
+from .restart import restart_and_wait
 from .steps import ALL, ROLLING, Failed, Run, Step
 
 
@@ -38,48 +39,59 @@ def step_preflight(ref, json_dumps, expect=None):
             if web and (status != 200 or state not in services.RUNNING):
                 raise Failed(f"the app is not healthy before the deploy (service {state}, "
                              f"health {status}); fix it first", recovery="nothing was changed")
+        name = code_update.ref_name(c, prior.after if prior else ref)
+        primary = c is run.fleet.primary
+        need_space = primary and not (prior and "backup.create" in prior.done)
+        wanted = migrate.expect_list(c, expect) if primary and prior is None and \
+            expect is not None else None   # None: the caller checks its own way
+        # the fetch, the ref, the tree, the disk and the logs in one round trip
+        f = preflight_facts.read(c, name, tree=bool(wanted))
         space = ""
-        if c is run.fleet.primary and not (prior and "backup.create" in prior.done):
-            size = int(db.psql(c, "SELECT pg_database_size(current_database());").strip())
+        if need_space or wanted:   # the database's size and applied migrations in one psql
+            sql = "SELECT pg_database_size(current_database());\n" if need_space else ""
+            rows = db.psql(c, sql + (migrate.APPLIED_SQL if wanted else "")).split()
+        if need_space:
+            size = int(rows[0])
             need = 2 * size + (size if json_dumps else 0)
-            free = int(c.run(f"df -Pk {q(c.site.backup.dir)} | awk 'NR==2 {{print $4}}'",
-                             hide=True).stdout.strip()) * 1024
-            if free < need:
-                raise Failed(f"only {free / 1e9:.2f} GB free in {c.site.backup.dir}, need "
+            if f.free < need:
+                raise Failed(f"only {f.free / 1e9:.2f} GB free in {c.site.backup.dir}, need "
                              f"{need / 1e9:.2f} GB (2 x database"
                              f"{' + JSON estimate' if json_dumps else ''})",
                              recovery="free space or move backup.dir; nothing was changed")
-            space = f"{free / 1e9:.1f} GB free (need {need / 1e9:.2f}); "
-        code_update.fetch(c)
-        name, commit = code_update.resolve(c, prior.after if prior else ref)
-        changes = code_update.dirty(c)
-        if changes:
+            space = f"{f.free / 1e9:.1f} GB free (need {need / 1e9:.2f}); "
+        if not f.commit:
+            raise code_update.no_such_ref(c, name)
+        commit = f.commit
+        if f.changes:
             raise Failed(f"the work tree {c.site.app.dir} has local changes "
-                         f"({'; '.join(changes[:3])}{'...' if len(changes) > 3 else ''}); "
+                         f"({'; '.join(f.changes[:3])}{'...' if len(f.changes) > 3 else ''}); "
                          "a deploy never discards them",
                          recovery=f"nothing was changed; inspect them (git -C {c.site.app.dir} "
                                   "status), commit or remove them, then rerun")
-        run.data["log_offsets"] = verify_steps.log_offsets(c)
+        run.data["log_offsets"] = f.logs
         if prior is not None:
             run.data["target"] = (prior.args.get("ref") or name, commit)
-            return resumed_state(c, run, prior, web)
-        if c is run.fleet.primary and expect is not None:  # None: the caller checks its own way
-            problems = migrate.expected_at(c, commit, migrate.expect_list(c, expect))
+            return resumed_state(c, run, prior, web, f.head)
+        if wanted:
+            applied = set(rows[1:] if need_space else rows)
+            problems = migrate.expected_problems(migrate.migration_files(f.tree), applied,
+                                                 commit, wanted)
             if problems:
                 raise Failed("the expected migrations do not match " + name + ": "
                              + "; ".join(problems) + " (--expect or [migrations] expect in "
                              "deploy.toml)", recovery="nothing was changed; check the ref and "
                              "the expected migrations, then rerun")
         run.data["target"] = (name, commit)
-        run.data["before"] = head(c)
+        run.data["before"] = f.head
         return (f"healthy; {space}{name} = {commit[:12]} (deployed {run.data['before'][:12]})")
     return run_step
 
 
-def resumed_state(c, run, prior, web):
+def resumed_state(c, run, prior, web, now):
     """--resume: the host must be where the failed run left it (its starting commit or its
-    target); the run's state is what the host shows now, not what the journal said."""
-    before, target, now = prior.before, prior.after, head(c)
+    target); the run's state is what the host shows now (`now`: its HEAD), not what the journal
+    said."""
+    before, target = prior.before, prior.after
     if now not in (before, target):
         raise Failed(f"{c.site.name} is at {now[:12]}, neither the failed run's starting commit "
                      f"{before[:12]} nor its target {target[:12]}: it was changed since run "
@@ -115,22 +127,23 @@ def step_hosts_agree(c, run):
 
 def step_code_update(c, run):
     _name, commit = run.data["target"]
-    before, after = code_update.fast_forward(c, commit)
-    note = code_update.record_move(c, run, before, after)
-    if run.resume is not None and "code update" not in run.resume.done:
-        before = run.data["before"]   # the failed run may have moved the tree, not installed
-    if before != after and code_update.requirements_changed(c, before, after):
+    # resuming a run that did not finish this step: it may have moved the tree, not installed
+    resuming = run.resume is not None and "code update" not in run.resume.done
+    u = code_update.update(c, commit, c.site.inventory.project.migration_files,
+                           since=run.data["before"] if resuming else None)
+    note = code_update.record_move(c, run, u.before, u.after)
+    if u.requirements_changed:
         code_update.install_requirements(c)
         note += ", requirements reinstalled"
-    missing = code_update.missing_files(c, c.site.inventory.project.migration_files)
+    missing = u.missing
     if missing:
         raise Failed(f"expected migration files are missing after the update: {', '.join(missing)}")
     return note
 
 
 def step_restart(c, run):
-    took = code_update.restart_and_wait(c)
-    return f"{c.site.service.app} restarted, health 200 in {took:.1f}s"
+    target = run.data.get("target")     # the commit the run deployed (a bare restart: the tree's)
+    return restart_and_wait(c, run.say, commit=target[1] if target else None)
 
 
 def recovery(run):
@@ -275,7 +288,9 @@ def restart(c, batch="1"):
     """Rolling restart of the web hosts, --batch at a time, each healthy before the next.
 
     Restart the app on every web host of the group, a batch at a time, each back to a healthy
-    200 before the next batch (on one host: restart and wait for health)."""
+    200 before the next batch (on one host: restart and wait for health). With
+    service.restart = "reload" each host reloads (gunicorn HUP) instead, and with
+    health.revision_key it must serve the commit on disk."""
     fleet = c
     size = batch_size(batch, fleet)
     Run(fleet, "deploy.restart", {"batch": size}, batch=size).execute([

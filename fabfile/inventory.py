@@ -67,6 +67,9 @@ HOST_SCHEMA = {
         "app": (str, REQUIRED, "systemd unit / supervisor program / compose service of the app"),
         "workers": (list, [], "background worker units/programs"),
         "compose_file": (str, None, "docker compose file, for manager = compose"),
+        "restart": (Enum(("restart", "reload")), "restart",
+                    "restart: stop and start the app; reload: graceful (gunicorn under supervisor: "
+                    "HUP), proven by health.revision_key, else restarted"),
     },
     "nginx": {
         "reload": (Enum(("signal", "systemd")), "systemd", "how nginx is reloaded"),
@@ -85,6 +88,8 @@ HOST_SCHEMA = {
     "health": {
         "url": (URL, REQUIRED, "URL that answers 200 when the app is healthy"),
         "timeout": (int, 30, "seconds to wait for health after a restart"),
+        "revision_key": (str, None, "JSON key of the health response naming the commit the app "
+                                    "runs; a restart then must serve the commit on disk"),
     },
     "smoke": {
         "base": (URL, None, "this host's base URL for deploy.toml's smoke checks (overrides "
@@ -304,6 +309,10 @@ def load(path):
         if bad:
             _fail(path, f"hosts.{name}.roles", f"unknown role {bad[0]!r}",
                   f"use roles from: {', '.join(ROLES)}")
+        if h.service.restart == "reload" and not h.health.revision_key:
+            _fail(path, f"hosts.{name}.service.restart", "\"reload\" needs health.revision_key "
+                  "(a reload is trusted only when the health response names the new commit)",
+                  "add revision_key = \"revision\" under health, or set restart = \"restart\"")
         m = h.maintenance
         for key in ("snippet", "page"):
             if m.backend == "nginx" and getattr(m, key) is None:

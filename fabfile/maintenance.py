@@ -9,9 +9,11 @@ With `backend = "app-flag"` the app checks the flag itself (the runbook's /app/m
 there is nothing to install and on/off/status work the same. On a group (`-H prod`) on/off/status
 act on every web host at once and report each.
 """
+import hashlib
 import io
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -21,7 +23,7 @@ from . import services
 from .connection import hosttask
 from .errors import ConfigError, DeployError
 from .fleet import each
-from .remote import atomic_write, exists, q, read_text
+from .remote import atomic_write, exists, q, read_text, run_script
 
 BYPASS_HEADER = "X-Maintenance-Bypass"
 PAGE = (Path(__file__).parent / "templates" / "maintenance.html").read_text()
@@ -62,20 +64,51 @@ def snippet(c):
     return "\n".join(lines) + "\n"
 
 
-def install(c):
-    """Write page + snippet; `nginx -t`; reload only if it passed, else restore. Returns a note."""
+def sha256(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the host has, read in one round trip: sha256 of the snippet and the page ("" when
+    missing; the snippet holds the bypass secret, so its text is not read unless it must be
+    restored) and whether the flag is there."""
+    snippet: str
+    page: str
+    on: bool
+
+
+def facts(c):
+    m = c.site.maintenance
+    lines = ['sha() { sha256sum "$1" 2>/dev/null | cut -c1-64; }']
+    if m.backend == "nginx":
+        lines += [f"echo snippet $(sha {q(m.snippet)})", f"echo page $(sha {q(m.page)})"]
+    lines.append(f"if [ -e {q(m.flag)} ]; then echo flag on; else echo flag off; fi")
+    got = {}
+    for line in run_script(c, "\n".join(lines) + "\n").stdout.splitlines():
+        key, _, value = line.partition(" ")
+        got[key] = value.strip()
+    return Facts(got.get("snippet", ""), got.get("page", ""), got.get("flag") == "on")
+
+
+def install(c, known=None):
+    """Write page + snippet; `nginx -t`; reload only if it passed, else restore. Returns a note.
+
+    `known`: the host's Facts when the caller already read them (one round trip less)."""
     m = c.site.maintenance
     if m.backend == "app-flag":
         return "nothing to do: the app checks the flag file itself (backend app-flag)"
     new = snippet(c)
-    old = read_text(c, m.snippet)
-    page_ok = read_text(c, m.page) == PAGE
-    if old == new and page_ok:
+    f = known or facts(c)
+    page_ok = f.page == sha256(PAGE)
+    if f.snippet == sha256(new) and page_ok:
         return "nothing to do: snippet and page already installed"
-    c.run(f"mkdir -p {q(os.path.dirname(m.page))}", hide=True)
-    atomic_write(c, m.page, PAGE, mode="0644")
-    if old == new:
+    if not page_ok:
+        c.run(f"mkdir -p {q(os.path.dirname(m.page))}", hide=True)
+        atomic_write(c, m.page, PAGE, mode="0644")
+    if f.snippet == sha256(new):
         return "page updated; snippet already installed"
+    old = read_text(c, m.snippet) if f.snippet else None
     atomic_write(c, m.snippet, new, mode="0600")
     test = services.nginx_test(c)
     if not test.ok:
@@ -94,13 +127,16 @@ def is_on(c):
     return exists(c, c.site.maintenance.flag)
 
 
-def turn_on(c):
-    """Create the flag atomically; needs the installed snippet (or maintenance would not show)."""
+def turn_on(c, known=None):
+    """Create the flag atomically; needs the installed snippet (or maintenance would not show).
+
+    `known`: the host's Facts when the caller already read them (one round trip less)."""
     m = c.site.maintenance
-    if m.backend == "nginx" and not exists(c, m.snippet):
+    f = known or facts(c)
+    if m.backend == "nginx" and not f.snippet:
         raise DeployError(f"the maintenance snippet is not installed ({m.snippet}); run "
                           f"fab -H {c.site.name} maintenance.install first")
-    if is_on(c):
+    if f.on:
         return "nothing to do: maintenance is already ON"
     c.run(f"tmp=$(mktemp {q(m.flag + '.XXXXXX')}) && chmod 0644 \"$tmp\" && mv -f \"$tmp\" {q(m.flag)}",
           hide=True)
@@ -108,10 +144,19 @@ def turn_on(c):
 
 
 def turn_off(c):
-    if not is_on(c):
+    """Remove the flag, in one round trip that also says whether it was there."""
+    flag = q(c.site.maintenance.flag)
+    r = c.run(f"if [ -e {flag} ]; then rm -f {flag} && echo removed; else echo absent; fi", hide=True)
+    if r.stdout.strip() == "absent":
         return "nothing to do: maintenance is already OFF"
-    c.run(f"rm -f {q(c.site.maintenance.flag)}", hide=True)
     return "maintenance OFF"
+
+
+def on_with_install(c):
+    """install() then turn_on() from one read of the host: (install note, turn_on note)."""
+    f = facts(c)
+    note = install(c, f)
+    return note, turn_on(c, f if note.startswith("nothing") else None)
 
 
 def bypass_headers(c):
@@ -144,8 +189,7 @@ def status_text(c):
 
 def step_on(c, run):
     """Install the nginx snippet if missing (nginx -t first), create the flag: the public gets 503."""
-    note = install(c)
-    result = turn_on(c)
+    note, result = on_with_install(c)
     mark_on(c, run)
     return "already ON" if result.startswith("nothing") else f"ON ({note})"
 
@@ -195,8 +239,7 @@ def on_each(fleet, fn, what):
 
 
 def _on(c):
-    install_note = install(c)
-    done = turn_on(c)
+    install_note, done = on_with_install(c)
     return done if install_note.startswith("nothing") else f"{install_note}; {done}"
 
 

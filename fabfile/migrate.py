@@ -225,13 +225,20 @@ def files_at(c, commit):
     """({app.migration: path} of the migration files in `commit`, {applied app.migration}),
     read without touching the work tree. The app label is the directory above `migrations/`."""
     r = app.git(c, "ls-tree", "-r", "--name-only", commit, hide=True)
+    return migration_files(r.stdout.splitlines()), set(db.psql(c, APPLIED_SQL).split())
+
+
+APPLIED_SQL = "SELECT app || '.' || name FROM django_migrations;"
+
+
+def migration_files(paths):
+    """{app.migration: path} of the migration files among a tree's `paths`."""
     files = {}
-    for path in r.stdout.splitlines():
+    for path in paths:
         m = re.search(r"(?:^|/)(\w+)/migrations/(\d{4}\w*)\.py$", path)
         if m:
             files[f"{m.group(1)}.{m.group(2)}"] = path
-    applied = set(db.psql(c, "SELECT app || '.' || name FROM django_migrations;").split())
-    return files, applied
+    return files
 
 
 def pending_at(files, applied):
@@ -247,7 +254,11 @@ def expected_at(c, commit, expected):
     tree and is not applied yet, and no other migration file there is pending. Returns problems."""
     if not expected:
         return []
-    files, applied = files_at(c, commit)
+    return expected_problems(*files_at(c, commit), commit, expected)
+
+
+def expected_problems(files, applied, commit, expected):
+    """expected_at's verdict from what was read: the commit's migration files and the applied."""
     problems = [f"{x} is already applied" for x in expected if x in applied]
     problems += [f"{x} is not in {commit[:12]}" for x in expected
                  if x not in applied and x not in files]

@@ -18,6 +18,7 @@ from .app import head
 from .confirm import confirm
 from .connection import hosttask
 from .errors import ConfigError, DeployError
+from .restart import restart_and_wait, wait_serving
 from .steps import ALL, ROLLING, Failed, Run, Step
 
 
@@ -71,10 +72,12 @@ COMMIT;""", db="postgres")
 def step_start_app(c, run):
     for name in [c.site.service.app, *c.site.service.workers]:
         services.control(c, "start", name, warn=True)
-    ok, status, took = services.wait_healthy(c)
+    commit = head(c) if c.site.health.revision_key else None
+    ok, status, named, took = wait_serving(c, commit)
     if not ok:
-        raise Failed(f"the app did not answer 200 on {c.site.health.url} within "
-                     f"{c.site.health.timeout}s (last status {status or 'none'})")
+        raise Failed(f"the app did not {'serve ' + commit[:12] if commit else 'answer 200'} on "
+                     f"{c.site.health.url} within {c.site.health.timeout}s (last status "
+                     f"{status or 'none'}{', naming ' + named[:12] if named else ''})")
     run.state.pop("app", None)
     return f"{c.site.service.app} healthy in {took:.1f}s"
 
@@ -179,7 +182,7 @@ def migrations_task(c, to="", force=False, yes=False):
 
     Run(c, "rollback.migrations", {"to": to, "force": force}).execute([
         Step("backup", step_backup_first), Step("migrate backwards", step_migrate_back),
-        Step("restart", lambda c, run: f"healthy in {code_update.restart_and_wait(c):.1f}s")])
+        Step("restart", lambda c, run: restart_and_wait(c, run.say))])
 
 
 @hosttask(plan=True, name="code", fleet=True, help={"ref": "branch, tag or commit to go back to (required)",
@@ -199,7 +202,7 @@ def code_task(c, ref="", yes=False):
 def code_to(c, ref, maintenance_off=False):
     """Code on every host to `ref`, then a rolling restart (and maintenance off if asked)."""
     steps = [Step("code to ref", step_code_to(ref), where=ALL),
-             Step("restart", lambda c, run: f"healthy in {code_update.restart_and_wait(c):.1f}s",
+             Step("restart", lambda c, run: restart_and_wait(c, run.say),
                   where=ROLLING, role="web")]
     if maintenance_off:
         steps.append(Step("maintenance off", maintenance.step_off, where=ALL, role="web"))

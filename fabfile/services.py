@@ -61,17 +61,3 @@ def health(c, timeout=5):
     from . import httpcheck, maintenance
     return httpcheck.request(c, c.site.health.url, headers=maintenance.bypass_headers(c),
                         timeout=timeout)[0]
-
-
-def wait_healthy(c, timeout=None):
-    """Poll the health URL until 200 or `health.timeout`; returns (ok, last status, seconds)."""
-    import time
-    timeout = timeout or c.site.health.timeout
-    start = time.monotonic()
-    status = 0
-    while time.monotonic() - start < timeout:
-        status = health(c, timeout=5)
-        if status == 200:
-            return True, status, time.monotonic() - start
-        time.sleep(0.5)
-    return False, status, time.monotonic() - start

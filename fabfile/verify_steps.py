@@ -156,9 +156,14 @@ def step_smoke(c, run, bypass=False):
     return f"{len(results)} smoke checks passed"
 
 
+def log_files(c):
+    """The logs verify.logs scans: the app's and nginx's."""
+    return list(c.site.app.log_files) + [c.site.nginx.access_log, c.site.nginx.error_log]
+
+
 def log_offsets(c, tail_bytes=0):
     """{log file: size now} (minus `tail_bytes`: a standalone scan looks at the recent tail)."""
-    files = list(c.site.app.log_files) + [c.site.nginx.access_log, c.site.nginx.error_log]
+    files = log_files(c)
     script = "\n".join(f"printf '%s %s\\n' {q(f)} \"$(stat -c %s {q(f)} 2>/dev/null || echo 0)\""
                        for f in files)
     pairs = (line.rsplit(" ", 1) for line in run_script(c, script).stdout.splitlines() if line)

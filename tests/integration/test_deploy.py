@@ -72,6 +72,9 @@ def test_a_v1_to_v2_consolidates_profiles(sfab, db):
     assert re.search(r"downtime \(maintenance ON->OFF\): \d+\.\ds", out)
     assert "Synced: 50 users" in out
     assert git_head() == git_head("v2")
+    # the running app is v2: gunicorn reloaded (the sandbox's service.restart), and it says so
+    assert f"recorder reloaded, serving {git_head()[:12]}" in out
+    assert json.loads(http_status("/healthz")[1])["revision"] == git_head()
 
     with db() as conn:
         after = fingerprints(conn)

@@ -6,6 +6,7 @@ Outcomes are read independently: each host's journal, its /healthz (the commit i
 started from), git on the host, the database's fingerprints, and an HTTP probe of every host.
 """
 import json
+import re
 import subprocess
 import threading
 import time
@@ -217,7 +218,8 @@ def gunicorn_pids():
     return {n: open(f"{ROOTS[n]}/run/gunicorn.pid").read().strip() for n in NAMES}
 
 
-def test_rolling_restart_keeps_all_but_one_host_answering(gfab):
+def test_rolling_restart_keeps_all_but_one_host_answering(home, four_hosts, tmp_path, reset_sandbox):
+    gfab = Fab(home, make_inventory(tmp_path / "inv", **{'restart = "reload"': 'restart = "restart"'}))
     pids = gunicorn_pids()
     with Probe() as probe:
         r = gfab("-H", "sandbox-group", "deploy.restart", "--batch", "1")
@@ -234,6 +236,22 @@ def test_rolling_restart_keeps_all_but_one_host_answering(gfab):
         r = gfab("-H", "sandbox-group", "deploy.restart", "--batch", "4")
     assert r.returncode == 0, r.stdout + r.stderr
     assert probe.most_down_at_once() >= 2
+
+
+def test_reload_on_every_host_at_once_keeps_every_host_answering(gfab):
+    """service.restart = "reload" (the sandbox's): gunicorn's HUP swaps the workers under the same
+    master, so even all hosts at once never stop answering, and each proves the commit it serves."""
+    pids = gunicorn_pids()
+    with Probe() as probe:
+        r = gfab("-H", "sandbox-group", "deploy.restart", "--batch", "4")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert gunicorn_pids() == pids                                   # the same masters: reloaded
+    v1 = origin_commit("v1")
+    for n in NAMES:
+        assert re.search(rf"^\[{n}\]\s+ok - recorder\S* reloaded, serving {v1[:12]}", r.stdout,
+                         re.M), (n, r.stdout)
+    assert probe.failures() == {n: 0 for n in NAMES}, probe.failures()
+    assert all(served_revision(n) == v1 for n in NAMES)
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])

@@ -62,6 +62,10 @@ def test_minimal_gets_defaults(write_inventory):
     (lambda t: "default = \"nope\"\n" + t, "default: names 'nope'", "use one of: web"),
     (lambda t: "colour = 1\n" + t, "colour: unknown top-level key", "use one of"),
     (lambda t: "", "hosts: no hosts defined", "[hosts.NAME]"),
+    (lambda t: t.replace('app = "gunicorn"', 'app = "gunicorn"\nrestart = "reload"'),
+     'hosts.web.service.restart: "reload" needs health.revision_key', 'add revision_key = "revision"'),
+    (lambda t: t.replace('app = "gunicorn"', 'app = "gunicorn"\nrestart = "hup"'),
+     "hosts.web.service.restart: 'hup' is not one of", "reload"),
 ])
 def test_bad_inventory_is_one_line(write_inventory, mutate, key, fix):
     path = write_inventory(mutate(MINIMAL))

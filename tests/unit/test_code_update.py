@@ -1,0 +1,87 @@
+"""code_update.update: one round trip that fast-forwards the tree, run for real on a local git repo.
+
+Table-driven: the work tree's state, what `update` returns (or the Failed it raises), and that the
+tree moved only when it should.
+"""
+import subprocess
+
+import pytest
+
+from fabfile import code_update
+from fabfile.steps import Failed
+
+from .test_commands import Recorder, make_site
+
+
+def git(repo, *args):
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """A work tree with commits v1 -> v2 (code) -> v3 (requirements) and a side branch."""
+    r = tmp_path / "app dir"
+    r.mkdir()
+    git(r, "init", "-q", "-b", "main")
+    git(r, "config", "user.email", "t@example.com")
+    git(r, "config", "user.name", "t")
+    (r / "requirements.txt").write_text("django==4.2\n")
+    (r / "app.py").write_text("v1\n")
+    git(r, "add", ".")
+    git(r, "commit", "-qm", "v1")
+    git(r, "tag", "v1")
+    (r / "migrations").mkdir()
+    (r / "migrations" / "0002_new.py").write_text("# new\n")
+    git(r, "add", ".")
+    git(r, "commit", "-qm", "v2")
+    git(r, "tag", "v2")
+    (r / "requirements.txt").write_text("django==4.2\nrequests\n")
+    git(r, "commit", "-qam", "v3")
+    git(r, "tag", "v3")
+    git(r, "checkout", "-q", "-b", "side", "v1")
+    (r / "app.py").write_text("side\n")
+    git(r, "commit", "-qam", "side")
+    git(r, "tag", "side")
+    git(r, "checkout", "-q", "-B", "main", "v1")
+    return r
+
+
+def dirty(r):
+    (r / "stray.txt").write_text("x\n")
+
+
+CASES = [
+    # id, start, target, files, since, change, (requirements changed, missing) or Failed text
+    ("already-there", "v1", "v1", [], None, None, (False, [])),
+    ("fast-forward", "v1", "v2", ["migrations/0002_new.py"], None, None, (False, [])),
+    ("requirements-changed", "v1", "v3", [], None, None, (True, [])),
+    ("missing-file", "v1", "v2", ["migrations/0003_absent.py"], None, None,
+     (False, ["migrations/0003_absent.py"])),
+    ("resume-since-an-earlier-commit", "v3", "v3", [], "v1", None, (True, [])),
+    ("dirty-tree", "v1", "v2", [], None, dirty, "has local changes (?? stray.txt)"),
+    ("not-a-fast-forward", "v2", "side", [], None, None, "is not a fast-forward of the deployed"),
+    ("backwards", "v3", "v1", [], None, None, "is not a fast-forward of the deployed"),
+]
+
+
+@pytest.mark.parametrize("start, target, files, since, change, expected",
+                         [x[1:] for x in CASES], ids=[x[0] for x in CASES])
+def test_update(tmp_path, repo, start, target, files, since, change, expected):
+    git(repo, "checkout", "-q", "-B", "main", start)
+    if change:
+        change(repo)
+    c = Recorder(make_site(tmp_path, app={"dir": str(repo), "venv": "/srv/venv"}), execute=True)
+    commit, before = git(repo, "rev-parse", target), git(repo, "rev-parse", start)
+    since = git(repo, "rev-parse", since) if since else None
+    if isinstance(expected, str):
+        with pytest.raises(Failed) as e:
+            code_update.update(c, commit, files, since=since)
+        assert expected in str(e.value)
+        assert git(repo, "rev-parse", "HEAD") == before          # nothing moved
+    else:
+        u = code_update.update(c, commit, files, since=since)
+        assert (u.before, u.after) == (before, commit)
+        assert (u.requirements_changed, u.missing) == expected
+        assert git(repo, "rev-parse", "HEAD") == commit
+    assert len(c.commands) == 1                                   # one round trip

@@ -1,0 +1,134 @@
+"""maintenance on/off/install: what each sends for a given host state, and the noop reasons.
+
+The file commands really run with bash on this machine, against a temp dir standing in for the
+host; only `sudo -n nginx ...` is answered by the test (passes, or fails as the case says).
+"""
+import pytest
+from invoke import Result
+from invoke.exceptions import UnexpectedExit
+
+from fabfile import maintenance
+from fabfile.errors import DeployError
+
+from .test_commands import Recorder, make_site
+
+SECRET = "bypass-0123456789"
+
+
+class Host(Recorder):
+    """Runs file commands for real; `sudo -n nginx -t` passes unless nginx_ok is False."""
+
+    def __init__(self, site, nginx_ok=True, **kwargs):
+        super().__init__(site, execute=True, **kwargs)
+        self.nginx_ok = nginx_ok
+
+    def run(self, command, **kwargs):
+        if command.startswith("sudo -n nginx"):
+            self.commands.append(command)
+            self.stdins.append(None)
+            self.kwargs.append(kwargs)
+            ok = self.nginx_ok or "-t" not in command
+            result = Result(stdout="", stderr="" if ok else "nginx: [emerg] bad snippet",
+                            exited=0 if ok else 1, command=command)
+            if not ok and not kwargs.get("warn"):
+                raise UnexpectedExit(result)
+            return result
+        return super().run(command, **kwargs)
+
+
+def setup(tmp_path, snippet=None, page=None, flag=False, nginx_ok=True):
+    """A host whose snippet/page are "current", "old" or None (missing), and the flag."""
+    d = tmp_path / "host"
+    d.mkdir()
+    site = make_site(tmp_path, env=f"BYPASS={SECRET}\n", nginx={"reload": "signal"}, maintenance={
+        "snippet": str(d / "m.conf"), "page": str(d / "www" / "m.html"), "flag": str(d / "m.on"),
+        "bypass_secret_env": "BYPASS"})
+    c = Host(site, nginx_ok=nginx_ok, cwd=d)
+    texts = {"current": None, "old": "old text\n"}
+    if snippet:
+        (d / "m.conf").write_text(texts[snippet] or maintenance.snippet(c))
+    if page:
+        (d / "www").mkdir()
+        (d / "www" / "m.html").write_text(texts[page] or maintenance.PAGE)
+    if flag:
+        (d / "m.on").write_text("")
+    return c, d
+
+
+def kinds(c):
+    """Each command sent, as a word: the facts script, a write, nginx, a flag change..."""
+    out = []
+    for cmd, stdin in zip(c.commands, c.stdins):
+        if cmd == "bash -s":
+            out.append("facts" if "sha256sum" in (stdin or "") else "script")
+        elif cmd.startswith("sudo -n nginx -t"):
+            out.append("nginx -t")
+        elif cmd.startswith("sudo -n nginx"):
+            out.append("nginx reload")
+        elif "mktemp" in cmd and "cat >" in cmd:
+            out.append("write")
+        elif "mktemp" in cmd:
+            out.append("flag on")
+        else:
+            out.append(cmd.split()[0])
+    return out
+
+
+ON_CASES = [
+    # id, host state, expected (install note, on note), commands sent
+    ("installed-off", {"snippet": "current", "page": "current"},
+     ("nothing to do: snippet and page already installed", "maintenance ON"), ["facts", "flag on"]),
+    ("installed-on", {"snippet": "current", "page": "current", "flag": True},
+     ("nothing to do: snippet and page already installed", "nothing to do: maintenance is already ON"),
+     ["facts"]),
+    ("fresh-host", {},
+     ("snippet written to {d}/m.conf, nginx -t passed, nginx reloaded", "maintenance ON"),
+     ["facts", "mkdir", "write", "write", "nginx -t", "nginx reload", "facts", "flag on"]),
+    ("page-changed", {"snippet": "current", "page": "old"},
+     ("page updated; snippet already installed", "maintenance ON"),
+     ["facts", "mkdir", "write", "facts", "flag on"]),
+    ("snippet-changed", {"snippet": "old", "page": "current"},
+     ("snippet written to {d}/m.conf, nginx -t passed, nginx reloaded", "maintenance ON"),
+     ["facts", "cat", "write", "nginx -t", "nginx reload", "facts", "flag on"]),
+]
+
+
+@pytest.mark.parametrize("state, notes, sent", [x[1:] for x in ON_CASES], ids=[x[0] for x in ON_CASES])
+def test_on_with_install(tmp_path, state, notes, sent):
+    c, d = setup(tmp_path, **state)
+    got = maintenance.on_with_install(c)
+    assert got == (notes[0].format(d=d), notes[1])
+    assert kinds(c) == sent
+    assert (d / "m.on").exists()
+    assert (d / "m.conf").read_text() == maintenance.snippet(c)
+    assert (d / "www" / "m.html").read_text() == maintenance.PAGE
+    assert SECRET not in "".join(c.commands)       # the secret travels on stdin only
+
+
+def test_a_snippet_nginx_refuses_is_restored_and_maintenance_stays_off(tmp_path):
+    c, d = setup(tmp_path, snippet="old", page="current", nginx_ok=False)
+    with pytest.raises(DeployError) as e:
+        maintenance.on_with_install(c)
+    assert "nginx -t failed" in e.value.text and "restored" in e.value.text
+    assert (d / "m.conf").read_text() == "old text\n"
+    assert "nginx reload" not in kinds(c) and not (d / "m.on").exists()
+
+
+def test_on_without_the_snippet_says_install_first(tmp_path):
+    c, d = setup(tmp_path, page="current")
+    with pytest.raises(DeployError) as e:
+        maintenance.turn_on(c)
+    assert "maintenance.install first" in e.value.text and not (d / "m.on").exists()
+
+
+@pytest.mark.parametrize("flag, note", [(True, "maintenance OFF"),
+                                        (False, "nothing to do: maintenance is already OFF")])
+def test_off_is_one_round_trip(tmp_path, flag, note):
+    c, d = setup(tmp_path, snippet="current", page="current", flag=flag)
+    assert maintenance.turn_off(c) == note
+    assert len(c.commands) == 1 and not (d / "m.on").exists()
+
+
+def test_facts_of_a_host_with_nothing(tmp_path):
+    c, _d = setup(tmp_path)
+    assert maintenance.facts(c) == maintenance.Facts("", "", False)
