@@ -56,8 +56,20 @@ def run_bench(name, runs):
     if r.returncode or not text:
         text = (f"## {name}\n\nNot measured: `bench/{script}` failed (exit {r.returncode}) "
                 f"after {took:.0f} s; see its output in the `make bench` log.")
+    else:
+        text += f"\n\n{provenance(took)}"
     print(f"bench/all: {name} took {took / 60:.1f} min", flush=True)
     return text, took
+
+
+def provenance(took):
+    """Which tool the section measured, and when: sections of one file may come from different
+    `--only` runs."""
+    head = sh("git", "-C", ROOT, "rev-parse", "--short=12", "HEAD").stdout.strip()
+    dirty = sh("git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no").stdout.strip()
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (f"_Measured {when} ({took / 60:.1f} min), the tool at commit {head}"
+            f"{' with uncommitted changes' if dirty else ''}._")
 
 
 def with_notes(name, text):

@@ -58,13 +58,13 @@ class Update:
 
 
 UPDATE_SCRIPT = """set -u
-before=$({g} rev-parse HEAD) || exit 1
+before=$({g} rev-parse HEAD) || {{ echo "@@failed git rev-parse HEAD"; exit 1; }}
 echo "@@before $before"
 if [ "$before" != {to} ]; then
-  changes=$({g} status --porcelain --untracked-files=normal) || exit 1
+  changes=$({g} status --porcelain --untracked-files=normal) || {{ echo "@@failed git status"; exit 1; }}
   if [ -n "$changes" ]; then echo @@dirty; printf '%s\\n' "$changes"; exit 0; fi
   {g} merge-base --is-ancestor "$before" {to} || {{ echo @@not-ff; exit 0; }}
-  {g} merge --quiet --ff-only {to} </dev/null || exit 1
+  {g} merge --quiet --ff-only {to} </dev/null || {{ echo "@@failed git merge --ff-only"; exit 1; }}
 fi
 base={base}
 if [ "$base" != {to} ] && ! {g} diff --quiet "$base" {to} -- {deps}; then echo @@requirements; fi
@@ -81,8 +81,15 @@ def update(c, commit, files=(), since=None):
     script = UPDATE_SCRIPT.format(g=f"git -C {q(a.dir)}", to=q(commit), tests=tests,
                                   base=q(since) if since else '"$before"',
                                   deps=sh(*dependency_files(c)))
-    lines = run_script(c, script).stdout.splitlines()
+    r = run_script(c, script, warn=True)
+    lines = r.stdout.splitlines()
     before = next((x.split(" ", 1)[1] for x in lines if x.startswith("@@before ")), "")
+    if r.failed:
+        what = next((x[len("@@failed "):] for x in lines if x.startswith("@@failed ")),
+                    "the code update script")
+        said = (r.stderr or "").strip().splitlines()
+        said = [x for x in said if x.startswith(("fatal:", "error:"))][:1] or said[-1:]
+        raise Failed(f"{what} failed in {a.dir} (exit {r.exited}){': ' + said[0] if said else ''}")
     if "@@dirty" in lines:
         changes = [x for x in lines[lines.index("@@dirty") + 1:] if x.strip()]
         raise Failed(f"the work tree {a.dir} has local changes ({'; '.join(changes[:3])}"

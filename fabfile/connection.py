@@ -79,12 +79,13 @@ class DeployConnection(Connection):
         echo = kwargs.pop("echo", None)
         echo = self.config.run.echo if echo is None else echo
         kwargs["echo"] = False
+        stdin = kwargs.get("in_stream")
+        script = self.mask(stdin.getvalue()) if command.startswith("bash -s") and \
+            hasattr(stdin, "getvalue") else None   # a script on stdin: shown and journaled
         if echo:
             print(f"    {self.out_prefix or ''}$ {self.mask(command)}", flush=True)
-            stdin = kwargs.get("in_stream")
-            if command.startswith("bash -s") and hasattr(stdin, "getvalue"):  # a script: show it
-                for line in stdin.getvalue().splitlines():
-                    print(f"    {self.out_prefix or ''}| {self.mask(line)}", flush=True)
+            for line in (script or "").splitlines():
+                print(f"    {self.out_prefix or ''}| {line}", flush=True)
         start = time.monotonic()
         result = None
         try:
@@ -92,9 +93,12 @@ class DeployConnection(Connection):
             return result
         finally:
             if self.recorder is not None:
-                self.recorder({"command": self.mask(command),
-                               "exit": None if result is None else result.exited,
-                               "duration": round(time.monotonic() - start, 3)})
+                record = {"command": self.mask(command),
+                          "exit": None if result is None else result.exited,
+                          "duration": round(time.monotonic() - start, 3)}
+                if script:
+                    record["script"] = script
+                self.recorder(record)
 
     def run(self, command, **kwargs):
         if self.recorder is not None and quiet(self):   # --quiet: inside a step, no live output

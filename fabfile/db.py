@@ -32,7 +32,11 @@ def _dsn(c, tool):
     args = [tool, "-h", u.hostname or "localhost", "-p", str(u.port or 5432)]
     if u.username:
         args += ["-U", unquote(u.username)]
-    return sh(*args), unquote(u.password or "")
+    password = unquote(u.password or "")
+    if password:   # it appears alone (and shell-quoted) in scripts: masked like the DSN
+        c.site.secrets[f"{d.dsn_env} (password)"] = password
+        c.site.secrets[f"{d.dsn_env} (password, quoted)"] = q(password)
+    return sh(*args), password
 
 
 def client_prefix(c, tool, port=None):

@@ -105,6 +105,7 @@ def show_lines(run_id, run):
     for cmd in run["commands"]:
         lines.append(f"  [{cmd.get('step') or '-'}] exit {cmd.get('exit')} "
                      f"{cmd.get('duration', 0):.2f}s  $ {cmd.get('command', '')}")
+        lines += [f"      | {x}" for x in str(cmd.get("script") or "").splitlines()]
     for rec in run["other"]:
         if rec.get("kind") == "output":
             lines += ["", f"{rec.get('what', 'output')}:"] + [

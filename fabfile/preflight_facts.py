@@ -10,17 +10,16 @@ from .remote import q, run_script
 from .verify_steps import log_files
 
 SCRIPT = """set -u
-G() {{ git -C {app} "$@"; }}
-G fetch --quiet --tags --force {remote} </dev/null || exit 1
-commit=$(G rev-parse --verify --quiet {ref}) || commit=""
+git -C {app} fetch --quiet --tags --force {remote} </dev/null || exit 1
+commit=$(git -C {app} rev-parse --verify --quiet {ref}) || commit=""
 echo "@@commit $commit"
-echo "@@head $(G rev-parse HEAD)"
+echo "@@head $(git -C {app} rev-parse HEAD)"
 echo "@@free $(df -Pk {backup_dir} | awk 'NR==2 {{print $4}}')"
 {logs}echo @@changes
-G status --porcelain --untracked-files=normal || exit 1
+git -C {app} status --porcelain --untracked-files=normal || exit 1
 {tree}echo @@end
 """
-TREE = '[ -z "$commit" ] || {{ echo @@tree; G ls-tree -r --name-only "$commit" || exit 1; }}\n'
+TREE = '[ -z "$commit" ] || {{ echo @@tree; git -C {app} ls-tree -r --name-only "$commit" || exit 1; }}\n'
 LOG = "printf '@@log %s %s\\n' \"$(stat -c %s {path} 2>/dev/null || echo 0)\" {path}\n"
 
 
@@ -39,7 +38,7 @@ def read(c, ref_name, tree=False):
     script = SCRIPT.format(app=q(a.dir), remote=q(a.git_remote), ref=q(f"{ref_name}^{{commit}}"),
                            backup_dir=q(c.site.backup.dir),
                            logs="".join(LOG.format(path=q(f)) for f in log_files(c)),
-                           tree=TREE.format() if tree else "")
+                           tree=TREE.format(app=q(a.dir)) if tree else "")
     lines = run_script(c, script).stdout.splitlines()
     value = {}
     section, sections = None, {"changes": [], "tree": []}

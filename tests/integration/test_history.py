@@ -31,7 +31,9 @@ def test_history_lists_runs_and_show_prints_one(sfab):
     assert first.startswith(f"run {bad_id}: deploy.consolidate ") and "--ref=v9-nowhere" in first
     assert "--no-json" in first
     assert "stopped at preflight: ref 'v9-nowhere' does not exist" in r.stdout
-    assert re.search(r"\[preflight\] exit 0 .*git -C /srv/recorder/app fetch", r.stdout)
+    # a script is journaled with its commands (masked)
+    assert re.search(r"\[preflight\] exit 0 [^\n]*\$ bash -s\n(?:      \|[^\n]*\n)*?"
+                     r"      \| git -C /srv/recorder/app fetch", r.stdout), r.stdout
 
     r = sfab("-H", "sandbox", "deploy.show", "--run", "20990101-000000-beef")
     assert r.returncode == 1 and "no run 20990101-000000-beef in sandbox's journal" in r.stderr

@@ -152,7 +152,8 @@ def test_a_failure_on_one_host_at_code_update_reports_every_host(gfab, db):
         out = r.stdout
         assert r.returncode == 1, out
         assert "stopped at code update" in r.stderr
-        assert "[sandbox3]   FAILED: command exited 1: git -C /srv/recorder-3/app merge" in out
+        assert ("[sandbox3]   FAILED: git merge --ff-only failed in /srv/recorder-3/app (exit 1): "
+                "error: Unable to create '/srv/recorder-3/app/.git/index.lock': File exists") in out
         for name in ("sandbox", "sandbox2", "sandbox4"):
             assert f"[{name}]   ok - " in out
         assert "failed on sandbox3" in r.stderr and "done on: sandbox, sandbox2, sandbox4" in r.stderr
@@ -175,15 +176,16 @@ def test_a_failure_on_one_host_at_code_update_reports_every_host(gfab, db):
 class Probe:
     """GET /healthz on every host, about 25 times a second each, from this process."""
 
-    def __init__(self):
-        self.samples, self.stop = [], threading.Event()
+    def __init__(self, timeout=2):
+        self.samples, self.stop, self.timeout = [], threading.Event(), timeout
         self.threads = [threading.Thread(target=self._loop, args=(n,)) for n in NAMES]
 
     def _loop(self, name):
         while not self.stop.is_set():
             t = time.monotonic()
             try:
-                with urllib.request.urlopen(f"http://{ADDRS[name]}:8080/healthz", timeout=2) as r:
+                with urllib.request.urlopen(f"http://{ADDRS[name]}:8080/healthz",
+                                            timeout=self.timeout) as r:
                     status = r.status
             except urllib.error.HTTPError as e:
                 status = e.code
@@ -242,7 +244,9 @@ def test_reload_on_every_host_at_once_keeps_every_host_answering(gfab):
     """service.restart = "reload" (the sandbox's): gunicorn's HUP swaps the workers under the same
     master, so even all hosts at once never stop answering, and each proves the commit it serves."""
     pids = gunicorn_pids()
-    with Probe() as probe:
+    # a request may wait while 8 new workers boot Django on this machine's 2 cores: slow under
+    # load is not down, so the probe waits up to 10 s; an error status or refusal still counts
+    with Probe(timeout=10) as probe:
         r = gfab("-H", "sandbox-group", "deploy.restart", "--batch", "4")
     assert r.returncode == 0, r.stdout + r.stderr
     assert gunicorn_pids() == pids                                   # the same masters: reloaded
@@ -250,7 +254,8 @@ def test_reload_on_every_host_at_once_keeps_every_host_answering(gfab):
     for n in NAMES:
         assert re.search(rf"^\[{n}\]\s+ok - recorder\S* reloaded, serving {v1[:12]}", r.stdout,
                          re.M), (n, r.stdout)
-    assert probe.failures() == {n: 0 for n in NAMES}, probe.failures()
+    assert probe.failures() == {n: 0 for n in NAMES}, sorted(
+        {(n, st) for _t, n, st in probe.samples if st != 200})
     assert all(served_revision(n) == v1 for n in NAMES)
 
 

@@ -51,6 +51,10 @@ def dirty(r):
     (r / "stray.txt").write_text("x\n")
 
 
+def stale_lock(r):
+    (r / ".git" / "index.lock").write_text("")
+
+
 CASES = [
     # id, start, target, files, since, change, (requirements changed, missing) or Failed text
     ("already-there", "v1", "v1", [], None, None, (False, [])),
@@ -62,6 +66,8 @@ CASES = [
     ("dirty-tree", "v1", "v2", [], None, dirty, "has local changes (?? stray.txt)"),
     ("not-a-fast-forward", "v2", "side", [], None, None, "is not a fast-forward of the deployed"),
     ("backwards", "v3", "v1", [], None, None, "is not a fast-forward of the deployed"),
+    ("merge-fails", "v1", "v2", [], None, stale_lock,
+     "git merge --ff-only failed in {repo} (exit 1): error: Unable to create"),
 ]
 
 
@@ -77,7 +83,7 @@ def test_update(tmp_path, repo, start, target, files, since, change, expected):
     if isinstance(expected, str):
         with pytest.raises(Failed) as e:
             code_update.update(c, commit, files, since=since)
-        assert expected in str(e.value)
+        assert expected.format(repo=repo) in str(e.value)
         assert git(repo, "rev-parse", "HEAD") == before          # nothing moved
     else:
         u = code_update.update(c, commit, files, since=since)

@@ -9,12 +9,14 @@ import json
 import shlex
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 from invoke import Result
 from invoke.exceptions import UnexpectedExit
 
 from fabfile import app, db, inventory, remote, services, verify
+from fabfile.connection import DeployConnection
 from fabfile.errors import ConfigError
 
 # --- a real inventory Site, from a temp hosts.toml -------------------------------------------
@@ -170,7 +172,13 @@ def test_client_prefix_dsn_password_only_in_the_stdin_preamble(tmp_path, dsn, wh
     tool = prefix.split(" && ")[-1]
     assert shlex.split(tool) == ["pg_dump", "-h", host, "-p", port, "-U", user]
     assert prefix.startswith("IFS= read -r PGPASSWORD && export PGPASSWORD && ")
-    assert site.secrets == {"APP_DSN": dsn}  # registered, so the runner masks it
+    # registered, so the runner masks them: the DSN, and its password alone and shell-quoted
+    assert site.secrets == {"APP_DSN": dsn, "APP_DSN (password)": password,
+                            "APP_DSN (password, quoted)": shlex.quote(password)}
+    lines, _command = db.script_psql(c)
+    masked = DeployConnection.mask(SimpleNamespace(site=site), lines)
+    assert password in lines or shlex.quote(password) in lines
+    assert password not in masked and shlex.quote(password) not in masked
 
     db.psql(c, "SELECT 1")
     assert password not in c.last and dsn not in c.last
