@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from . import app
 from .errors import ConfigError
-from .remote import q, run_script, sh
+from .remote import q, run_script, sections, sh
 from .steps import Failed
 
 
@@ -58,16 +58,18 @@ class Update:
 
 
 UPDATE_SCRIPT = """set -u
-before=$({g} rev-parse HEAD) || {{ echo "@@failed git rev-parse HEAD"; exit 1; }}
-echo "@@before $before"
+fail() {{ echo @@failed; echo "$1"; exit 1; }}
+before=$({g} rev-parse HEAD) || fail "git rev-parse HEAD"
+echo @@before; echo "$before"
 if [ "$before" != {to} ]; then
-  changes=$({g} status --porcelain --untracked-files=normal) || {{ echo "@@failed git status"; exit 1; }}
+  changes=$({g} status --porcelain --untracked-files=normal) || fail "git status"
   if [ -n "$changes" ]; then echo @@dirty; printf '%s\\n' "$changes"; exit 0; fi
   {g} merge-base --is-ancestor "$before" {to} || {{ echo @@not-ff; exit 0; }}
-  {g} merge --quiet --ff-only {to} </dev/null || {{ echo "@@failed git merge --ff-only"; exit 1; }}
+  {g} merge --quiet --ff-only {to} </dev/null || fail "git merge --ff-only"
 fi
 base={base}
 if [ "$base" != {to} ] && ! {g} diff --quiet "$base" {to} -- {deps}; then echo @@requirements; fi
+echo @@missing
 {tests}echo @@done
 """
 
@@ -77,34 +79,32 @@ def update(c, commit, files=(), since=None):
     whether the dependency files changed (since `since`, default where the tree was) and which
     of `files` (relative to app.dir) are missing. Failed on local changes or a non-fast-forward."""
     a = c.site.app
-    tests = "".join(f"test -e {q(a.dir + '/' + p)} || echo {q('@@missing ' + p)}\n" for p in files)
+    tests = "".join(f"test -e {q(a.dir + '/' + p)} || echo {q(p)}\n" for p in files)
     script = UPDATE_SCRIPT.format(g=f"git -C {q(a.dir)}", to=q(commit), tests=tests,
                                   base=q(since) if since else '"$before"',
                                   deps=sh(*dependency_files(c)))
     r = run_script(c, script, warn=True)
-    lines = r.stdout.splitlines()
-    before = next((x.split(" ", 1)[1] for x in lines if x.startswith("@@before ")), "")
+    s = {k: [x for x in v if x.strip()] for k, v in sections(r.stdout).items()}
+    before = (s.get("before") or [""])[0]
     if r.failed:
-        what = next((x[len("@@failed "):] for x in lines if x.startswith("@@failed ")),
-                    "the code update script")
+        what = (s.get("failed") or ["the code update script"])[0]
         said = (r.stderr or "").strip().splitlines()
         said = [x for x in said if x.startswith(("fatal:", "error:"))][:1] or said[-1:]
         raise Failed(f"{what} failed in {a.dir} (exit {r.exited}){': ' + said[0] if said else ''}")
-    if "@@dirty" in lines:
-        changes = [x for x in lines[lines.index("@@dirty") + 1:] if x.strip()]
+    if "dirty" in s:
+        changes = s["dirty"]
         raise Failed(f"the work tree {a.dir} has local changes ({'; '.join(changes[:3])}"
                      f"{'...' if len(changes) > 3 else ''}); refusing to deploy over them",
                      recovery=f"inspect them on the host (git -C {a.dir} status), commit or "
                               "remove them, then rerun; nothing was changed")
-    if "@@not-ff" in lines:
+    if "not-ff" in s:
         raise Failed(f"{commit[:12]} is not a fast-forward of the deployed {before[:12]}",
                      recovery="deploy a ref that contains the deployed commit, or go back with "
                               f"fab -H {c.site.name} rollback.code --ref REF")
-    if "@@done" not in lines:
+    if "done" not in s:
         raise Failed(f"the code update on {c.site.name} ended early "
-                     f"({lines[-1] if lines else 'no output'})")
-    return Update(before, commit, "@@requirements" in lines,
-                  [x[len("@@missing "):] for x in lines if x.startswith("@@missing ")])
+                     f"({r.stdout.strip().splitlines()[-1] if r.stdout.strip() else 'no output'})")
+    return Update(before, commit, "requirements" in s, s["missing"])
 
 
 def move_to(c, commit):

@@ -18,7 +18,7 @@ from .connection import hosttask
 from .errors import CheckpointFailed, ConfigError
 from .journal import Journal
 from .output import planning
-from .remote import q
+from .remote import q, sections
 from .restart import restart_and_wait
 from .steps import ALL, ROLLING, Failed, Run, Step
 
@@ -47,11 +47,13 @@ def step_preflight(ref, json_dumps, expect=None):
         # the fetch, the ref, the tree, the disk and the logs in one round trip
         f = preflight_facts.read(c, name, tree=bool(wanted))
         space = ""
+        got = {}
         if need_space or wanted:   # the database's size and applied migrations in one psql
-            sql = "SELECT pg_database_size(current_database());\n" if need_space else ""
-            rows = db.psql(c, sql + (migrate.APPLIED_SQL if wanted else "")).split()
+            got = sections(db.psql(c, (
+                "\\echo @@size\nSELECT pg_database_size(current_database());\n" if need_space else "")
+                + (f"\\echo @@applied\n{migrate.APPLIED_SQL}\n" if wanted else "")))
         if need_space:
-            size = int(rows[0])
+            size = int(got["size"][0])
             need = 2 * size + (size if json_dumps else 0)
             if f.free < need:
                 raise Failed(f"only {f.free / 1e9:.2f} GB free in {c.site.backup.dir}, need "
@@ -73,9 +75,8 @@ def step_preflight(ref, json_dumps, expect=None):
             run.data["target"] = (prior.args.get("ref") or name, commit)
             return resumed_state(c, run, prior, web, f.head)
         if wanted:
-            applied = set(rows[1:] if need_space else rows)
-            problems = migrate.expected_problems(migrate.migration_files(f.tree), applied,
-                                                 commit, wanted)
+            problems = migrate.expected_problems(migrate.migration_files(f.tree),
+                                                 set(got["applied"]), commit, wanted)
             if problems:
                 raise Failed("the expected migrations do not match " + name + ": "
                              + "; ".join(problems) + " (--expect or [migrations] expect in "

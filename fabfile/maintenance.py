@@ -136,10 +136,16 @@ def turn_on(c, known=None):
     if m.backend == "nginx" and not f.snippet:
         raise DeployError(f"the maintenance snippet is not installed ({m.snippet}); run "
                           f"fab -H {c.site.name} maintenance.install first")
-    if f.on:
+    return _flag_on(c, f.on)
+
+
+def _flag_on(c, on):
+    """Create the flag atomically, unless it is there (`on`)."""
+    if on:
         return "nothing to do: maintenance is already ON"
-    c.run(f"tmp=$(mktemp {q(m.flag + '.XXXXXX')}) && chmod 0644 \"$tmp\" && mv -f \"$tmp\" {q(m.flag)}",
-          hide=True)
+    template = q(c.site.maintenance.flag + ".XXXXXX")
+    c.run(f"tmp=$(mktemp {template}) && chmod 0644 \"$tmp\" && mv -f \"$tmp\" "
+          f"{q(c.site.maintenance.flag)}", hide=True)
     return "maintenance ON"
 
 
@@ -153,10 +159,11 @@ def turn_off(c):
 
 
 def on_with_install(c):
-    """install() then turn_on() from one read of the host: (install note, turn_on note)."""
+    """install() then the flag, from one read of the host: (install note, turn_on note). Once
+    install() returned, the snippet is in place: no second read."""
     f = facts(c)
     note = install(c, f)
-    return note, turn_on(c, f if note.startswith("nothing") else None)
+    return note, _flag_on(c, f.on)
 
 
 def bypass_headers(c):

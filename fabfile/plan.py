@@ -12,7 +12,7 @@ Invoke's own `--dry` only echoes commands and pretends each succeeded, so every 
 """
 import re
 
-from . import code_update, db, lock, maintenance, migrate, services
+from . import code_update, db, lock, maintenance, migrate, preflight_facts, restart, services
 from .app import head, prefix
 from .history import cli_args
 from .remote import q, run_script, sections
@@ -61,15 +61,17 @@ def host_checks(c):
 def checks(c, ref):
     """[(ok: bool|None, text)] read-only facts; and the target commit."""
     out = host_checks(c)
-    code_update.fetch(c)
-    name, commit = code_update.resolve(c, ref)
-    now = head(c)
+    name = code_update.ref_name(c, ref)
+    f = preflight_facts.read(c, name)   # the fetch, the ref, HEAD and the tree: what preflight reads
+    if not f.commit:
+        raise code_update.no_such_ref(c, name)
+    commit, now = f.commit, f.head
     ff = c.run(f"git -C {q(c.site.app.dir)} merge-base --is-ancestor {q(now)} {q(commit)}",
                warn=True, hide=True).ok
     out.append((ff, f"code: deployed {now[:12]}, target {name} = {commit[:12]}"
                     f"{'' if ff else ' - NOT a fast-forward'}"
                     f"{' (nothing to update)' if now == commit else ''}"))
-    dirty = code_update.dirty(c)
+    dirty = f.changes
     out.append((not dirty, "work tree: clean" if not dirty else
                 f"work tree: local changes ({'; '.join(dirty[:3])})"))
     return out, name, commit
@@ -123,7 +125,6 @@ def steps(c, fleet, commit, files, json_dumps):
     migrations = " ".join(files) or "(none)"
     primary = "once, on " + fleet.primary.site.name if fleet.multi else s.name
     every = "every host at once" if fleet.multi else s.name
-    svc = " ".join(services.argv(c, "restart"))
     dumps = [f"{manage} dumpdata ... | gzip > {b}/dumpdata-*.json.gz"] if json_dumps else []
     return [
         ("backup.create", primary, [f"pg_dump -Fc --snapshot=... {s.database.name} > {b}/db.dump",
@@ -137,7 +138,7 @@ def steps(c, fleet, commit, files, json_dumps):
         ("migrate.run", primary, [f"{manage} migrate --noinput ... ({migrations}); "
                                   "invariants before the destructive ones"]),
         ("verify.post", primary, ["the project's post checks; fingerprints compared"]),
-        ("restart", "rolling" if fleet.multi else s.name, [f"sudo -n {svc}; wait for 200 on {s.health.url}"]),
+        ("restart", "rolling" if fleet.multi else s.name, [restart.plan_line(c)]),
         ("maintenance.off", every, [f"rm {s.maintenance.flag}"]),
         ("verify.smoke / verify.logs", every, ["HTTP smoke checks; log scan"]),
     ]

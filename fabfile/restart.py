@@ -12,7 +12,7 @@ within health.timeout (gunicorn's preload_app keeps the old code on HUP) the app
 import json
 import time
 
-from . import httpcheck, maintenance, services
+from . import services
 from .app import head
 from .steps import Failed
 
@@ -41,10 +41,9 @@ def wait_serving(c, commit=None, timeout=None):
     Returns (ok, last status, last named revision, seconds)."""
     h = c.site.health
     timeout = h.timeout if timeout is None else timeout
-    headers = maintenance.bypass_headers(c)
     start = time.monotonic()
     while True:
-        status, body = httpcheck.request(c, h.url, headers=headers, timeout=5)
+        status, body = services.health_response(c)
         named = revision(body, h.revision_key) if h.revision_key and status == 200 else ""
         took = time.monotonic() - start
         if status == 200 and (commit is None or same_commit(named, commit)):
@@ -52,6 +51,17 @@ def wait_serving(c, commit=None, timeout=None):
         if took >= timeout:
             return False, status, named, took
         time.sleep(POLL)
+
+
+def plan_line(c):
+    """What the restart step sends and waits for, as deploy.consolidate --plan shows it."""
+    s, h = c.site.service, c.site.health
+    wait = f"wait for 200 on {h.url}" + (f" naming the commit ({h.revision_key})"
+                                         if h.revision_key else "")
+    if s.restart == "reload":
+        return (f"sudo -n {' '.join(services.argv(c, 'reload'))}; {wait} "
+                f"(else sudo -n {' '.join(services.argv(c, 'restart'))})")
+    return f"sudo -n {' '.join(services.argv(c, 'restart'))}; {wait}"
 
 
 def _what_answered(status, named):

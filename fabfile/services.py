@@ -56,8 +56,13 @@ def nginx_reload(c):
     return sudo(c, "nginx", "-s", "reload", hide=True)
 
 
-def health(c, timeout=5):
-    """HTTP status of the health URL as seen from the host, through the maintenance bypass."""
+def health_response(c, timeout=5):
+    """(status, body) of the health URL as seen from the host, through the maintenance bypass."""
     from . import httpcheck, maintenance
     return httpcheck.request(c, c.site.health.url, headers=maintenance.bypass_headers(c),
-                        timeout=timeout)[0]
+                             timeout=timeout)
+
+
+def health(c, timeout=5):
+    """HTTP status of the health URL as seen from the host, through the maintenance bypass."""
+    return health_response(c, timeout)[0]

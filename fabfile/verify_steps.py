@@ -161,13 +161,21 @@ def log_files(c):
     return list(c.site.app.log_files) + [c.site.nginx.access_log, c.site.nginx.error_log]
 
 
+def log_sizes_script(c):
+    """Script lines printing `PATH SIZE` for each log (0 when missing); `log_sizes` reads them."""
+    return "".join(f"printf '%s %s\\n' {q(f)} \"$(stat -c %s {q(f)} 2>/dev/null || echo 0)\"\n"
+                   for f in log_files(c))
+
+
+def log_sizes(lines):
+    pairs = (line.rsplit(" ", 1) for line in lines if line.strip())
+    return {f: int(size) for f, size in pairs}
+
+
 def log_offsets(c, tail_bytes=0):
     """{log file: size now} (minus `tail_bytes`: a standalone scan looks at the recent tail)."""
-    files = log_files(c)
-    script = "\n".join(f"printf '%s %s\\n' {q(f)} \"$(stat -c %s {q(f)} 2>/dev/null || echo 0)\""
-                       for f in files)
-    pairs = (line.rsplit(" ", 1) for line in run_script(c, script).stdout.splitlines() if line)
-    return {f: max(0, int(size) - tail_bytes) for f, size in pairs}
+    sizes = log_sizes(run_script(c, log_sizes_script(c)).stdout.splitlines())
+    return {f: max(0, size - tail_bytes) for f, size in sizes.items()}
 
 
 def scan_since(c, offsets):

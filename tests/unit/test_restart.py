@@ -142,3 +142,13 @@ def test_the_deployed_commit_given_is_not_read_again(tmp_path):
     c = Host(make_site(tmp_path, service=RELOAD, health=KEY), after_reload=(200, NEW))
     assert "reloaded, serving aaaaaaaaaaaa" in restart.restart_and_wait(c, commit=NEW)
     assert GIT not in c.sent()
+
+
+@pytest.mark.parametrize("service, health, expected", [
+    (RELOAD, KEY, "sudo -n supervisorctl signal HUP recorder; wait for 200 on "
+                  "http://127.0.0.1/healthz naming the commit (revision) "
+                  "(else sudo -n supervisorctl restart recorder)"),
+    (RESTART, NO_KEY, "sudo -n supervisorctl restart recorder; wait for 200 on http://127.0.0.1/healthz"),
+])
+def test_the_plan_shows_what_the_restart_step_sends(tmp_path, service, health, expected):
+    assert restart.plan_line(Host(make_site(tmp_path, service=service, health=health))) == expected
