@@ -36,6 +36,12 @@ def _label_file(label):
     return f"dumpdata-{label.replace('.', '_')}.json.gz"
 
 
+# The applied migrations as the dump holds them (application order), read in its snapshot rather
+# than by a `manage.py showmigrations` (one Django start-up) after it; none without the table.
+APPLIED_IN_SNAPSHOT = ("SELECT 'SELECT app || ''.'' || name FROM django_migrations ORDER BY id' "
+                       "WHERE to_regclass('public.django_migrations') IS NOT NULL \\gexec")
+
+
 def create_script(c, name, json_labels, other_dbs=()):
     d = c.site.database
     if d.access != "local":  # pragma: no cover - dsn hosts dump with the DSN's credentials
@@ -57,7 +63,9 @@ def create_script(c, name, json_labels, other_dbs=()):
     # deploy.lock_wait_timeout, env FABRIC_DEPLOY_LOCK_WAIT_TIMEOUT).
     wait = int(c.config.deploy.lock_wait_timeout)
     every = float(c.config.deploy.get("progress_every", 5.0))  # seconds between progress lines
-    fp_lines = q(db.FINGERPRINT_GEXEC) + " " + q("\\echo @@END")
+    # In the dump's snapshot too: the table fingerprints, then the applied migrations.
+    fp_lines = " ".join(q(x) for x in (db.FINGERPRINT_GEXEC, "\\echo @@migrations",
+                                       APPLIED_IN_SNAPSHOT, "\\echo @@END"))
     # Other databases of the cluster (a cluster upgrade's backup): one custom dump each.
     others = "".join(
         f"{db.local_tool(c, 'pg_dump')} -Fc -d {q(other)} > \"$D/db-{i}.dump\" </dev/null || "
@@ -96,7 +104,6 @@ kill $PROGRESS 2>/dev/null || true
 rm -f "$D"/.json-* "$D/.dump.err"
 echo @@version; {db.local_tool(c, 'psql')} -X -A -t -d {q(d.name)} -c "SHOW server_version" </dev/null
 echo @@commit; git -C {q(c.site.app.dir)} rev-parse HEAD
-echo @@migrations; {app.prefix(c)} showmigrations --plan </dev/null | grep '^\\[X\\]' | sed 's/^\\[X\\] *//'
 echo @@files; cd "$D" && for f in *; do printf '%s %s\\n' "$(stat -c %s "$f")" "$(sha256sum "$f")"; done
 echo @@end
 """
@@ -154,9 +161,14 @@ def verify_files(c, name, manifest=None):
     manifest = manifest or read_manifest(c, name)
     d = bdir(c, name)
     dumps = " ".join(q(f) for f in ["db.dump", *manifest.get("other_databases", {}).values()])
+    # The full read and the checksums run side by side (two cores; both only read the files).
     script = f"""cd {q(d)} || exit 2
+R=$(mktemp) || exit 2
+trap 'rm -f "$R"' EXIT
+( for f in {dumps}; do {db.local_tool(c, 'pg_restore')} -f /dev/null < "$f" 2>&1 || echo "BAD $f"; done; echo READ-DONE ) > "$R" &
 echo @@files; for f in *; do [ "$f" = manifest.json ] || [ "$f" = verified.json ] || printf '%s %s\\n' "$(stat -c %s "$f")" "$(sha256sum "$f")"; done
-echo @@read; for f in {dumps}; do {db.local_tool(c, 'pg_restore')} -f /dev/null < "$f" 2>&1 || echo "BAD $f"; done; echo READ-DONE
+wait
+echo @@read; cat "$R"
 """
     r = run_script(c, script, warn=True)
     sections = remote.sections(r.stdout)

@@ -91,7 +91,7 @@ def test_upgrade_each_method(sfab, db, secrets, method):
     assert r.returncode == 0, r.stdout + r.stderr
     assert version(db).startswith("15.")
     assert ("15", "main", "5432", "online") in clusters()
-    old = [k for k in clusters() if k[0] == "14"]
+    old = [k for k in clusters() if k[:2] == ("14", "main")]   # (not the bench's 14/benchsrc)
     assert old and old[0][3] == "down" and old[0][2] != "5432"  # kept, stopped, moved aside
     assert_same_data(state_before(), all_fingerprints(db))
     assert "fingerprint after == before" in r.stdout and "downtime (maintenance ON->OFF):" in r.stdout
