@@ -1,44 +1,113 @@
 """Run the app's configured checks (deploy.toml): SQL or Django-shell queries with expectations.
 
-All SQL checks of a batch go to the host in one psql call (one round trip); each Django check
-is one `manage.py shell` with the code on stdin.
+All SQL checks of a batch go to the host in one psql call (one round trip), and all Django checks
+of a batch run in one `manage.py shell` (one Django start-up), each snippet in its own namespace.
+The Django part can also ride on a `manage.py shell` the caller runs anyway (migrate.apply).
 """
 import io
 
 from . import app, db
+from .errors import DeployError
 from .remote import sections
 
+# Each snippet runs in a fresh namespace; what it prints goes under "@@django N", or the
+# exception under "@@django-error N" (a snippet that raises fails the check, it is no value).
+DJANGO_BATCH = """
+import contextlib as _cl, io as _io, sys as _sys
+for _i, _code in enumerate({codes!r}):
+    _buf = _io.StringIO()
+    try:
+        with _cl.redirect_stdout(_buf):
+            exec(_code, {{"__name__": "__deploy_check__"}})
+    except Exception as _e:
+        print("@@django-error %d" % _i)
+        print("%s: %s" % (type(_e).__name__, _e))
+        continue
+    print("@@django %d" % _i)
+    print(_buf.getvalue())
+_sys.stdout.flush()
+"""
 
-def _sql_batch(c, checks):
+
+def django_script(checks):
+    """Python for `manage.py shell` that runs the Django snippets of `checks` in one process."""
+    return DJANGO_BATCH.format(codes=[chk["django"].strip() + "\n" for chk in checks])
+
+
+def django_values(text, checks):
+    """[non-empty printed lines] per check, from django_script's output (DeployError naming
+    the check whose snippet raised, or the first one that never ran)."""
+    found = sections(text)
+    out = []
+    for i, chk in enumerate(checks):
+        if f"django-error {i}" in found:
+            err = " ".join(found[f"django-error {i}"]).strip()
+            raise DeployError(f"the Django check '{chk['name']}' raised {err}; fix its snippet "
+                              "in deploy.toml or the app")
+        if f"django {i}" not in found:
+            raise DeployError(f"the Django check '{chk['name']}' printed nothing (the shell "
+                              "stopped before it); run it in `manage.py shell` on the host")
+        out.append([line for line in found[f"django {i}"] if line.strip()])
+    return out
+
+
+def sql_script(checks):
+    """One psql script for the SQL checks: each query's rows under an `@@N` header."""
     script = []
     for i, chk in enumerate(checks):
         script.append(f"\\echo @@{i}")
         script.append(chk["sql"].rstrip().rstrip(";") + ";")
-    values = sections(db.psql(c, "\n".join(script)))
-    return [values.get(str(i), []) for i in range(len(checks))]
+    return "\n".join(script)
 
 
-def _django(c, code):
-    r = c.run(f"{app.prefix(c)} shell", in_stream=io.StringIO(code.strip() + "\n"), hide=True)
-    lines = [line for line in r.stdout.splitlines() if line.strip()]
-    return lines
+def sql_values(found, checks):
+    """[rows] per check, from sql_script's output split by remote.sections."""
+    return [found.get(str(i), []) for i in range(len(checks))]
 
 
-def evaluate(c, checks):
-    """[(check, value)] where value is a string, or a list of strings for `list = true`."""
-    sql = [chk for chk in checks if "sql" in chk]
-    sql_rows = dict(zip((id(x) for x in sql), _sql_batch(c, sql))) if sql else {}
+def _sql_batch(c, checks):
+    return sql_values(sections(db.psql(c, sql_script(checks))), checks)
+
+
+def _django_batch(c, checks):
+    r = c.run(f"{app.prefix(c)} shell", in_stream=io.StringIO(django_script(checks)), hide=True)
+    return django_values(r.stdout, checks)
+
+
+def evaluate(c, checks, django=None, sql=None):
+    """[(check, value)] where value is a string, or a list of strings for `list = true`.
+
+    `django` / `sql`: the Django checks' printed lines (django_values) or the SQL checks' rows
+    (sql_values), already read by the caller with its own work; without them they run here,
+    all SQL in one psql and all Django in one shell."""
+    sq = sql_checks(checks)
+    dj = django_checks(checks)
+    rows = {}
+    if sq:
+        rows.update(zip((id(x) for x in sq), sql if sql is not None else _sql_batch(c, sq)))
+    if dj:
+        rows.update(zip((id(x) for x in dj), django if django is not None else _django_batch(c, dj)))
     out = []
     for chk in checks:
-        rows = sql_rows[id(chk)] if "sql" in chk else _django(c, chk["django"])
+        lines = rows[id(chk)]
         if chk.get("list"):
-            value = rows
+            value = lines
         elif "sql" in chk:
-            value = rows[0] if rows else ""
+            value = lines[0] if lines else ""
         else:
-            value = rows[-1] if rows else ""
+            value = lines[-1] if lines else ""
         out.append((chk, value))
     return out
+
+
+def django_checks(checks):
+    """The Django-shell checks among `checks`, in order (what `evaluate(django=...)` expects)."""
+    return [chk for chk in checks if "django" in chk]
+
+
+def sql_checks(checks):
+    """The SQL checks among `checks`, in order (what `evaluate(sql=...)` expects)."""
+    return [chk for chk in checks if "sql" in chk]
 
 
 def expected(chk, baseline):
@@ -49,10 +118,11 @@ def expected(chk, baseline):
     return exp
 
 
-def verdicts(c, checks, baseline):
-    """[(name, ok, value, expected)] for checks with an `expect`."""
+def verdicts(c, checks, baseline, django=None, sql=None):
+    """[(name, ok, value, expected)] for checks with an `expect` (`django`, `sql`: as in
+    evaluate)."""
     out = []
-    for chk, value in evaluate(c, checks):
+    for chk, value in evaluate(c, checks, django, sql):
         want = expected(chk, baseline)
         out.append((chk["name"], str(value) == str(want), value, want))
     return out

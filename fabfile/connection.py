@@ -80,8 +80,9 @@ class DeployConnection(Connection):
         echo = self.config.run.echo if echo is None else echo
         kwargs["echo"] = False
         stdin = kwargs.get("in_stream")
-        script = self.mask(stdin.getvalue()) if command.startswith("bash -s") and \
-            hasattr(stdin, "getvalue") else None   # a script on stdin: shown and journaled
+        # a bash script or `manage.py shell` code on stdin: shown with --echo, and journaled
+        script = self.mask(stdin.getvalue()) if (command.startswith("bash -s") or command.endswith(
+            " shell")) and hasattr(stdin, "getvalue") else None
         if echo:
             print(f"    {self.out_prefix or ''}$ {self.mask(command)}", flush=True)
             for line in (script or "").splitlines():

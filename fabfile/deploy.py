@@ -180,7 +180,7 @@ def consolidate_steps(fleet, ref, json_dumps, expect):
         Step("code update", step_code_update, where=ALL, recovery=rec),
         Step("migrate.check", migrate.step_check(expect), recovery=rec),
         Step("maintenance.on", maintenance.step_on, where=ALL, role="web", recovery=rec),
-        Step("migrate.run", migrate.step_run_staged, recovery=rec),
+        Step("migrate.run", migrate.step_run_staged_then_post, recovery=rec),
         Step("verify.post", verify_steps.step_post, recovery=rec),
         Step("restart", step_restart, where=ROLLING, role="web", recovery=rec),
         Step("maintenance.off", maintenance.step_off, where=ALL, role="web", recovery=rec),

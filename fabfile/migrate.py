@@ -8,12 +8,14 @@ non-destructive prefix first, checks the project's invariants, and only then the
 import io
 import json
 import re
+import sys
 
 from invoke import Collection
 
 from . import app, checks, db
 from .connection import hosttask
 from .errors import ConfigError, DeployError
+from .output import Prefixed, UpTo
 from .steps import Failed, Run, Step
 
 PLAN_CODE = """
@@ -109,25 +111,59 @@ def split_staged(entries):
 
 SYNC_BLOCK = re.compile(r"^=+ .* =+$\n(?:.*\n)*?^=+$", re.M)
 
+# `manage.py migrate APP NAME --noinput` per app, in one Django process (system checks kept).
+MIGRATE_CODE = """
+import sys
+from django.core.management import call_command
+from django.core.management.base import CommandError
+sys.stdout.reconfigure(line_buffering=True)
+for _app, _name in {targets!r}:
+    try:
+        call_command("migrate", _app, _name, interactive=False, skip_checks=False)
+    except CommandError as _e:
+        sys.stdout.flush()
+        sys.stderr.write("CommandError: %s\\n" % _e)
+        sys.exit(1)
+"""
+# Printed between the migrations and the checks that follow them in the same process: what
+# comes after it is read by the tool, not shown.
+AFTER = "@@after-migrate"
 
-def apply(c, entries, run=None):
-    """Apply exactly `entries` (a prefix of the plan), streaming Django's output."""
-    outputs = []
-    last = {}  # app -> its last migration in `entries`: the migrate target, in first-seen order
+
+def targets(entries):
+    """[(app, last migration of that app in `entries`)], in first-seen order: migrate's targets."""
+    last = {}
     for e in entries:
         app_label, name = e["migration"].split(".", 1)
         last[app_label] = name
-    targets = list(last.items())
-    for app_label, name in targets:
-        r = app.manage(c, "migrate", "--noinput", app_label, name, hide=False)
-        outputs.append(r.stdout)
-    text = "\n".join(outputs)
+    return list(last.items())
+
+
+def apply_script(entries, then=()):
+    """The `manage.py shell` script applying exactly `entries`, then running the Django checks
+    `then` (checks.django_script) after the AFTER line."""
+    code = MIGRATE_CODE.format(targets=targets(entries))
+    if then:
+        code += f"print({AFTER!r})\n" + checks.django_script(then)
+    return code
+
+
+def apply(c, entries, run=None, then=()):
+    """Apply exactly `entries` (a prefix of the plan) in one Django process, streaming Django's
+    output. `then`: Django checks run in that same process once every migration succeeded (one
+    Django start-up fewer inside the maintenance window). Returns (Django's migration output,
+    the checks' output for checks.django_values, or None without `then`)."""
+    shown = UpTo(Prefixed(c, c.out_prefix) if getattr(c, "out_prefix", None) else sys.stdout,
+                 AFTER)
+    r = c.run(f"{app.prefix(c)} shell", in_stream=io.StringIO(apply_script(entries, then)),
+              hide=False, out_stream=shown)
+    text, _mark, after = r.stdout.partition(AFTER + "\n")
     blocks = SYNC_BLOCK.findall(text)
     if run is not None and blocks:
         run.journal.write({"kind": "output", "what": "migration report", "text": "\n".join(blocks)})
         run.data.setdefault("summary_lines", []).extend(
             line.strip() for b in blocks for line in b.splitlines() if ":" in line)
-    return text
+    return text, (after if then else None)
 
 
 def expect_list(c, expect):
@@ -154,19 +190,23 @@ def step_check(expect=None):
     return run_step
 
 
-def step_run_staged(c, run):
-    """Non-destructive prefix, invariants, then the destructive rest."""
+def step_run_staged(c, run, post=False):
+    """Non-destructive prefix, invariants, then the destructive rest. `post`: verify.post comes
+    next, so its Django checks run in the last migration process (run.data["post_django"])."""
     entries = run.data.get("plan") or plan(c)
     if not entries:
         return "nothing to do: no pending migrations"
     safe, rest = split_staged(entries)
+    then = checks.django_checks(c.site.inventory.project.post_checks) if post else []
     if safe:
         run.say(f"    applying the non-destructive migrations: "
                 f"{', '.join(e['migration'] for e in safe)}")
         # said before they run: a cut connection may leave them applied on the host
         run.state["migrated"] = f"migrations may be partly applied: {', '.join(e['migration'] for e in safe)}"
-        apply(c, safe, run)
+        _text, after = apply(c, safe, run, then=[] if rest else then)
         run.state["migrated"] = f"applied: {', '.join(e['migration'] for e in safe)}"
+        if after is not None:
+            run.data["post_django"] = after
     project = c.site.inventory.project
     if rest and project.invariants:
         verdicts = checks.verdicts(c, project.invariants, run.data.get("audit", {}))
@@ -181,9 +221,16 @@ def step_run_staged(c, run):
         run.say(f"    applying: {', '.join(e['migration'] for e in rest)}")
         run.state["migrated"] = (f"migrations may be partly applied: "
                                  f"{', '.join(e['migration'] for e in entries)}")
-        apply(c, rest, run)
+        _text, after = apply(c, rest, run, then=then)
         run.state["migrated"] = f"applied: {', '.join(e['migration'] for e in entries)}"
+        if after is not None:
+            run.data["post_django"] = after
     return f"applied {len(entries)} migration(s)"
+
+
+def step_run_staged_then_post(c, run):
+    """step_run_staged for a run whose next step is verify.post (deploy.consolidate)."""
+    return step_run_staged(c, run, post=True)
 
 
 @hosttask(name="plan")

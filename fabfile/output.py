@@ -57,6 +57,40 @@ class Prefixed:
         pass
 
 
+class UpTo:
+    """An out_stream showing a command's output live up to a `marker` line; the rest (results
+    for the tool, not the operator) is still captured, but not shown."""
+
+    def __init__(self, inner, marker):
+        self.inner, self.marker = inner, marker
+        self.held, self.at_line_start, self.done = "", True, False
+
+    def write(self, text):
+        if self.done:
+            return
+        buf, self.held, shown = self.held + text, "", []
+        while buf:
+            if self.at_line_start:
+                if buf.startswith(self.marker):
+                    self.done = True
+                    break
+                if self.marker.startswith(buf):   # may still become the marker: wait
+                    self.held = buf
+                    break
+            nl = buf.find("\n")
+            if nl < 0:
+                shown.append(buf)
+                self.at_line_start = False
+                break
+            shown.append(buf[:nl + 1])
+            buf, self.at_line_start = buf[nl + 1:], True
+        if shown:
+            self.inner.write("".join(shown))
+
+    def flush(self):
+        self.inner.flush()
+
+
 class Progress(Prefixed):
     """The out_stream of a long remote script: shows only its `@@progress BYTES` lines, as
     "<what>: 123.4 MB written (12s)" - one line each, readable in a CI log (no \\r)."""

@@ -56,15 +56,29 @@ def keep_audit(c, run, prior):
 
 
 def step_post(c, run):
-    """The project's post checks, plus: no table lost rows except those the plan drops."""
+    """The project's post checks, plus: no table lost rows except those the plan drops.
+
+    Its SQL checks and the table fingerprints go in one psql; its Django checks were run by
+    migrate.run in its last Django process when it could (run.data["post_django"])."""
     project = c.site.inventory.project
-    verdicts = checks.verdicts(c, project.post_checks, run.data.get("audit", {}))
+    read = run.data.pop("post_django", None)
+    django = (checks.django_values(read, checks.django_checks(project.post_checks))
+              if read is not None else None)
+    manifest = run.data.get("manifest")
+    sql_checks = checks.sql_checks(project.post_checks)
+    found = {}
+    if sql_checks or manifest:
+        script = checks.sql_script(sql_checks)
+        if manifest:
+            script += "\n\\echo @@fingerprints\n" + db.fingerprint_gexec()
+        found = sections(db.psql(c, script))
+    verdicts = checks.verdicts(c, project.post_checks, run.data.get("audit", {}), django,
+                               checks.sql_values(found, sql_checks))
     for name, ok, value, want in verdicts:
         run.say(f"    {'ok  ' if ok else 'FAIL'} {name}: {value} (expected {want})")
     bad = [f"'{n}' is {v}, expected {w}" for n, ok, v, w in verdicts if not ok]
-    manifest = run.data.get("manifest")
     if manifest:
-        now = db.fingerprints(c)
+        now = db.parse_fingerprints(found.get("fingerprints", []))
         for table, meta in manifest["tables"].items():
             if table in project.drops:
                 continue

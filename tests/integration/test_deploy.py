@@ -60,6 +60,8 @@ def test_a_v1_to_v2_consolidates_profiles(sfab, db):
         not_teachers = scalar(conn, "SELECT count(*) FROM workshops_userprofile w JOIN "
                                     "accounts_userprofile a USING (user_id) "
                                     "WHERE w.is_instructor AND NOT a.is_teacher")
+        applied = [r[0] for r in conn.execute(
+            "SELECT app || '.' || name FROM django_migrations ORDER BY id").fetchall()]
     assert len(instructors) == 200 and not_teachers == 50
 
     r = sfab("-H", "sandbox", "deploy.consolidate")  # with the runbook's JSON dumps
@@ -97,8 +99,18 @@ def test_a_v1_to_v2_consolidates_profiles(sfab, db):
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in d.iterdir())
     manifest = json.loads((d / "manifest.json").read_text())
     assert {t: (m["rows"], m["md5"]) for t, m in manifest["tables"].items()} == before
+    assert manifest["applied_migrations"] == applied   # read in the dump's snapshot
+    assert "accounts.0014_final_sync_before_deletion" not in applied
     audit = json.loads((d / "audit.json").read_text())
     assert len(audit["needs_sync"]) == 50 and audit["workshop_instructors"] == "200"
+
+    # The journal keeps the code each Django process ran: the destructive migration's target,
+    # then verify.post's Django check, in the same `manage.py shell`.
+    r = sfab("-H", "sandbox", "deploy.show", "--run", re.search(r"\(run (\S+)\)", out).group(1))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"\[migrate\.run\] exit 0 [^\n]*manage\.py shell\n(?:      \|[^\n]*\n)*?"
+                     r"      \| for _app, _name in \[\('workshops', '0025_remove_userprofile'\)\]:"
+                     r"\n(?:      \|[^\n]*\n)*?      \| print\('@@after-migrate'\)", r.stdout), r.stdout
 
     # Rolling migrations back across DeleteModel would bring the table back EMPTY: refused.
     r = sfab("-H", "sandbox", "rollback.migrations", "--to", "workshops.0024_userprofile_website",

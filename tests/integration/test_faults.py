@@ -141,13 +141,14 @@ def wait_for_process(pattern, timeout=30):
 
 # --- faults --------------------------------------------------------------------------------
 def test_ssh_connection_cut_during_migrate(sfab, db):
-    """The sshd child serving the session is killed while `manage.py migrate` runs."""
+    """The sshd child serving the session is killed while the migrations' `manage.py shell` runs
+    (the first Django process of step 7)."""
     with db() as conn:
         before = fingerprints(conn)
     killed = []
 
     def cut():
-        pid, _ppid = wait_for_process(r"manage\.py migrate --noinput")
+        pid, _ppid = wait_for_process(r"manage\.py shell")
         chain = {p: (pp, c) for p, pp, c in procs()}
         while pid in chain and not chain[pid][1].startswith("sshd: deploy"):
             pid = chain[pid][0]
@@ -274,7 +275,7 @@ def test_postgresql_stopped_during_migrate(sfab, db, pg_restarted):
         before = fingerprints(conn)
 
     def stop_pg():
-        wait_for_process(r"manage\.py migrate --noinput")
+        wait_for_process(r"manage\.py shell")
         subprocess.run(["pg_ctlcluster", "14", "main", "stop", "-m", "immediate"], capture_output=True)
 
     w = Watch(sfab, "-H", "sandbox", "deploy.consolidate", "--no-json")
