@@ -1,4 +1,5 @@
 """The Django app on the host: manage.py commands, git state, migrations."""
+import io
 import re
 
 from .remote import q, sh
@@ -19,6 +20,11 @@ def prefix(c):
 def manage(c, *args, **kwargs):
     kwargs.setdefault("hide", True)
     return c.run(f"{prefix(c)} {sh(*args)}", **kwargs)
+
+
+def shell(c, code, **kwargs):
+    """`manage.py shell` running `code` sent on stdin (one Django start-up, nothing in `ps`)."""
+    return manage(c, "shell", in_stream=io.StringIO(code), **kwargs)
 
 
 MIGRATION_LINE = re.compile(r"^\[(?P<mark>[ X])\]\s+(?P<app>\w+)\.(?P<name>\w+)")

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from invoke import Collection
 
-from . import app, db
+from . import app, db, migrate
 from .connection import hosttask, positive
 from .confirm import confirm
 from .errors import ConfigError, DeployError
@@ -38,7 +38,7 @@ def _label_file(label):
 
 # The applied migrations as the dump holds them (application order), read in its snapshot rather
 # than by a `manage.py showmigrations` (one Django start-up) after it; none without the table.
-APPLIED_IN_SNAPSHOT = ("SELECT 'SELECT app || ''.'' || name FROM django_migrations ORDER BY id' "
+APPLIED_IN_SNAPSHOT = (f"SELECT {db.literal(migrate.APPLIED_SQL.rstrip(';'))} "
                        "WHERE to_regclass('public.django_migrations') IS NOT NULL \\gexec")
 
 

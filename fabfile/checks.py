@@ -4,8 +4,6 @@ All SQL checks of a batch go to the host in one psql call (one round trip), and 
 of a batch run in one `manage.py shell` (one Django start-up), each snippet in its own namespace.
 The Django part can also ride on a `manage.py shell` the caller runs anyway (migrate.apply).
 """
-import io
-
 from . import app, db
 from .errors import DeployError
 from .remote import sections
@@ -70,8 +68,7 @@ def _sql_batch(c, checks):
 
 
 def _django_batch(c, checks):
-    r = c.run(f"{app.prefix(c)} shell", in_stream=io.StringIO(django_script(checks)), hide=True)
-    return django_values(r.stdout, checks)
+    return django_values(app.shell(c, django_script(checks)).stdout, checks)
 
 
 def evaluate(c, checks, django=None, sql=None):

@@ -5,7 +5,6 @@ every pending operation is classified, so destructive ones (DeleteModel, RemoveF
 irreversible RunPython/RunSQL) are known before anything runs. `migrate.run` applies the
 non-destructive prefix first, checks the project's invariants, and only then the destructive rest.
 """
-import io
 import json
 import re
 import sys
@@ -53,7 +52,7 @@ def classify(op):
 def plan(c, target=None):
     """[{migration, backwards, ops: [{op, describe, reversible, kind}]}] from Django on the host."""
     code = PLAN_CODE.format(target=json.dumps(list(target)) if target else "None")
-    r = c.run(f"{app.prefix(c)} shell", in_stream=io.StringIO(code), hide=True, warn=True)
+    r = app.shell(c, code, warn=True)
     line = next((x for x in r.stdout.splitlines() if x.startswith("@@PLAN ")), None)
     if line is None:
         err = (r.stderr or r.stdout).strip().splitlines()
@@ -155,8 +154,7 @@ def apply(c, entries, run=None, then=()):
     the checks' output for checks.django_values, or None without `then`)."""
     shown = UpTo(Prefixed(c, c.out_prefix) if getattr(c, "out_prefix", None) else sys.stdout,
                  AFTER)
-    r = c.run(f"{app.prefix(c)} shell", in_stream=io.StringIO(apply_script(entries, then)),
-              hide=False, out_stream=shown)
+    r = app.shell(c, apply_script(entries, then), hide=False, out_stream=shown)
     text, _mark, after = r.stdout.partition(AFTER + "\n")
     blocks = SYNC_BLOCK.findall(text)
     if run is not None and blocks:
@@ -197,7 +195,9 @@ def step_run_staged(c, run, post=False):
     if not entries:
         return "nothing to do: no pending migrations"
     safe, rest = split_staged(entries)
-    then = checks.django_checks(c.site.inventory.project.post_checks) if post else []
+    project = c.site.inventory.project
+    then = checks.django_checks(project.post_checks) if post else []
+    after = None   # the output of `then`, run with the last stage
     if safe:
         run.say(f"    applying the non-destructive migrations: "
                 f"{', '.join(e['migration'] for e in safe)}")
@@ -205,9 +205,6 @@ def step_run_staged(c, run, post=False):
         run.state["migrated"] = f"migrations may be partly applied: {', '.join(e['migration'] for e in safe)}"
         _text, after = apply(c, safe, run, then=[] if rest else then)
         run.state["migrated"] = f"applied: {', '.join(e['migration'] for e in safe)}"
-        if after is not None:
-            run.data["post_django"] = after
-    project = c.site.inventory.project
     if rest and project.invariants:
         verdicts = checks.verdicts(c, project.invariants, run.data.get("audit", {}))
         bad = [v for v in verdicts if not v[1]]
@@ -223,8 +220,8 @@ def step_run_staged(c, run, post=False):
                                  f"{', '.join(e['migration'] for e in entries)}")
         _text, after = apply(c, rest, run, then=then)
         run.state["migrated"] = f"applied: {', '.join(e['migration'] for e in entries)}"
-        if after is not None:
-            run.data["post_django"] = after
+    if after is not None:
+        run.data["post_django"] = after
     return f"applied {len(entries)} migration(s)"
 
 
@@ -275,7 +272,7 @@ def files_at(c, commit):
     return migration_files(r.stdout.splitlines()), set(db.psql(c, APPLIED_SQL).split())
 
 
-APPLIED_SQL = "SELECT app || '.' || name FROM django_migrations;"
+APPLIED_SQL = "SELECT app || '.' || name FROM django_migrations ORDER BY id;"   # applied order
 
 
 def migration_files(paths):
