@@ -182,7 +182,7 @@ def test_sigint_at_each_step(sfab, db, step):
     assert w.fired
     out = r.stdout
     assert r.returncode != 0
-    assert not locked()
+    assert not locked(), out   # (the output says why the release failed, if it did)
     if f"Stopped at checkpoint '{step}'" not in out:
         # the step finished before the signal landed: the run stopped at the next one
         assert "Stopped at checkpoint" in out, out
