@@ -7,11 +7,13 @@ gets a `Fleet` instead: `-H NAME` may then also name a group of hosts.
 """
 import functools
 import inspect
+import socket
 import time
 
 from fabric import Connection
 from fabric import task as fabric_task
 from fabric.runners import Remote
+from invoke.terminals import character_buffered
 from paramiko.ssh_exception import BadHostKeyException
 
 from . import hostkeys, inventory
@@ -23,9 +25,11 @@ MASK = "*****"
 
 
 class ChunkedStdinRemote(Remote):
-    """Fabric's remote runner, but an in-memory `in_stream` goes in 64 KiB chunks.
+    """Fabric's remote runner, but an in-memory `in_stream` goes in 64 KiB chunks, and a command
+    returns as soon as it ends.
 
-    invoke reads a non-terminal stream one byte per 10 ms loop: a 1 KB script took 10 s.
+    invoke reads a non-terminal stream one byte per 10 ms loop: a 1 KB script took 10 s. And its
+    10 ms naps, in `wait` and in the stdin pump, added up to 20 ms to each command.
     """
 
     def read_our_stdin(self, input_):
@@ -34,12 +38,49 @@ class ChunkedStdinRemote(Remote):
             return data.decode(self.encoding) if isinstance(data, bytes) else data
         return super().read_our_stdin(input_)
 
+    def wait(self):
+        # invoke polls for the exit every 10 ms; paramiko's status_event wakes us when it arrives
+        while not (self.process_is_finished or self.has_dead_threads):
+            self.channel.status_event.wait(self.input_sleep)
+
+    def handle_stdin(self, input_, output, echo):
+        """invoke's stdin pump (invoke 2.2 `Runner.handle_stdin`), but its nap ends as soon as
+        the program finishes: invoke's `time.sleep` held every command up to 10 ms more."""
+        closed_stdin = False
+        with character_buffered(input_):
+            while True:
+                data = self.read_our_stdin(input_)
+                if data:
+                    self.write_proc_stdin(data)
+                    if echo is None:
+                        echo = self.should_echo_stdin(input_, output)
+                    if echo:
+                        self.write_our_output(stream=output, string=data)
+                elif data is not None and not self.using_pty and not closed_stdin:
+                    self.close_proc_stdin()   # a non-terminal stream's EOF: the program's EOF
+                    closed_stdin = True
+                if self.program_finished.is_set() and not data:
+                    break
+                self.program_finished.wait(self.input_sleep)
+
     def send_interrupt(self, interrupt):
         # Without a pty Fabric re-raises Ctrl-C, but invoke then joins the output threads with no
         # timeout: the run hung until the remote command ended. Closing the channel ends them now.
         if not self.using_pty:
             self.channel.close()
         return super().send_interrupt(interrupt)
+
+
+def no_delay(transport):
+    """Turn Nagle's algorithm off on the SSH socket, as OpenSSH's client does.
+
+    paramiko leaves it on: a command's small channel packets then wait for the server's delayed
+    ACK, 40 ms on Linux, and every command cost about 47 ms on loopback instead of 3 ms.
+    A gateway or ProxyCommand socket is left as it is.
+    """
+    sock = getattr(transport, "sock", None)
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class DeployConnection(Connection):
@@ -62,9 +103,11 @@ class DeployConnection(Connection):
 
     def open(self):
         try:
-            return super().open()
+            result = super().open()
         except BadHostKeyException as e:
             raise hostkeys.changed_key_error(self.site.name, e, self.known_hosts_file) from None
+        no_delay(self.transport)
+        return result
 
     def mask(self, text):
         """Replace every secret this site has handed out with *****."""
