@@ -10,6 +10,8 @@ import os
 import socket
 from datetime import datetime, timezone
 
+from paramiko.ssh_exception import SSHException
+
 from .errors import ConfigError, LockHeld
 from .journal import who
 from .remote import q
@@ -45,9 +47,17 @@ def acquire(c, journal, task, args):
 
 
 def release(c, run_id):
-    """Remove the lock if this run holds it (never another run's)."""
-    p = path(c)
-    c.run(f"grep -qF {q(run_id)} {q(p)} 2>/dev/null && rm -f {q(p)}; true", hide=True, timeout=30)
+    """Remove the lock if this run holds it (never another run's).
+
+    Over a fresh connection when the run's own is no longer usable: a Ctrl-C that lands while
+    paramiko writes a packet leaves a half packet on the wire, and sshd then drops the session.
+    """
+    command = f"grep -qF {q(run_id)} {q(path(c))} 2>/dev/null && rm -f {q(path(c))}; true"
+    try:
+        c.run(command, hide=True, timeout=30)
+    except (SSHException, EOFError, OSError):
+        c.close()
+        c.run(command, hide=True, timeout=30)
 
 
 def holder(c):

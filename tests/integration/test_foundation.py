@@ -9,6 +9,7 @@ proven with a lock file planted in that directory: `deploy.unlock --reason` woul
 moment it reached the host.
 """
 import getpass
+import io
 import json
 import os
 import re
@@ -489,3 +490,42 @@ def test_prune_keeps_the_newest_verified_and_young_backups(fab, inventory):
     assert f"newest verified kept: {newest_verified}" in r.stdout
     again = fab("-H", "sandbox", "backup.prune", "--yes")
     assert again.returncode == 0 and "nothing to prune" in again.stdout
+
+
+def test_lock_release_reconnects_when_a_ctrl_c_broke_the_session(inventory, monkeypatch):
+    """A Ctrl-C while paramiko writes a packet leaves half of it on the wire, and the session is
+    lost; the run's lock is still released (over a fresh connection), and never another's."""
+    import fabric
+
+    from fabfile import lock
+    from fabfile.connection import DeployConnection
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO())   # pytest's stdin cannot be read
+    directory = backup_dir(inventory)
+    plant_lock(directory, run="20260101-000000-dead")
+    c = DeployConnection(inventory_mod.load(inventory).site("sandbox"), config=fabric.Config())
+    try:
+        c.run("true", hide=True)
+        assert c.transport.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        packetizer = c.transport.packetizer
+        write_all = packetizer.write_all
+
+        def half_then_ctrl_c(data):
+            write_all(data[:len(data) // 2])
+            raise KeyboardInterrupt
+
+        packetizer.write_all = half_then_ctrl_c
+        with pytest.raises(KeyboardInterrupt):
+            c.run("true", hide=True)
+        packetizer.write_all = write_all
+        broken = c.transport
+        assert broken.is_active()   # paramiko does not know yet: the next command would fail
+
+        lock.release(c, "20260101-000000-0000")   # not this run's lock: kept
+        assert c.transport is not broken
+        assert c.transport.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        assert host_file(f"{directory}/deploy.lock") is not None
+        lock.release(c, "20260101-000000-dead")
+        assert host_file(f"{directory}/deploy.lock") is None
+    finally:
+        c.close()
