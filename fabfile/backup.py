@@ -64,7 +64,7 @@ def create_script(c, name, json_labels, other_dbs=()):
     wait = int(c.config.deploy.lock_wait_timeout)
     every = float(c.config.deploy.get("progress_every", 5.0))  # seconds between progress lines
     # In the dump's snapshot too: the table fingerprints, then the applied migrations.
-    fp_lines = " ".join(q(x) for x in (db.FINGERPRINT_GEXEC, "\\echo @@migrations",
+    fp_lines = " ".join(q(x) for x in (*db.FINGERPRINT_CHOICE, "\\echo @@migrations",
                                        APPLIED_IN_SNAPSHOT, "\\echo @@END"))
     # Other databases of the cluster (a cluster upgrade's backup): one custom dump each.
     others = "".join(
@@ -88,7 +88,6 @@ read -r SNAP <&"${{PSQL[0]}}"
 {db.local_tool(c, 'pg_dump')} -Fc --lock-wait-timeout={wait}s --snapshot="$SNAP" -d {q(d.name)} > "$D/db.dump" 2>"$D/.dump.err" &
 DUMP=$!
 printf '%s\\n' {fp_lines} >&"${{PSQL[1]}}"
-echo @@tables
 end=0
 while read -r line <&"${{PSQL[0]}}"; do [ "$line" = @@END ] && {{ end=1; break; }}; echo "$line"; done
 [ $end = 1 ] || {{ kill $DUMP 2>/dev/null; printf '@@error\\nfingerprints: %s\\n' "$line"; exit 1; }}
@@ -126,7 +125,8 @@ def build_manifest(c, name, sections, took):
         "json_dumps": dict(line.split(" ", 1) for line in sections.get("json", []) if " " in line),
         "other_databases": dict(reversed(line.split("|", 1)) for line in sections.get("others", [])
                                 if "|" in line),
-        "tables": tables, "files": files, "fingerprint_version": db.FINGERPRINT_VERSION,
+        "tables": tables, "files": files,
+        "fingerprint_version": int((sections.get("fingerprint_version") or ["0"])[0]),
     }
 
 
@@ -145,6 +145,10 @@ def create(c, name, json_dumps=True, other_dbs=()):
                      recovery=f"fix the cause (disk space? permissions of {c.site.backup.dir}?) "
                               f"and rerun; the partial backup is {bdir(c, name)}")
     manifest = build_manifest(c, name, sections, time.monotonic() - start)
+    if manifest["fingerprint_version"] not in (3, db.FINGERPRINT_VERSION):
+        raise Failed(f"backup {name}: psql did not say which fingerprints it computed "
+                     f"({sections.get('fingerprint_version')}); the backup has no manifest",
+                     recovery=f"rerun backup.create; the partial backup is {bdir(c, name)}")
     atomic_write(c, f"{bdir(c, name)}/manifest.json", json.dumps(manifest, indent=2) + "\n")
     return manifest
 

@@ -117,18 +117,19 @@ def step_drill(c, run):
 
 
 def step_fingerprint_before(c, run):
-    fps = db.all_fingerprints(c)
+    rep = run.data["report"]
+    version = db.fingerprint_version_for(rep.source.version)   # both sides hash as the old can
+    fps = db.all_fingerprints(c, version=version)
     run.data["before"] = fps
     owners = db.psql(c, "SELECT datname || '|' || pg_get_userbyid(datdba) FROM pg_database "
                         "WHERE datallowconn AND NOT datistemplate;", db="postgres").split()
-    rep = run.data["report"]
     run.data["upgrade"] = {  # what pg_upgrade.rollback needs, kept on the host as the run goes
         "run": run.run_id, "phase": "upgrading", "from": rep.source.version,
         "to": rep.target_version, "cluster": rep.source.name, "port": rep.source.port,
         "method": run.args["method"], "backup": run.data["backup"],
         "owners": dict(x.split("|", 1) for x in owners),
         "locale": rep.locale, "before": _fp_json(fps),
-        "fingerprint_version": db.FINGERPRINT_VERSION}
+        "fingerprint_version": version}
     write_state(c, run.data["upgrade"])
     tables = sum(len(t) for t in fps.values())
     return f"{tables} tables in {len(fps)} databases fingerprinted; state in {state_path(c)}"
@@ -208,7 +209,7 @@ fi
 
 
 def step_fingerprint_after(c, run):
-    after = db.all_fingerprints(c)
+    after = db.all_fingerprints(c, version=run.data["upgrade"]["fingerprint_version"])
     diffs = _fp_diff(run.data["before"], after)
     if diffs:
         raise Failed("the data differs after the upgrade: " + "; ".join(diffs[:10]))

@@ -93,6 +93,8 @@ def test_upgrade_each_method(sfab, db, secrets, method):
     assert ("15", "main", "5432", "online") in clusters()
     old = [k for k in clusters() if k[:2] == ("14", "main")]   # (not the bench's 14/benchsrc)
     assert old and old[0][3] == "down" and old[0][2] != "5432"  # kept, stopped, moved aside
+    # version 4 on 14 before, on 15 after: the per-type hashes hold across the major versions
+    assert json.loads(STATE.read_text())["fingerprint_version"] == 4
     assert_same_data(state_before(), all_fingerprints(db))
     assert "fingerprint after == before" in r.stdout and "downtime (maintenance ON->OFF):" in r.stdout
     smoke_contract(secrets)
