@@ -39,9 +39,14 @@ class ChunkedStdinRemote(Remote):
         return super().read_our_stdin(input_)
 
     def wait(self):
-        # invoke polls for the exit every 10 ms; paramiko's status_event wakes us when it arrives
+        # invoke polls for the exit every 10 ms: a short command waited up to 10 ms more. Here
+        # the nap starts at 1 ms and doubles up to invoke's 10 ms, so a long command costs no
+        # more CPU. time.sleep, not an Event: Ctrl-C lands in this loop, and a KeyboardInterrupt
+        # inside paramiko's status_event could leave its lock held, hanging the transport.
+        nap = 0.001
         while not (self.process_is_finished or self.has_dead_threads):
-            self.channel.status_event.wait(self.input_sleep)
+            time.sleep(nap)
+            nap = min(nap * 2, self.input_sleep)
 
     def handle_stdin(self, input_, output, echo):
         """invoke's stdin pump (invoke 2.2 `Runner.handle_stdin`), but its nap ends as soon as
