@@ -120,7 +120,30 @@ def install(c, known=None):
         raise DeployError(f"nginx -t failed with the maintenance snippet ({err[-1] if err else '?'}); "
                           f"the previous snippet was restored and nginx was not reloaded")
     services.nginx_reload(c)
-    return f"snippet written to {m.snippet}, nginx -t passed, nginx reloaded"
+    return f"snippet written to {m.snippet}, nginx -t passed, {RELOADED}"
+
+
+RELOADED = "nginx reloaded"
+SERVED_WAIT = 10   # seconds nginx may take to put a reload into effect
+
+
+def wait_served(c, note):
+    """After a reload (`note` from install says so), wait until the public gets 503.
+
+    `nginx -s reload` returns before the new workers run; the old ones keep serving the old
+    configuration a moment longer, so the flag alone did not yet mean 503 for every request.
+    One round trip: the host polls its public URL every 50 ms, for SERVED_WAIT s at most."""
+    if not note.endswith(RELOADED):
+        return
+    url = q(public_url(c))
+    r = c.run(f"for i in $(seq {SERVED_WAIT * 20}); do "
+              f"code=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 2 {url}); "
+              f"[ \"$code\" = 503 ] && break; sleep 0.05; done; echo \"$code\"", hide=True, warn=True)
+    code = (r.stdout.split() or ["?"])[-1]
+    if code != "503":
+        raise DeployError(f"maintenance is ON on {c.site.name} (the flag is set), but {SERVED_WAIT} s "
+                          f"after nginx reloaded the public still gets {code} from {public_url(c)}; "
+                          f"check nginx, then fab -H {c.site.name} maintenance.status")
 
 
 def is_on(c):
@@ -171,10 +194,15 @@ def bypass_headers(c):
     return {BYPASS_HEADER: c.site.secret(m.bypass_secret_env)} if m.bypass_secret_env else {}
 
 
+def public_url(c):
+    """The health URL without its query: what the public asks the web host (from the host)."""
+    u = urlparse(c.site.health.url)
+    return f"{u.scheme}://{u.netloc}{u.path}"
+
+
 def probe(c):
     """(public status, public shows the page?, bypass status) measured with HTTP from the host."""
-    u = urlparse(c.site.health.url)
-    url = f"{u.scheme}://{u.netloc}{u.path}"
+    url = public_url(c)
     # The bypass header goes in a curl config on stdin: never in the process arguments.
     cfg = "".join(f'header = "{k}: {v}"\n' for k, v in bypass_headers(c).items())
     r = c.run(
@@ -198,6 +226,7 @@ def step_on(c, run):
     """Install the nginx snippet if missing (nginx -t first), create the flag: the public gets 503."""
     note, result = on_with_install(c)
     mark_on(c, run)
+    wait_served(c, note)
     return "already ON" if result.startswith("nothing") else f"ON ({note})"
 
 
@@ -247,6 +276,7 @@ def on_each(fleet, fn, what):
 
 def _on(c):
     install_note, done = on_with_install(c)
+    wait_served(c, install_note)
     return done if install_note.startswith("nothing") else f"{install_note}; {done}"
 
 

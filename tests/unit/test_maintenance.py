@@ -3,6 +3,8 @@
 The file commands really run with bash on this machine, against a temp dir standing in for the
 host; only `sudo -n nginx ...` is answered by the test (passes, or fails as the case says).
 """
+import shlex
+
 import pytest
 from invoke import Result
 from invoke.exceptions import UnexpectedExit
@@ -16,13 +18,20 @@ SECRET = "bypass-0123456789"
 
 
 class Host(Recorder):
-    """Runs file commands for real; `sudo -n nginx -t` passes unless nginx_ok is False."""
+    """Runs file commands for real; `sudo -n nginx -t` passes unless nginx_ok is False; the
+    host's poll of its public URL ends with `public` (what nginx answers after the reload)."""
 
-    def __init__(self, site, nginx_ok=True, **kwargs):
+    def __init__(self, site, nginx_ok=True, public="503", **kwargs):
         super().__init__(site, execute=True, **kwargs)
         self.nginx_ok = nginx_ok
+        self.public = public
 
     def run(self, command, **kwargs):
+        if command.startswith("for i in $(seq"):
+            self.commands.append(command)
+            self.stdins.append(None)
+            self.kwargs.append(kwargs)
+            return Result(stdout=self.public + "\n", exited=0, command=command)
         if command.startswith("sudo -n nginx"):
             self.commands.append(command)
             self.stdins.append(None)
@@ -36,14 +45,14 @@ class Host(Recorder):
         return super().run(command, **kwargs)
 
 
-def setup(tmp_path, snippet=None, page=None, flag=False, nginx_ok=True):
+def setup(tmp_path, snippet=None, page=None, flag=False, nginx_ok=True, public="503"):
     """A host whose snippet/page are "current", "old" or None (missing), and the flag."""
     d = tmp_path / "host"
     d.mkdir()
     site = make_site(tmp_path, env=f"BYPASS={SECRET}\n", nginx={"reload": "signal"}, maintenance={
         "snippet": str(d / "m.conf"), "page": str(d / "www" / "m.html"), "flag": str(d / "m.on"),
         "bypass_secret_env": "BYPASS"})
-    c = Host(site, nginx_ok=nginx_ok, cwd=d)
+    c = Host(site, nginx_ok=nginx_ok, public=public, cwd=d)
     texts = {"current": None, "old": "old text\n"}
     if snippet:
         (d / "m.conf").write_text(texts[snippet] or maintenance.snippet(c))
@@ -69,6 +78,8 @@ def kinds(c):
             out.append("write")
         elif "mktemp" in cmd:
             out.append("flag on")
+        elif cmd.startswith("for i in $(seq") and "curl" in cmd:
+            out.append("wait 503")
         else:
             out.append(cmd.split()[0])
     return out
@@ -99,10 +110,25 @@ def test_on_with_install(tmp_path, state, notes, sent):
     got = maintenance.on_with_install(c)
     assert got == (notes[0].format(d=d), notes[1])
     assert kinds(c) == sent
+    # after a reload, and only then, the host polls its public URL until nginx answers 503
+    maintenance.wait_served(c, got[0])
+    assert kinds(c)[len(sent):] == (["wait 503"] if "nginx reload" in sent else [])
     assert (d / "m.on").exists()
     assert (d / "m.conf").read_text() == maintenance.snippet(c)
     assert (d / "www" / "m.html").read_text() == maintenance.PAGE
     assert SECRET not in "".join(c.commands)       # the secret travels on stdin only
+
+
+def test_a_reload_nginx_never_puts_into_effect_fails_naming_what_the_public_gets(tmp_path):
+    c, d = setup(tmp_path, public="200")
+    note, _ = maintenance.on_with_install(c)
+    with pytest.raises(DeployError) as e:
+        maintenance.wait_served(c, note)
+    assert "maintenance is ON" in e.value.text and "the public still gets 200" in e.value.text
+    assert "maintenance.status" in e.value.text and (d / "m.on").exists()
+    poll = c.commands[-1]
+    assert "seq 200" in poll and "sleep 0.05" in poll   # every 50 ms for 10 s
+    assert f" {shlex.quote(maintenance.public_url(c))});" in poll
 
 
 def test_a_snippet_nginx_refuses_is_restored_and_maintenance_stays_off(tmp_path):
