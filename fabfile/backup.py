@@ -145,7 +145,7 @@ def create(c, name, json_dumps=True, other_dbs=()):
                      recovery=f"fix the cause (disk space? permissions of {c.site.backup.dir}?) "
                               f"and rerun; the partial backup is {bdir(c, name)}")
     manifest = build_manifest(c, name, sections, time.monotonic() - start)
-    if manifest["fingerprint_version"] not in (3, db.FINGERPRINT_VERSION):
+    if manifest["fingerprint_version"] not in (db.TEXT_HASH_VERSION, db.FINGERPRINT_VERSION):
         raise Failed(f"backup {name}: psql did not say which fingerprints it computed "
                      f"({sections.get('fingerprint_version')}); the backup has no manifest",
                      recovery=f"rerun backup.create; the partial backup is {bdir(c, name)}")

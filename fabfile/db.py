@@ -95,6 +95,7 @@ def ident(name):
 # 1, and is compared with version 1. A server before 14 gets version 3 (FINGERPRINT_CHOICE).
 FINGERPRINT_VERSION = 4
 RECORD_HASH_SINCE = 140000   # server_version_num of the first PostgreSQL with hash_record_extended
+TEXT_HASH_VERSION = 3   # the newest version hashing row text: what older servers compute
 _ROW_HASH = {
     1: "md5(string_agg(md5(x::text), '''' ORDER BY md5(x::text)))",
     2: "md5(sum((''x'' || substr(md5(x::text), 1, 16))::bit(64)::bigint::numeric)::text)",
@@ -119,7 +120,7 @@ def _row_hash(version):
             "       AND (ty.typnamespace <> 'pg_catalog'::regnamespace\n"
             f"            OR ty.typname <> ALL ('{hashable}'::name[])\n"
             "            OR NOT coalesce(co.collisdeterministic, true)))\n"
-            f"  THEN '{_RECORD_HASH}' ELSE '{_ROW_HASH[3]}' END || '")
+            f"  THEN '{_RECORD_HASH}' ELSE '{_ROW_HASH[TEXT_HASH_VERSION]}' END || '")
 
 
 def _per_table(expr, tail=""):
@@ -140,7 +141,8 @@ def fingerprint_gexec(version=FINGERPRINT_VERSION):
 
 def fingerprint_version_for(major):
     """The fingerprint version a server of this major version ("14", "9.6") computes."""
-    return FINGERPRINT_VERSION if int(str(major).split(".")[0]) * 10000 >= RECORD_HASH_SINCE else 3
+    return FINGERPRINT_VERSION if int(str(major).split(".")[0]) * 10000 >= RECORD_HASH_SINCE \
+        else TEXT_HASH_VERSION
 
 
 FINGERPRINT_SQL = fingerprint_sql()
@@ -151,7 +153,8 @@ FINGERPRINT_CHOICE = (
     f"SELECT current_setting('server_version_num')::int >= {RECORD_HASH_SINCE} AS fp_record \\gset",
     "\\echo @@fingerprint_version", "\\if :fp_record",
     f"\\echo {FINGERPRINT_VERSION}", "\\echo @@tables", fingerprint_gexec(FINGERPRINT_VERSION),
-    "\\else", "\\echo 3", "\\echo @@tables", fingerprint_gexec(3), "\\endif")
+    "\\else", f"\\echo {TEXT_HASH_VERSION}", "\\echo @@tables",
+    fingerprint_gexec(TEXT_HASH_VERSION), "\\endif")
 # Row counts only, in the same `table|rows|` shape (no hashing): what verify.post compares.
 ROW_COUNTS_GEXEC = _per_table("''''", " \\gexec").strip()
 

@@ -135,14 +135,14 @@ def wait_served(c, note):
     One round trip: the host polls its public URL every 50 ms, for SERVED_WAIT s at most."""
     if not note.endswith(RELOADED):
         return
-    url = q(public_url(c))
+    url = public_url(c)
     r = c.run(f"for i in $(seq {SERVED_WAIT * 20}); do "
-              f"code=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 2 {url}); "
+              f"code=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 2 {q(url)}); "
               f"[ \"$code\" = 503 ] && break; sleep 0.05; done; echo \"$code\"", hide=True, warn=True)
     code = (r.stdout.split() or ["?"])[-1]
     if code != "503":
         raise DeployError(f"maintenance is ON on {c.site.name} (the flag is set), but {SERVED_WAIT} s "
-                          f"after nginx reloaded the public still gets {code} from {public_url(c)}; "
+                          f"after nginx reloaded the public still gets {code} from {url}; "
                           f"check nginx, then fab -H {c.site.name} maintenance.status")
 
 
