@@ -110,7 +110,8 @@ class DeployConnection(Connection):
         try:
             result = super().open()
         except BadHostKeyException as e:
-            raise hostkeys.changed_key_error(self.site.name, e, self.known_hosts_file) from None
+            raise hostkeys.changed_key_error(self.site.name, e, self.known_hosts_file,
+                                            self.port) from None
         no_delay(self.transport)
         return result
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from paramiko import MissingHostKeyPolicy
 
 from .errors import HostKeyError
+from .remote import q
 
 
 def fingerprint(key):
@@ -62,11 +63,13 @@ def secure(client, site_name, known_hosts_file, accept_new):
         client.set_missing_host_key_policy(RejectUnknown(site_name))
 
 
-def changed_key_error(site_name, exc, known_hosts_file):
-    """The message for paramiko's BadHostKeyException: never accepted."""
-    where = known_hosts_file or "~/.ssh/known_hosts"
+def changed_key_error(site_name, exc, known_hosts_file, port=22):
+    """The message for paramiko's BadHostKeyException: never accepted. The removal command names
+    the entry as known_hosts stores it (`[HOST]:PORT` off port 22), quoted for the shell."""
+    where = q(str(known_hosts_file)) if known_hosts_file else "~/.ssh/known_hosts"
+    entry = q(known_name(exc.hostname, port))
     return HostKeyError(
         f"SSH host key for {site_name} CHANGED (got {fingerprint(exc.key)}, known "
         f"{fingerprint(exc.expected_key)}): possible man-in-the-middle, nothing was run; if the "
-        f"host was really rebuilt, remove the old entry (ssh-keygen -R HOST -f {where}) and "
+        f"host was really rebuilt, remove the old entry (ssh-keygen -R {entry} -f {where}) and "
         "accept the new key deliberately", code=3)
