@@ -5,6 +5,7 @@ fails (it never skips itself into green).
 """
 import os
 import re
+import signal
 import subprocess
 import sys
 import uuid
@@ -91,6 +92,13 @@ def http_get(url, timeout=10):
         return 0, ""
 
 
+def default_sigint():
+    """Popen's preexec_fn: the child gets SIGINT's default disposition. A test started from a
+    background shell inherits SIGINT ignored, and Python then never raises KeyboardInterrupt:
+    the Ctrl-C tests would send a signal the tool cannot see."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Fab:
     """Runs `fab` as a user would, in a subprocess, and keeps the result."""
 
@@ -109,7 +117,8 @@ class Fab:
         argv = [str(FAB), *args, "--hosts-file", str(self.hosts_file)]
         e = {**os.environ, "HOME": str(self.home), "PYTHONUNBUFFERED": "1"}
         return subprocess.Popen(argv, cwd=ROOT, env=e, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, **kwargs)
+                                stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint,
+                                **kwargs)
 
 
 @pytest.fixture

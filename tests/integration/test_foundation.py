@@ -25,6 +25,8 @@ import pytest
 
 from fabfile import inventory as inventory_mod
 
+from .conftest import default_sigint
+
 ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / ".sandbox"
 LOCKHOLDER = Path(__file__).with_name("lockholder.py")
@@ -110,7 +112,8 @@ class Background:
         env = {**os.environ, "HOME": str(home), "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen([sys.executable, str(LOCKHOLDER), str(hosts_file), mode],
                                      cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+                                     stderr=subprocess.STDOUT, text=True,
+                                     preexec_fn=default_sigint)
         self.lines = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
