@@ -1,19 +1,13 @@
 #!/usr/bin/env python3
-"""Publish the sample ``recorder`` app into a bare git repository.
+"""Publish a sample app (``recorder`` or ``ledger``) into a bare git repository.
 
-    python3 sandbox/build_origin.py DEST.git
+    python3 sandbox/build_origin.py [--app recorder|ledger] DEST.git
 
-(Re)creates DEST as a bare repo (an existing one is deleted first) with:
-
-    v1              sandbox/app/base
-    v2              v1 + overlays/v2                       (parent: v1)
-    v2-silent-skip  v1 + overlays/v2 + overlays/v2-silent-skip  (parent: v1)
-    v2-raises       v1 + overlays/v2 + overlays/v2-raises       (parent: v1)
-    v2-noboot       v1 + overlays/v2 + overlays/v2-noboot       (parent: v1)
-    v2-deploy-warnings  v1 + overlays/v2 + overlays/v2-deploy-warnings  (parent: v1)
-
-Every tag is a lightweight tag; each later version is one commit on top of v1,
-so v1 -> any of them is a fast-forward.  Branch ``main`` points at v2.
+(Re)creates DEST as a bare repo (an existing one is deleted first) from the app's source,
+``sandbox/app`` for recorder (the default) and ``sandbox/ledger`` for ledger: ``v1`` is its
+``base/``, every later tag is one commit on top of v1 (so v1 -> any of them is a fast-forward)
+applying the overlays its *_VERSIONS table lists, and branch ``main`` points at ``v2``. The
+tag tables are in each app's README.md.
 
 In an overlay a file replaces or adds the same path; an empty file named
 ``<path>.DELETE`` deletes ``<path>``.  Author, committer and dates are fixed, so
@@ -27,16 +21,13 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-APP = HERE / "app"
-BASE = APP / "base"
-OVERLAYS = APP / "overlays"
 
 IGNORED_DIRS = {"__pycache__", ".git", ".venv", "venv", ".pytest_cache"}
 IGNORED_SUFFIXES = (".pyc", ".pyo")
 EXECUTABLE = {"manage.py"}
 
 # name, overlays applied on top of base, parent tag, date, message
-VERSIONS = [
+RECORDER_VERSIONS = [
     ("v1", [], None, 1704103200, "recorder v1"),
     ("v2", ["v2"], "v1", 1706781600, "v2: profile consolidation (accounts.0014 sync, workshops.0025 drop)"),
     (
@@ -68,14 +59,38 @@ VERSIONS = [
         "v2-deploy-warnings: profile consolidation plus a deploy check that warns (tokens never expire)",
     ),
 ]
-MAIN = "v2"
+LEDGER_VERSIONS = [
+    ("v1", [], None, 1709287200, "ledger v1"),
+    ("v2", ["v2"], "v1", 1711965600, "v2: legacy profiles synced into profiles (people.0003), then deleted (people.0004)"),
+    (
+        "v2-swallow-loud",
+        ["v2", "v2-swallow-loud"],
+        "v1",
+        1711969200,
+        "v2-swallow-loud: the sync fails, prints '!!! Error during sync', copies nothing",
+    ),
+    (
+        "v2-swallow-silent",
+        ["v2", "v2-swallow-silent"],
+        "v1",
+        1711972800,
+        "v2-swallow-silent: the sync fails without a word and copies nothing",
+    ),
+    (
+        "v2-badlock",
+        ["v2", "v2-badlock"],
+        "v1",
+        1711976400,
+        "v2-badlock: poetry.lock pins gunicorn 99.0.0, which does not exist",
+    ),
+]
 
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "Recorder Release Bot",
-    "GIT_AUTHOR_EMAIL": "release-bot@example.test",
-    "GIT_COMMITTER_NAME": "Recorder Release Bot",
-    "GIT_COMMITTER_EMAIL": "release-bot@example.test",
+# app name: (source directory, versions, the tag main points at, release bot's name)
+APPS = {
+    "recorder": (HERE / "app", RECORDER_VERSIONS, "v2", "Recorder Release Bot"),
+    "ledger": (HERE / "ledger", LEDGER_VERSIONS, "v2", "Ledger Release Bot"),
 }
+IDENTITY = {}   # set by main() for the app being built
 
 
 def git_env(extra=None):
@@ -114,14 +129,14 @@ def source_files(root):
             yield path.relative_to(root), path
 
 
-def materialize(overlays, dest):
-    """Write base + overlays into the empty directory dest."""
-    for rel, src in source_files(BASE):
+def materialize(app_dir, overlays, dest):
+    """Write app_dir/base + app_dir/overlays/... into the empty directory dest."""
+    for rel, src in source_files(app_dir / "base"):
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, target)
     for name in overlays:
-        root = OVERLAYS / name
+        root = app_dir / "overlays" / name
         if not root.is_dir():
             sys.exit(f"missing overlay directory {root}")
         for rel, src in source_files(root):
@@ -154,19 +169,29 @@ def prepare_dest(dest):
 
 
 def main(argv):
-    if len(argv) != 2 or argv[1].startswith("-"):
-        sys.exit(f"usage: {argv[0]} DEST.git")
-    if not BASE.is_dir():
-        sys.exit(f"missing {BASE}")
-    dest = Path(argv[1]).resolve()
+    usage = f"usage: {argv[0]} [--app {'|'.join(APPS)}] DEST.git"
+    args = argv[1:]
+    name = "recorder"
+    if args[:1] == ["--app"]:
+        if len(args) < 2 or args[1] not in APPS:
+            sys.exit(f"{usage}\n--app must be one of: {', '.join(APPS)}")
+        name, args = args[1], args[2:]
+    if len(args) != 1 or args[0].startswith("-"):
+        sys.exit(usage)
+    app_dir, versions, main_tag, bot = APPS[name]
+    if not (app_dir / "base").is_dir():
+        sys.exit(f"missing {app_dir / 'base'}")
+    IDENTITY.update({"GIT_AUTHOR_NAME": bot, "GIT_AUTHOR_EMAIL": "release-bot@example.test",
+                     "GIT_COMMITTER_NAME": bot, "GIT_COMMITTER_EMAIL": "release-bot@example.test"})
+    dest = Path(args[0]).resolve()
     prepare_dest(dest)
 
     commits = {}
-    with tempfile.TemporaryDirectory(prefix="recorder-origin-") as tmp:
-        for tag, overlays, parent, date, message in VERSIONS:
+    with tempfile.TemporaryDirectory(prefix=f"{name}-origin-") as tmp:
+        for tag, overlays, parent, date, message in versions:
             work = Path(tmp) / tag
             work.mkdir()
-            materialize(overlays, work)
+            materialize(app_dir, overlays, work)
             env = git_env(
                 {
                     "GIT_DIR": str(dest),
@@ -183,13 +208,13 @@ def main(argv):
             git("update-ref", f"refs/tags/{tag}", commit, env=env)
             commits[tag] = commit
 
-    git("--git-dir", str(dest), "update-ref", "refs/heads/main", commits[MAIN])
+    git("--git-dir", str(dest), "update-ref", "refs/heads/main", commits[main_tag])
     git("--git-dir", str(dest), "symbolic-ref", "HEAD", "refs/heads/main")
 
     print(f"built {dest}")
-    for tag, *_ in VERSIONS:
-        print(f"{tag:16} {commits[tag]}")
-    print(f"{'main':16} {commits[MAIN]}")
+    for tag, *_ in versions:
+        print(f"{tag:18} {commits[tag]}")
+    print(f"{'main':18} {commits[main_tag]}")
 
 
 if __name__ == "__main__":
