@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from . import app
 from .errors import ConfigError
+from .fabcmd import fab
 from .remote import q, run_script, sections, sh
 from .steps import Failed
 
@@ -100,7 +101,7 @@ def update(c, commit, files=(), since=None):
     if "not-ff" in s:
         raise Failed(f"{commit[:12]} is not a fast-forward of the deployed {before[:12]}",
                      recovery="deploy a ref that contains the deployed commit, or go back with "
-                              f"fab -H {c.site.name} rollback.code --ref REF")
+                              + fab(c, "rollback.code --ref REF --yes"))
     if "done" not in s:
         raise Failed(f"the code update on {c.site.name} ended early "
                      f"({r.stdout.strip().splitlines()[-1] if r.stdout.strip() else 'no output'})")
@@ -121,10 +122,14 @@ def move_to(c, commit):
     return before, commit
 
 
+LOCK_FILES = {"poetry": "poetry.lock", "uv": "uv.lock"}
+
+
 def dependency_files(c):
-    """The files whose change means reinstalling: the requirements file, or poetry's two."""
+    """The files whose change means reinstalling: the requirements file, or pyproject.toml and
+    the installer's lock file."""
     a = c.site.app
-    return ["pyproject.toml", "poetry.lock"] if a.installer == "poetry" else [a.requirements]
+    return ["pyproject.toml", LOCK_FILES[a.installer]] if a.installer in LOCK_FILES else [a.requirements]
 
 
 def record_move(c, run, before, after):
@@ -132,7 +137,7 @@ def record_move(c, run, before, after):
     if before == after:
         return "nothing to do: already at the target"
     run.state["code"] = (f"code is at {after[:12]} (was {before[:12]}); to go back: "
-                         f"fab -H {c.site.name} rollback.code --ref {before[:12]}")
+                         + fab(c, f"rollback.code --ref {q(before[:12])} --yes"))
     return f"{before[:12]} -> {after[:12]}"
 
 
@@ -147,9 +152,33 @@ def install_command(c):
     if a.installer == "poetry":  # poetry installs into the active venv (VIRTUAL_ENV)
         return (f"cd {q(a.dir)} && VIRTUAL_ENV={q(a.venv)} PATH={q(a.venv + '/bin')}:\"$PATH\" "
                 "poetry install --no-interaction --no-root --only main")
+    if a.installer == "uv":
+        # the lock as it is (--frozen), into the app's venv with its own Python: without
+        # --python uv would replace a venv whose Python misses requires-python; --inexact keeps
+        # what the lock does not list (as pip and poetry do), e.g. a gunicorn installed apart
+        return (f"cd {q(a.dir)} && UV_PROJECT_ENVIRONMENT={q(a.venv)} uv sync --frozen --no-dev "
+                f"--no-install-project --inexact --python {q(a.venv + '/bin/python')} "
+                "--no-python-downloads --no-progress")
     return (f"cd {q(a.dir)} && {q(a.venv + '/bin/pip')} install --quiet --disable-pip-version-check "
             f"-r {q(a.requirements)}")
 
 
+TAIL = 6   # lines of a failed install's output in its message: the cause is at the end
+
+
+def install_failure(c, command, result):
+    """Failed naming the whole install command and the last lines of its output (stderr last,
+    where pip, poetry and uv say why), masked."""
+    lines = [x.strip() for x in f"{result.stdout or ''}\n{result.stderr or ''}".splitlines()]
+    tail = [x for x in lines if x][-TAIL:]
+    said = f"; its output ends: {' / '.join(tail)}" if tail else "; it printed nothing"
+    return Failed(c.mask(f"installing the dependencies with {c.site.app.installer} failed "
+                         f"(exit {result.exited}): {command}{said}"))
+
+
 def install_requirements(c):
-    c.run(install_command(c), hide=True)
+    """Install with the app's installer; Failed naming the command and the cause if it fails."""
+    command = install_command(c)
+    r = c.run(command, hide=True, warn=True)
+    if r.failed:
+        raise install_failure(c, command, r)

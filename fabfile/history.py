@@ -10,8 +10,10 @@ import json
 import re
 
 from .errors import ConfigError, DeployError
+from .fabcmd import cli_options, fab
 from .journal import REMOTE_NAME, read_local
 from .remote import q
+from .steps import Facts
 
 RUN_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{4}$")
 
@@ -65,15 +67,14 @@ def summary(run_id, run):
         result = f"{end.get('outcome')} at {end.get('failed_step', '?')}"
     if end.get("resumed"):
         result += f" (resumed {end['resumed']})"
-    before, after = end.get("before", ""), end.get("after", "")
-    moved = f"{before[:8]} -> {after[:8]}" if before and after and before != after else (
-        before[:8] if before else "-")
-    downtime = end.get("downtime")
+    f = Facts.read(end)
+    moved = f"{f.before[:8]} -> {f.after[:8]}" if f.before and f.after and \
+        f.before != f.after else (f.before or f.after)[:8] or "-"
     return {"run": run_id, "when": start.get("ts", end.get("ts", "?")),
             "who": f"{start.get('user', '?')}@{start.get('machine', '?')}",
             "task": start.get("task", "?"), "code": moved, "result": result,
-            "downtime": f"{downtime:.1f}s" if isinstance(downtime, (int, float)) else "-",
-            "backup": end.get("backup") or "-"}
+            "downtime": "-" if f.downtime is None else f"{f.downtime:.1f}s",
+            "backup": f.backup or "-"}
 
 
 def table(rows):
@@ -86,8 +87,7 @@ def table(rows):
 
 def cli_args(args):
     """A run's arguments as options on a command line (the ones given: not empty, not off)."""
-    return " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f"={v}")
-                    for k, v in (args or {}).items() if v not in ("", False, None))
+    return cli_options(args)
 
 
 def show_lines(run_id, run):
@@ -129,9 +129,9 @@ def history_text(c, limit):
 def show_text(c, run_id):
     if not RUN_RE.match(run_id or ""):
         raise ConfigError(f"RUN {run_id!r} is not a run id (like 20261121-074618-5ec9); "
-                          f"list them with fab -H {c.site.name} deploy.history")
+                          f"list them with {fab(c, 'deploy.history')}")
     found = runs(records(c))
     if run_id not in found:
         raise DeployError(f"no run {run_id} in {c.site.name}'s journal; list them with "
-                          f"fab -H {c.site.name} deploy.history")
+                          + fab(c, "deploy.history"))
     return "\n".join(show_lines(run_id, found[run_id]))

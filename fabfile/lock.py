@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from paramiko.ssh_exception import SSHException
 
 from .errors import ConfigError, LockHeld
+from .fabcmd import fab
 from .journal import who
 from .remote import q
 
@@ -100,4 +101,4 @@ def describe_holder(c, info):
 
 def unlock_hint(c):
     return (f"wait for that run to finish, or if it is dead run: "
-            f"fab -H {c.site.name} deploy.unlock --reason \"...\"")
+            + fab(c, 'deploy.unlock --reason "..."'))

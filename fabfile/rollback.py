@@ -18,6 +18,7 @@ from .app import head
 from .confirm import confirm
 from .connection import hosttask
 from .errors import ConfigError, DeployError
+from .fabcmd import fab
 from .restart import restart_and_wait, wait_serving
 from .steps import ALL, ROLLING, Failed, Run, Step
 
@@ -28,8 +29,7 @@ def step_check_backup(name):
         problems = backups.verify_files(c, name, manifest)
         if problems:
             raise Failed(f"backup {name} is NOT usable: {'; '.join(problems)}",
-                         recovery=f"nothing was changed; pick another backup (fab -H {c.site.name} "
-                                  "backup.list)")
+                         recovery=f"nothing was changed; pick another backup ({fab(c, 'backup.list')})")
         run.data["manifest"] = manifest
         return f"{name}: files match the manifest, dump read in full"
     return run_step
@@ -88,6 +88,8 @@ def step_code_to(ref_or_commit):
         _name, commit = code_update.resolve(c, ref_or_commit)
         before, after = code_update.move_to(c, commit)
         run.state["code"] = f"code is at {after[:12]} (was {before[:12]})"
+        if c is run.fleet.primary:   # deploy.history's code column
+            run.facts.before, run.facts.after = before, after
         if before != after and code_update.requirements_changed(c, before, after):
             code_update.install_requirements(c)
             return f"{before[:12]} -> {after[:12]}, requirements reinstalled"
@@ -114,8 +116,9 @@ def restore_steps(name, with_code):
 
 def restore(c, name, with_code=False):
     """Run the restore on a host or a Fleet (the backup is on the primary)."""
-    return Run(c, "rollback.restore", {"backup": name, "code": with_code}).execute(
-        restore_steps(name, with_code))
+    run = Run(c, "rollback.restore", {"backup": name, "code": with_code})
+    run.facts.backup = name   # restored from: deploy.history's backup column
+    return run.execute(restore_steps(name, with_code))
 
 
 @hosttask(plan=True, name="restore", fleet=True, help={
@@ -136,7 +139,7 @@ def restore_task(c, backup="", code=False, yes=False):
         raise ConfigError(f"backup {name} was taken on {manifest.get('host')} of database "
                           f"{manifest.get('database')}, not {p.site.name}'s "
                           f"{p.site.database.name}; restore it on its own host, or pick one "
-                          f"from fab -H {p.site.name} backup.list")
+                          f"from {fab(p, 'backup.list')}")
     now = head(p)
     print(f"{fleet.name}: restore {p.site.database.name} from {name} (taken {manifest['created']} "
           f"at commit {manifest['git_commit'][:12]}); the current database is kept, renamed")
@@ -168,8 +171,9 @@ def migrations_task(c, to="", force=False, yes=False):
     print(migrate.render(back))
     if lossy and not force:
         raise DeployError("refusing: this backward plan loses data (" + "; ".join(lossy) + "); "
-                          f"restore the pre-deploy backup instead: fab -H {c.site.name} "
-                          "rollback.restore --backup=NAME (or --force if you accept the loss)")
+                          "restore the pre-deploy backup instead: "
+                          f"{fab(c, 'rollback.restore --backup=NAME --yes')} (or --force if you "
+                          "accept the loss)")
     confirm(f"migrate {app_label} back to {name} on {c.site.name}?", yes)
 
     def step_backup_first(c, run):

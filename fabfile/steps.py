@@ -15,7 +15,7 @@ import json
 import time
 from collections import ChainMap
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from fabric.exceptions import GroupException
@@ -24,6 +24,7 @@ from invoke.exceptions import CommandTimedOut, UnexpectedExit
 from . import lock
 from .errors import CheckpointFailed, DeployError, Interrupted, LockHeld, PlanShown
 from .fleet import Fleet, StepGroup, batches
+from .fabcmd import fab, rerun
 from .journal import Journal, new_run_id, who
 from .notify import Notifier
 from .output import paint, planning, quiet
@@ -73,6 +74,42 @@ class HostView:
         return getattr(self._run, name)
 
 
+@dataclass
+class Facts:
+    """What deploy.history and deploy.show read from a run's end record. A composite sets what
+    it knows on `run.facts`; the shared steps' data (the preflight's commits, the backup, the
+    downtime) fills the rest when the run ends (`from_data`)."""
+    before: str = ""                # the commit the app ran when the run started
+    after: str = ""                 # the commit the run deploys, or moved the code to
+    backup: str = ""                # the backup the run took, or restored from
+    downtime: float | None = None   # seconds the public got the maintenance page
+
+    def record(self):
+        """The end record's fields: the ones set."""
+        out = {k: v for k, v in asdict(self).items() if v not in ("", None)}
+        if self.downtime is not None:
+            out["downtime"] = round(self.downtime, 2)
+        return out
+
+    @classmethod
+    def read(cls, rec):
+        """From an end record (or run data), old journals too: a value of another type (the
+        fingerprints pg_upgrade.run once wrote as `before`) is left out."""
+        def text(key):
+            return rec.get(key) if isinstance(rec.get(key), str) else ""
+        down = rec.get("downtime")
+        number = isinstance(down, (int, float)) and not isinstance(down, bool)
+        return cls(text("before"), text("after"), text("backup"), down if number else None)
+
+    def merged(self, data):
+        """These facts, gaps filled from a run's data (`target` is `(ref, commit)`)."""
+        target = data.get("target")
+        found = Facts.read({**data, "after": target[1] if isinstance(target, (tuple, list))
+                            else None})
+        return Facts(**{k: v if v not in ("", None) else getattr(found, k)
+                        for k, v in asdict(self).items()})
+
+
 def _layered(shared, own, shared_first):
     if shared is own:
         return shared
@@ -92,6 +129,7 @@ class Run:
     data: dict = field(default_factory=dict)    # values steps pass to later steps
     batch: int = 1                              # hosts per batch of a rolling step
     resume: object = None                       # the failed run's Prior (--resume), or None
+    facts: Facts = field(default_factory=Facts)  # what the end record tells deploy.history
 
     def __post_init__(self):
         self.fleet = self.c if isinstance(self.c, Fleet) else Fleet.single(self.c)
@@ -125,8 +163,11 @@ class Run:
         print(prefix + self.c.mask(text), flush=True)
 
     def cmd(self, name):
-        """The `fab` command line for a task on this host (or group)."""
-        return f"fab -H {self.fleet.name} {name}"
+        """The `fab` command line for a task ("TASK OPTIONS") on this host (or group), runnable
+        as printed; this run's own task gets the run's options (a rerun)."""
+        if name == self.task:
+            return rerun(self.c, self.task, self.args, host=self.fleet.name)
+        return fab(self.c, name, host=self.fleet.name)
 
     def view(self, c, shared=False):
         return HostView(self, c, shared)
@@ -168,8 +209,8 @@ class Run:
             self.summary()
             facts = self._facts()
             self.notify("success", took=f"{time.monotonic() - self.started:.1f}s",
-                        downtime=f"{facts['downtime']:.1f}s" if "downtime" in facts else None,
-                        backup=facts.get("backup"), code=facts.get("after"))
+                        downtime=None if facts.downtime is None else f"{facts.downtime:.1f}s",
+                        backup=facts.backup or None, code=facts.after or None)
             return self
         finally:
             for m in held:
@@ -177,7 +218,7 @@ class Run:
                     lock.release(m, self.run_id)
                 except Exception as e:  # noqa: BLE001 - report, the lock stays
                     self.say(f"warning: could not release the deploy lock on {m.site.name} ({e}); "
-                             f"fab -H {m.site.name} deploy.unlock --reason ...")
+                             + fab(m, 'deploy.unlock --reason "..."'))
             for j in self.journals.values():
                 j.flush_remote()
 
@@ -206,7 +247,7 @@ class Run:
 
     def _end(self, record):
         view = self.overview()
-        facts = self._facts(view)
+        facts = self._facts(view).record()
         facts["state_keys"] = sorted(view.state)   # what --resume must know changed
         if self.resume is not None:
             facts["resumed"] = self.resume.run_id
@@ -215,17 +256,8 @@ class Run:
                      "duration": round(time.monotonic() - self.started, 2)})
 
     def _facts(self, view=None):
-        """What deploy.history shows of a run: commits before/after, backup, downtime."""
-        d, out = (view or self.overview()).data, {}
-        if d.get("before"):
-            out["before"] = d["before"]
-        if isinstance(d.get("target"), (tuple, list)):
-            out["after"] = d["target"][1]
-        if d.get("backup"):
-            out["backup"] = d["backup"]
-        if isinstance(d.get("downtime"), (int, float)):
-            out["downtime"] = round(d["downtime"], 2)
-        return out
+        """What deploy.history shows of a run (`Facts`): the run's, gaps filled from its data."""
+        return self.facts.merged((view or self.overview()).data)
 
     def _targets(self, step):
         if step.where == ONCE:

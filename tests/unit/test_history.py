@@ -2,6 +2,9 @@
 import pytest
 
 from fabfile import history
+from fabfile.steps import Run, Step
+
+from .test_runner import c, local_records, site  # noqa: F401 - c, site: fixtures (fake connection, real Site)
 
 RID, RID2 = "20261121-074618-5ec9", "20261121-080000-beef"
 
@@ -62,3 +65,79 @@ def test_table_aligns_columns():
     lines = history.table(rows).splitlines()
     assert lines[0].split() == ["when", "run", "who", "task", "code", "result", "downtime", "backup"]
     assert len(lines) == 3 and lines[1].index(RID) == lines[0].index("run")
+
+
+# --- every composite's end record renders (the runner writes it, history reads it) -----------
+OLD, NEW = "850f5b3f1b2f" + "0" * 28, "c4ed614a17b0" + "0" * 28
+BACKUP = "20261121-101500-ab12"
+
+
+def deploy_data(c, run):
+    """What preflight, backup.create and maintenance.off leave in a deploy's data."""
+    run.data.update(before=OLD, target=("v2", NEW), backup=BACKUP, downtime=12.64)
+    return "done"
+
+
+def pg_upgrade_data(c, run):
+    """pg_upgrade.run: its backup and downtime, and table fingerprints beside them."""
+    run.data.update(backup=BACKUP, downtime=3.2, fingerprints={"app": {"t": [5, "ab"]}},
+                    upgrade={"version": "15.4"})
+    run.data["before"] = {"app": {"t": [5, "ab"]}}   # what older versions kept under this key
+    return "done"
+
+
+def end_record(c, site, task, steps):
+    run = Run(c, task, take_lock=False)
+    run.execute(steps)
+    return [r for r in local_records(site) if r["run"] == run.run_id]
+
+
+def rendered(recs):
+    """(deploy.history row, deploy.show text) of the one run in `recs`."""
+    (rid, run), = history.runs(recs).items()
+    return history.summary(rid, run), "\n".join(history.show_lines(rid, run))
+
+
+@pytest.mark.parametrize("task, fn, code, backup, downtime", [
+    ("deploy.consolidate", deploy_data, "850f5b3f -> c4ed614a", BACKUP, "12.6s"),
+    ("deploy.release", deploy_data, "850f5b3f -> c4ed614a", BACKUP, "12.6s"),
+    ("pg_upgrade.run", pg_upgrade_data, "-", BACKUP, "3.2s"),
+])
+def test_every_composites_end_record_renders(c, site, task, fn, code, backup, downtime):
+    row, text = rendered(end_record(c, site, task, [Step("work", fn)]))
+    assert (row["task"], row["code"], row["backup"], row["downtime"], row["result"]) == \
+        (task, code, backup, downtime, "ok")
+    assert f"code {code}; downtime {downtime}; backup {backup}" in text
+
+
+def test_rollback_runs_record_their_code_move_and_backup(c, site, monkeypatch):
+    """rollback.code and rollback.restore --code through their own functions (git stubbed)."""
+    from fabfile import code_update, rollback
+    monkeypatch.setattr(code_update, "fetch", lambda c: None)
+    monkeypatch.setattr(code_update, "resolve", lambda c, ref: (ref, OLD))
+    monkeypatch.setattr(code_update, "move_to", lambda c, commit: (NEW, commit))
+    monkeypatch.setattr(code_update, "requirements_changed", lambda c, a, b: False)
+    monkeypatch.setattr(rollback, "Run", lambda *a, **kw: Run(*a, take_lock=False, **kw))
+
+    run = rollback.Run(c, "rollback.code", {"ref": "v1"})
+    run.execute([Step("code to ref", rollback.step_code_to("v1"))])
+    row, _ = rendered([r for r in local_records(site) if r["run"] == run.run_id])
+    assert (row["code"], row["backup"]) == ("c4ed614a -> 850f5b3f", "-")
+
+    monkeypatch.setattr(rollback, "restore_steps", lambda name, with_code: [
+        Step("code to the backup's commit", rollback.step_code_to(OLD))])
+    run = rollback.restore(c, BACKUP, with_code=True)
+    row, _ = rendered([r for r in local_records(site) if r["run"] == run.run_id])
+    assert (row["task"], row["code"], row["backup"]) == \
+        ("rollback.restore", "c4ed614a -> 850f5b3f", BACKUP)
+
+
+def test_old_journals_render():
+    """An end record written before the typed record: pg_upgrade.run's fingerprints as
+    `before`, a string downtime; the row shows what is readable."""
+    recs = [{"run": RID, "kind": "run", "event": "start", "task": "pg_upgrade.run", "ts": "T"},
+            {"run": RID, "kind": "run", "event": "end", "outcome": "ok", "backup": BACKUP,
+             "before": {"recorder": {"t": [1, "x"]}}, "downtime": "4.0", "duration": 9.0}]
+    row, text = rendered(recs)
+    assert (row["code"], row["backup"], row["downtime"]) == ("-", BACKUP, "-")
+    assert f"backup {BACKUP}" in text
