@@ -129,7 +129,8 @@ def dependency_files(c):
     """The files whose change means reinstalling: the requirements file, or pyproject.toml and
     the installer's lock file."""
     a = c.site.app
-    return ["pyproject.toml", LOCK_FILES[a.installer]] if a.installer in LOCK_FILES else [a.requirements]
+    lock = LOCK_FILES.get(a.installer)
+    return ["pyproject.toml", lock] if lock else [a.requirements]
 
 
 def record_move(c, run, before, after):

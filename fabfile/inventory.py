@@ -7,6 +7,7 @@ Secrets never live in hosts.toml: it names environment variables (`*_env` keys) 
 come from the `.env` beside the inventory file, or from the environment.
 """
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,13 @@ class AbsPath(str):
     """A key that must hold an absolute path on the host."""
 
 
+class Headers(dict):
+    """A key that must hold a table of HTTP header names to string values."""
+
+
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")   # RFC 9110 token
+
+
 # key: (type, default, help). Nested dicts are tables. Documented in hosts.example.toml.
 HOST_SCHEMA = {
     "hostname": (str, REQUIRED, "address or ssh_config alias to connect to"),
@@ -48,8 +56,9 @@ HOST_SCHEMA = {
         "git_remote": (str, "origin", "remote to fetch from"),
         "git_branch": (str, "main", "branch deployed by default"),
         "requirements": (str, "requirements.txt", "pip requirements file, relative to app.dir"),
-        "installer": (Enum(("pip", "poetry")), "pip",
-                      "how dependencies are installed: pip -r requirements, or poetry install"),
+        "installer": (Enum(("pip", "poetry", "uv")), "pip",
+                      "how dependencies are installed: pip -r requirements, poetry install, or "
+                      "uv sync --frozen"),
         "env_file": (AbsPath, None, "KEY=VALUE file sourced before manage.py (if the app needs it)"),
         "log_files": (list, [], "app log files scanned by verify.logs"),
     },
@@ -90,6 +99,8 @@ HOST_SCHEMA = {
         "timeout": (int, 30, "seconds to wait for health after a restart"),
         "revision_key": (str, None, "JSON key of the health response naming the commit the app "
                                     "runs; a restart then must serve the commit on disk"),
+        "headers": (Headers, {}, "extra HTTP headers sent with every request the tool makes to "
+                                 "the app (health, maintenance.status, smoke), e.g. Host"),
     },
     "smoke": {
         "base": (URL, None, "this host's base URL for deploy.toml's smoke checks (overrides "
@@ -220,7 +231,21 @@ def _fail(path, key, problem, fix):
     raise ConfigError(f"{path}: {key}: {problem}; {fix}")
 
 
+def _check_headers(path, key, value):
+    fix = 'write e.g. headers = { Host = "app.example.com", X-Forwarded-Proto = "https" }'
+    if not isinstance(value, dict):
+        _fail(path, key, f"expected a table of header names to strings, got {value!r}", fix)
+    for name, v in value.items():
+        if not HEADER_NAME.match(name):
+            _fail(path, f"{key}.{name}", "is not an HTTP header name", fix)
+        if not isinstance(v, str) or any(ch in v for ch in "\r\n\0"):
+            _fail(path, f"{key}.{name}", f"expected a one-line string, got {v!r}", fix)
+    return dict(value)
+
+
 def _check_value(path, key, kind, value):
+    if kind is Headers:
+        return _check_headers(path, key, value)
     base = str if kind in (URL, AbsPath) or isinstance(kind, Enum) else kind
     ok = isinstance(value, base) and not (base is int and isinstance(value, bool))
     if base is list:

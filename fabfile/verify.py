@@ -1,7 +1,7 @@
 """verify.*: prove what is on the host. `verify.status` is one screen of host facts."""
 from invoke import Collection
 
-from . import app, verify_steps, db, lock
+from . import app, verify_steps, db, httpcheck, lock
 from .connection import hosttask, positive
 from .errors import DeployError
 from . import soak as soak_mod
@@ -16,6 +16,7 @@ def status_script(c):
     setup, psql = db.script_psql(c)
     svc = " ".join(q(a) for a in service_argv(c, "status"))
     manage = app.prefix(c)
+    health = httpcheck.curl(c, s.health.url, "-s -o /dev/null -w '%{http_code}' --max-time 5")
     return f"""{setup}{{
 echo @@os; (. /etc/os-release && echo "$PRETTY_NAME"); uname -r
 echo @@disk; d={q(s.backup.dir)}; while [ ! -e "$d" ]; do d=$(dirname "$d"); done
@@ -25,7 +26,7 @@ echo @@service; sudo -n {svc}
 echo @@commit; git -C {q(s.app.dir)} log -1 --format='%h %s' && git -C {q(s.app.dir)} describe --tags --always
 echo @@pending; {manage} showmigrations --plan | grep '^\\[ \\]' | sed 's/^\\[ \\] *//'
 echo @@maintenance; test -e {q(s.maintenance.flag)} && echo on || echo off
-echo @@health; curl -s -o /dev/null -w '%{{http_code}}' --max-time 5 {q(s.health.url)}; echo
+echo @@health; {health}; echo
 echo @@lock; cat {q(lock.path(c))} 2>/dev/null || echo none
 echo @@end
 }} </dev/null 2>&1
