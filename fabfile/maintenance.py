@@ -10,7 +10,6 @@ there is nothing to install and on/off/status work the same. On a group (`-H pro
 act on every web host at once and report each.
 """
 import hashlib
-import io
 import os
 import time
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from urllib.parse import urlparse
 
 from invoke import Collection
 
-from . import services
+from . import httpcheck, services
 from .connection import hosttask
 from .errors import ConfigError, DeployError
 from .fleet import each
@@ -136,8 +135,8 @@ def wait_served(c, note):
     if not note.endswith(RELOADED):
         return
     url = public_url(c)
-    r = c.run(f"for i in $(seq {SERVED_WAIT * 20}); do "
-              f"code=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 2 {q(url)}); "
+    get = httpcheck.curl(c, url, "-s -o /dev/null -w '%{http_code}' --max-time 2")
+    r = c.run(f"for i in $(seq {SERVED_WAIT * 20}); do code=$({get}); "
               f"[ \"$code\" = 503 ] && break; sleep 0.05; done; echo \"$code\"", hide=True, warn=True)
     code = (r.stdout.split() or ["?"])[-1]
     if code != "503":
@@ -203,13 +202,12 @@ def public_url(c):
 def probe(c):
     """(public status, public shows the page?, bypass status) measured with HTTP from the host."""
     url = public_url(c)
-    # The bypass header goes in a curl config on stdin: never in the process arguments.
-    cfg = "".join(f'header = "{k}: {v}"\n' for k, v in bypass_headers(c).items())
-    r = c.run(
-        f"t=$(mktemp) && curl -s -o \"$t\" -w '%{{http_code}}\\n' --max-time 5 {q(url)}; "
-        f"grep -c {q(MARKER)} \"$t\" || true; rm -f \"$t\"; "
-        f"curl -s -o /dev/null -w '%{{http_code}}\\n' --max-time 5 -K - {q(url)}",
-        in_stream=io.StringIO(cfg), hide=True, warn=True)
+    # A script on stdin: the bypass header is in no process argument.
+    public = httpcheck.curl(c, url, "-s -o \"$t\" -w '%{http_code}\\n' --max-time 5")
+    bypass = httpcheck.curl(c, url, "-s -o /dev/null -w '%{http_code}\\n' --max-time 5",
+                            bypass_headers(c))
+    r = run_script(c, f"t=$(mktemp) && {public}; grep -c {q(MARKER)} \"$t\" || true; "
+                      f"rm -f \"$t\"; {bypass}\n", warn=True)
     lines = (r.stdout.split() + ["0", "0", "0"])[:3]
     return int(lines[0]), int(lines[1]) > 0, int(lines[2])
 

@@ -29,12 +29,36 @@ class Project:
     log_patterns: list = field(default_factory=list)
     log_max: int = 0
     soak: dict = field(default_factory=dict)  # red-flag limits of verify.soak
+    # deploy.release's `check --deploy`: the level that fails it, the check ids it ignores
+    check_fail_level: str = "WARNING"
+    check_silence: list = field(default_factory=list)
 
 
 SOAK_DEFAULTS = {"max_error_rate": 1.0,   # percent of 5xx responses (the plan's red flag)
                  "max_p95_ms": 500,       # p95 response time (the plan's red flag)
                  "max_connections": 0,    # PostgreSQL connections to the app db; 0 = 80 % of max
                  "min_requests": 20}      # rates are judged from this many requests on
+
+
+CHECK_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")   # Django's --fail-level
+
+
+def _deploy_checks(path, raw):
+    """[checks]: (deploy_fail_level, silence) for deploy.release's check --deploy."""
+    table = raw.get("checks", {})
+    for key in table:
+        if key not in ("deploy_fail_level", "silence"):
+            _fail(path, f"checks.{key}", "unknown key", "use: deploy_fail_level, silence")
+    level = table.get("deploy_fail_level", "WARNING")
+    if level not in CHECK_LEVELS:
+        _fail(path, "checks.deploy_fail_level", f"{level!r} is not a Django check level",
+              f"write one of: {', '.join(CHECK_LEVELS)}")
+    silence = table.get("silence", [])
+    if not isinstance(silence, list) or not all(
+            isinstance(x, str) and "." in x and not any(ch.isspace() for ch in x) for x in silence):
+        _fail(path, "checks.silence", f"{silence!r} is not a list of check ids",
+              'write e.g. silence = ["security.W004"]')
+    return level, list(silence)
 
 
 def _fail(path, key, problem, fix):
@@ -71,7 +95,8 @@ def load(path):
         raise ConfigError(f"{path}: no such project file; fix `project` in the inventory") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: malformed TOML ({e}); fix the syntax at that line") from None
-    allowed = {"backup", "migrations", "audit", "invariants", "post_checks", "smoke", "logs", "soak"}
+    allowed = {"backup", "migrations", "audit", "invariants", "post_checks", "smoke", "logs", "soak",
+               "checks"}
     for key in raw:
         if key not in allowed:
             _fail(path, key, "unknown key", f"use one of: {', '.join(sorted(allowed))}")
@@ -92,6 +117,7 @@ def load(path):
                   f"use: {', '.join(sorted(SMOKE_KEYS))}")
         if not item.get("path", "").startswith("/"):
             _fail(path, f"smoke.checks[{i}].path", "must start with /", 'write path = "/healthz"')
+    fail_level, silence = _deploy_checks(path, raw)
     return Project(
         path=path,
         backup_json=list(raw.get("backup", {}).get("json", [])),
@@ -106,4 +132,6 @@ def load(path):
         log_patterns=list(logs.get("patterns", [])),
         log_max=int(logs.get("max_matches", 0)),
         soak=soak,
+        check_fail_level=fail_level,
+        check_silence=silence,
     )
