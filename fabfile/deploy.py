@@ -44,14 +44,15 @@ def step_preflight(ref, json_dumps, expect=None):
         need_space = primary and not (prior and "backup.create" in prior.done)
         wanted = migrate.expect_list(c, expect) if primary and prior is None and \
             expect is not None else None   # None: the caller checks its own way
+        guard = primary and prior is None   # the unguarded-drop refusal reads the target's files
         # the fetch, the ref, the tree, the disk and the logs in one round trip
-        f = preflight_facts.read(c, name, tree=bool(wanted))
+        f = preflight_facts.read(c, name, tree=guard)
         space = ""
         got = {}
-        if need_space or wanted:   # the database's size and applied migrations in one psql
+        if need_space or guard:   # the database's size and applied migrations in one psql
             got = sections(db.psql(c, (
                 "\\echo @@size\nSELECT pg_database_size(current_database());\n" if need_space else "")
-                + (f"\\echo @@applied\n{migrate.APPLIED_SQL}\n" if wanted else "")))
+                + (f"\\echo @@applied\n{migrate.APPLIED_SQL}\n" if guard else "")))
         if need_space:
             size = int(got["size"][0])
             need = 2 * size + (size if json_dumps else 0)
@@ -82,6 +83,12 @@ def step_preflight(ref, json_dumps, expect=None):
                              + "; ".join(problems) + " (--expect or [migrations] expect in "
                              "deploy.toml)", recovery="nothing was changed; check the ref and "
                              "the expected migrations, then rerun")
+        if guard:
+            problem = migrate.unguarded_at(c, run, commit, migrate.migration_files(f.tree),
+                                           set(got["applied"]))
+            if problem:
+                raise Failed(problem, recovery="nothing was changed; add the invariant (or the "
+                                               "consent), then rerun")
         run.data["target"] = (name, commit)
         run.data["before"] = f.head
         return (f"healthy; {space}{name} = {commit[:12]} (deployed {run.data['before'][:12]})")
@@ -215,12 +222,14 @@ def batch_size(value, fleet):
              "only make the downtime longer)",
     "plan": "print what would run (read-only checks, pending and destructive migrations, the "
             "steps and their commands) and change nothing; fab's --dry does the same",
+    "allow_unguarded": "consent to destructive migrations (DeleteModel, RemoveField, "
+                       "irreversible RunSQL) that no invariant in deploy.toml guards",
     "resume": "continue the last failed deploy.consolidate on this host from its journal, "
               "after fixing the cause: same ref and target commit, its backup kept (verified "
               "again), every other step re-checked on the host and run again where needed",
 })
 def consolidate(c, ref="", no_json=False, expect="", auto_rollback=False, batch="all",
-                resume=False):
+                resume=False, allow_unguarded=False):
     """The profile-consolidation deploy as checkpoints; stops at the first that fails.
 
     In order: preflight (read-only checks), backup, audit, code update, migrate.check,
@@ -247,9 +256,11 @@ def consolidate(c, ref="", no_json=False, expect="", auto_rollback=False, batch=
                   "running it again from the start")
             prior = None
     if dry:
-        return show_plan(fleet, ref or None, not no_json, expect)
+        return show_plan(fleet, ref or None, not no_json, expect, allow_unguarded)
     run = Run(fleet, "deploy.consolidate", {"ref": ref, "no_json": no_json, "expect": expect,
                                             "auto_rollback": auto_rollback, "batch": size,
+                                            **({"allow_unguarded": True} if allow_unguarded
+                                               else {}),
                                             **({"resume": prior.run_id} if prior else {})},
               batch=size, resume=prior)
     try:
@@ -273,9 +284,9 @@ def consolidate(c, ref="", no_json=False, expect="", auto_rollback=False, batch=
           f"{run.cmd('rollback.restore --backup=' + str(run.data.get('backup')) + ' --code')}")
 
 
-def show_plan(fleet, ref, json_dumps, expect):
+def show_plan(fleet, ref, json_dumps, expect, allow_unguarded=False):
     """--plan (and --dry, made truthful): read-only checks, then what would run."""
-    lines, ok = plan_mod.consolidate_plan(fleet, ref, json_dumps, expect)
+    lines, ok = plan_mod.consolidate_plan(fleet, ref, json_dumps, expect, allow_unguarded)
     print("\n".join(lines))
     if not ok:
         raise CheckpointFailed("the plan found a failing check (marked FAIL above); "

@@ -11,23 +11,55 @@ import sys
 
 from invoke import Collection
 
-from . import app, checks, db
+from invoke.exceptions import UnexpectedExit
+
+from . import app, checks, db, guards
 from .connection import hosttask
 from .errors import ConfigError, DeployError
 from .output import Prefixed, UpTo
+from .remote import q, run_script, sections
 from .steps import Failed, Run, Step
 
 PLAN_CODE = """
 import json
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.operations import DeleteModel, RemoveField
 ex = MigrationExecutor(connection)
 target = {target}
 targets = [tuple(target)] if target else ex.loader.graph.leaf_nodes()
+
+
+def drops(mig, op):
+    # what a dropping operation removes now: "table" or "table.column", and its rows/values
+    state = ex.loader.project_state((mig.app_label, mig.name), at_end=False)
+    if isinstance(op, DeleteModel):
+        table, column = state.apps.get_model(mig.app_label, op.name)._meta.db_table, None
+    else:
+        model = state.apps.get_model(mig.app_label, op.model_name)
+        field = model._meta.get_field(op.name)
+        table, column = model._meta.db_table, None if field.many_to_many else field.column
+        if field.many_to_many:
+            table = field.remote_field.through._meta.db_table
+    qn = connection.ops.quote_name
+    with connection.cursor() as cur:
+        cur.execute("SELECT %s FROM %s" % ("count(%s)" % qn(column) if column else "count(*)",
+                                           qn(table)))
+        return {{"target": table + ("." + column if column else ""), "rows": cur.fetchone()[0]}}
+
+
 out = []
 for mig, backwards in ex.migration_plan(targets):
-    ops = [{{"op": type(o).__name__, "describe": o.describe(),
-             "reversible": bool(getattr(o, "reversible", True))}} for o in mig.operations]
+    ops = []
+    for o in mig.operations:
+        op = {{"op": type(o).__name__, "describe": o.describe(),
+               "reversible": bool(getattr(o, "reversible", True))}}
+        if not backwards and isinstance(o, (DeleteModel, RemoveField)):
+            try:
+                op.update(drops(mig, o))
+            except Exception as e:   # the plan still lists it; the guard counts at drop time
+                op["target"] = "unknown (%s)" % type(e).__name__
+        ops.append(op)
     out.append({{"migration": mig.app_label + "." + mig.name, "backwards": backwards, "ops": ops}})
 print("@@PLAN " + json.dumps(out))
 """
@@ -76,7 +108,9 @@ def render(entries):
         lines.append(f"{e['migration']}{' (backwards)' if e['backwards'] else ''}")
         for op in e["ops"]:
             flag = {"destructive": "DESTRUCTIVE", "irreversible": "IRREVERSIBLE"}.get(op["kind"], "")
-            lines.append(f"    {op['describe']}{'  <- ' + flag if flag else ''}")
+            drops = f" ({op['target']}: {op['rows']} {'values' if '.' in op['target'] else 'rows'})" \
+                if "rows" in op else ""
+            lines.append(f"    {op['describe']}{'  <- ' + flag if flag else ''}{drops}")
     return "\n".join(lines)
 
 
@@ -119,6 +153,10 @@ sys.stdout.reconfigure(line_buffering=True)
 for _app, _name in {targets!r}:
     try:
         call_command("migrate", _app, _name, interactive=False, skip_checks=False)
+    except _GuardStop as _e:   # templates/migration_guard.py refused a drop (rolled back)
+        sys.stdout.flush()
+        print("@@guard-stop %s" % _e, flush=True)
+        sys.exit(3)
     except CommandError as _e:
         sys.stdout.flush()
         sys.stderr.write("CommandError: %s\\n" % _e)
@@ -138,29 +176,46 @@ def targets(entries):
     return list(last.items())
 
 
-def apply_script(entries, then=()):
-    """The `manage.py shell` script applying exactly `entries`, then running the Django checks
-    `then` (checks.django_script) after the AFTER line."""
-    code = MIGRATE_CODE.format(targets=targets(entries))
+def apply_script(entries, then=(), guard=""):
+    """The `manage.py shell` script applying exactly `entries` behind the data-loss `guard`
+    (guards.script), then running the Django checks `then` (checks.django_script) after the
+    AFTER line."""
+    code = guard + MIGRATE_CODE.format(targets=targets(entries))
     if then:
         code += f"print({AFTER!r})\n" + checks.django_script(then)
     return code
 
 
 def apply(c, entries, run=None, then=()):
-    """Apply exactly `entries` (a prefix of the plan) in one Django process, streaming Django's
-    output. `then`: Django checks run in that same process once every migration succeeded (one
-    Django start-up fewer inside the maintenance window). Returns (Django's migration output,
-    the checks' output for checks.django_values, or None without `then`)."""
-    shown = UpTo(Prefixed(c, c.out_prefix) if getattr(c, "out_prefix", None) else sys.stdout,
-                 AFTER)
-    r = app.shell(c, apply_script(entries, then), hide=False, out_stream=shown)
+    """Apply exactly `entries` (a prefix of the plan) in one Django process behind the data-loss
+    guard, streaming Django's output (what each drop removes is shown before it runs). `then`:
+    Django checks run in that same process once every migration succeeded (one Django start-up
+    fewer inside the maintenance window). The data operations' reports go to
+    run.data["data_ops"], where the next stage's guard reads them. Returns (Django's migration
+    output, the checks' output for checks.django_values, or None without `then`); Failed when
+    the guard refused a drop."""
+    inner = Prefixed(c, c.out_prefix) if getattr(c, "out_prefix", None) else sys.stdout
+    prior = run.data.get("data_ops", []) if run is not None else []
+    code = apply_script(entries, then, guards.script(c.site.inventory.project, prior))
+    r = app.shell(c, code, hide=False, warn=True,
+                  out_stream=UpTo(guards.LiveReports(inner), AFTER))
     text, _mark, after = r.stdout.partition(AFTER + "\n")
-    blocks = SYNC_BLOCK.findall(text)
-    if run is not None and blocks:
-        run.journal.write({"kind": "output", "what": "migration report", "text": "\n".join(blocks)})
-        run.data.setdefault("summary_lines", []).extend(
-            line.strip() for b in blocks for line in b.splitlines() if ":" in line)
+    ops, drops, stop = guards.reports(text)
+    if run is not None:
+        run.data["data_ops"] = prior + ops
+        if ops or drops:
+            run.journal.write({"kind": "output", "what": "data-loss guard", "data_ops": ops,
+                               "drops": drops})
+        blocks = SYNC_BLOCK.findall(text)
+        if blocks:
+            run.journal.write({"kind": "output", "what": "migration report",
+                               "text": "\n".join(blocks)})
+            run.data.setdefault("summary_lines", []).extend(
+                line.strip() for b in blocks for line in b.splitlines() if ":" in line)
+    if stop:
+        raise Failed(guards.STOP + stop + " - the migration holding the drop was rolled back")
+    if not r.ok:
+        raise UnexpectedExit(r)
     return text, (after if then else None)
 
 
@@ -180,6 +235,7 @@ def step_check(expect=None):
         entries = plan(c)
         pending = check_expected(entries, expect_list(c, expect), applied_ok=run.resume is not None)
         run.data["plan"] = entries
+        refuse_unguarded(c, run, entries)
         lossy = [f"{e['migration']}: {op['describe']}" for e in entries for op in destructive(e)]
         run.data["destructive"] = lossy
         if not pending:
@@ -188,32 +244,49 @@ def step_check(expect=None):
     return run_step
 
 
+def refuse_unguarded(c, run, entries):
+    """Failed when a destructive operation of `entries` has no invariant guarding it and no
+    consent (guards.unguarded); a resumed run the guard stopped is refused first."""
+    refuse_resume_past_guard(run)
+    problem = guards.unguarded(entries, c.site.inventory.project,
+                               run.args.get("allow_unguarded", False))
+    if problem:
+        raise Failed(problem)   # the step's own recovery: the code moved, nothing migrated
+
+
+def refuse_resume_past_guard(run):
+    """A run the guard stopped must not be resumed into the drop it refused: its data migration
+    is recorded as applied, so a resumed run would have nothing left to judge it by."""
+    prior = run.resume
+    if prior is not None and guards.STOP in (prior.reason or "") \
+            and not run.args.get("allow_unguarded", False):
+        raise Failed(f"run {prior.run_id} was stopped by the data-loss guard ({prior.reason}); "
+                     "resuming would run the drop it refused",
+                     recovery="restore the run's backup (the command it printed), fix the "
+                              "migration and deploy again")
+
+
 def step_run_staged(c, run, post=False):
-    """Non-destructive prefix, invariants, then the destructive rest. `post`: verify.post comes
-    next, so its Django checks run in the last migration process (run.data["post_django"])."""
+    """Non-destructive prefix; its output read and the invariants checked; then the destructive
+    rest, behind the in-process guard. `post`: verify.post comes next, so its Django checks run
+    in the last migration process (run.data["post_django"])."""
     entries = run.data.get("plan") or plan(c)
     if not entries:
         return "nothing to do: no pending migrations"
+    refuse_resume_past_guard(run)
     safe, rest = split_staged(entries)
     project = c.site.inventory.project
     then = checks.django_checks(project.post_checks) if post else []
     after = None   # the output of `then`, run with the last stage
+    text = ""
     if safe:
-        run.say(f"    applying the non-destructive migrations: "
-                f"{', '.join(e['migration'] for e in safe)}")
+        names = ", ".join(e["migration"] for e in safe)
+        run.say(f"    applying the non-destructive migrations: {names}")
         # said before they run: a cut connection may leave them applied on the host
-        run.state["migrated"] = f"migrations may be partly applied: {', '.join(e['migration'] for e in safe)}"
-        _text, after = apply(c, safe, run, then=[] if rest else then)
-        run.state["migrated"] = f"applied: {', '.join(e['migration'] for e in safe)}"
-    if rest and project.invariants:
-        verdicts = checks.verdicts(c, project.invariants, run.data.get("audit", {}))
-        bad = [v for v in verdicts if not v[1]]
-        for name, ok, value, want in verdicts:
-            run.say(f"    invariant {'ok  ' if ok else 'FAIL'} {name}: {value} (expected {want})")
-        if bad:
-            raise Failed("invariant failed before the destructive migrations: " + "; ".join(
-                f"'{n}' is {v}, expected {w}" for n, _ok, v, w in bad) +
-                f" - NOT applied: {', '.join(e['migration'] for e in rest)}")
+        run.state["migrated"] = f"migrations may be partly applied: {names}"
+        text, after = apply(c, safe, run, then=[] if rest else then)
+        run.state["migrated"] = f"applied: {names}"
+    between_stages(c, run, project, text, safe, rest)
     if rest:
         run.say(f"    applying: {', '.join(e['migration'] for e in rest)}")
         run.state["migrated"] = (f"migrations may be partly applied: "
@@ -223,6 +296,28 @@ def step_run_staged(c, run, post=False):
     if after is not None:
         run.data["post_django"] = after
     return f"applied {len(entries)} migration(s)"
+
+
+def between_stages(c, run, project, text, safe, rest):
+    """After the non-destructive stage (its output `text`), before the destructive `rest`: the
+    project's invariants, then the output's red flags (guards.scan); Failed on either, naming
+    what was NOT applied. Without a destructive stage a red flag is only a warning."""
+    not_applied = f" - NOT applied: {', '.join(e['migration'] for e in rest)}"
+    if rest and project.invariants:
+        verdicts = checks.verdicts(c, project.invariants, run.data.get("audit", {}))
+        for name, ok, value, want in verdicts:
+            run.say(f"    invariant {'ok  ' if ok else 'FAIL'} {name}: {value} (expected {want})")
+        bad = [v for v in verdicts if not v[1]]
+        if bad:
+            raise Failed("invariant failed before the destructive migrations: " + "; ".join(
+                f"'{n}' is {v}, expected {w}" for n, _ok, v, w in bad) + not_applied)
+    flags = guards.scan(text, project.red_flags)
+    if flags and rest:
+        raise Failed(f"{guards.STOP}the output of {', '.join(e['migration'] for e in safe)} "
+                     "shows signs of a swallowed failure: "
+                     + "; ".join(repr(x) for x in flags[:3]) + not_applied)
+    for line in flags[:3]:
+        run.say(f"    WARNING: a sign of a swallowed failure in the migrations' output: {line!r}")
 
 
 def step_run_staged_then_post(c, run):
@@ -250,10 +345,14 @@ def check_task(c, expect=""):
     print(f"{len(entries)} pending migration(s), {len(lossy)} destructive operation(s)")
 
 
-@hosttask(plan=True, name="run", help={"expect": "comma list of app.migration that must be the pending ones"})
-def run_task(c, expect=""):
+@hosttask(plan=True, name="run", help={
+    "expect": "comma list of app.migration that must be the pending ones",
+    "allow_unguarded": "consent to destructive migrations (DeleteModel, RemoveField, "
+                       "irreversible RunSQL) that no invariant in deploy.toml guards"})
+def run_task(c, expect="", allow_unguarded=False):
     """Apply pending migrations in stages: non-destructive, invariants, then destructive (locked)."""
-    Run(c, "migrate.run", {"expect": expect}).execute([
+    Run(c, "migrate.run", {"expect": expect, **({"allow_unguarded": True} if allow_unguarded
+                                                else {})}).execute([
         Step("migrate.check", step_check(expect), changes_host=False),
         Step("migrate.run", step_run_staged),
     ])
@@ -283,6 +382,25 @@ def migration_files(paths):
         if m:
             files[f"{m.group(1)}.{m.group(2)}"] = path
     return files
+
+
+def sources_at(c, commit, files):
+    """{app.migration: source text} of migration `files` ({name: path}) in `commit`, read in one
+    round trip without touching the work tree."""
+    if not files:
+        return {}
+    script = "\n".join(f"echo @@{name}; git -C {q(c.site.app.dir)} show {q(commit + ':' + path)}"
+                       for name, path in files.items())
+    return {name: "\n".join(lines) for name, lines in sections(run_script(c, script).stdout).items()}
+
+
+def unguarded_at(c, run, commit, files, applied):
+    """Before the code moves: the guard's refusal (guards.unguarded) judged from the pending
+    migration files of `commit`, or None."""
+    pending = pending_at(files, applied)
+    entries = guards.source_entries(sources_at(c, commit, pending))
+    return guards.unguarded(entries, c.site.inventory.project,
+                            run.args.get("allow_unguarded", False))
 
 
 def pending_at(files, applied):

@@ -12,22 +12,13 @@ Invoke's own `--dry` only echoes commands and pretends each succeeded, so every 
 """
 import re
 
-from . import code_update, db, lock, maintenance, migrate, preflight_facts, restart, services
+from . import code_update, db, guards, lock, maintenance, migrate, preflight_facts, restart
+from . import services
 from .app import head, prefix
 from .history import cli_args
-from .remote import q, run_script, sections
+from .remote import q
 
 OP_RE = re.compile(r"migrations\.(\w+)\(")
-
-
-def migration_ops(c, commit, pending_files):
-    """{migration: [operation names]} read from the target commit's files (one round trip)."""
-    if not pending_files:
-        return {}
-    script = "\n".join(f"echo @@{name}; git -C {q(c.site.app.dir)} show {q(commit + ':' + path)}"
-                       for name, path in pending_files.items())
-    found = sections(run_script(c, script).stdout)
-    return {name: OP_RE.findall("\n".join(lines)) for name, lines in found.items()}
 
 
 def pending_files(c, commit):
@@ -85,7 +76,7 @@ def check_lines(fleet, m, facts, lines):
     return all(ok is not False for ok, _text in facts)
 
 
-def consolidate_plan(fleet, ref, json_dumps, expect):
+def consolidate_plan(fleet, ref, json_dumps, expect, allow_unguarded=False):
     """The lines `deploy.consolidate --plan` prints, and whether every check passed."""
     c = fleet.primary
     lines, all_ok = [f"PLAN for deploy.consolidate on {fleet.describe()} - nothing below has run", "",
@@ -95,7 +86,13 @@ def consolidate_plan(fleet, ref, json_dumps, expect):
         facts, name, commit = checks(m, ref)
         all_ok = check_lines(fleet, m, facts, lines) and all_ok
     files = pending_files(c, commit)
-    ops = migration_ops(c, commit, files)
+    sources = migrate.sources_at(c, commit, files)
+    ops = {name: OP_RE.findall(text) for name, text in sources.items()}
+    refusal = guards.unguarded(guards.source_entries(sources), c.site.inventory.project,
+                               allow_unguarded)
+    if refusal:
+        all_ok = False
+        lines.append(f"  FAIL data-loss guard: {refusal}")
     wanted = migrate.expect_list(c, expect)
     problems = migrate.expected_at(c, commit, wanted) if wanted else []
     for p in problems:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
+from .guards import RED_FLAGS, check_patterns
 
 CHECK_KEYS = {"name", "sql", "django", "expect", "list"}
 SMOKE_KEYS = {"name", "method", "path", "status", "json", "headers", "json_keys", "contains",
@@ -21,6 +22,11 @@ class Project:
     expect_migrations: list = field(default_factory=list)
     drops: list = field(default_factory=list)
     migration_files: list = field(default_factory=list)
+    # the data-loss guards (guards.py): consent to unguarded drops, red flags in migration
+    # output, data migrations that may legitimately write nothing
+    unguarded_ok: list = field(default_factory=list)
+    red_flags: list = field(default_factory=lambda: list(RED_FLAGS))
+    no_writes_ok: list = field(default_factory=list)
     audit: list = field(default_factory=list)
     invariants: list = field(default_factory=list)
     post_checks: list = field(default_factory=list)
@@ -84,6 +90,17 @@ def _checks(path, raw, key, need_expect):
     return items
 
 
+MIGRATION_KEYS = ("expect", "drops", "files", "unguarded_ok", "red_flags", "no_writes_ok")
+
+
+def _strings(path, table, key):
+    """table[key] as a list of strings, or a one-line ConfigError."""
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        _fail(path, f"migrations.{key}", "expected a list of strings", f'write {key} = ["..."]')
+    return value
+
+
 def load(path):
     """Read deploy.toml; a missing `project` key gives an empty Project (no app checks)."""
     if path is None:
@@ -101,6 +118,14 @@ def load(path):
         if key not in allowed:
             _fail(path, key, "unknown key", f"use one of: {', '.join(sorted(allowed))}")
     mig = raw.get("migrations", {})
+    for key in mig:
+        if key not in MIGRATION_KEYS:
+            _fail(path, f"migrations.{key}", "unknown key", f"use: {', '.join(MIGRATION_KEYS)}")
+    for key in ("unguarded_ok", "no_writes_ok"):
+        for name in _strings(path, mig, key):
+            if "." not in name:
+                _fail(path, f"migrations.{key}", f"{name!r} is not app.migration",
+                      'write e.g. "workshops.0025_remove_userprofile"')
     smoke = raw.get("smoke", {})
     logs = raw.get("logs", {})
     checks = smoke.get("checks", [])
@@ -124,6 +149,10 @@ def load(path):
         expect_migrations=list(mig.get("expect", [])),
         drops=list(mig.get("drops", [])),
         migration_files=list(mig.get("files", [])),
+        unguarded_ok=list(mig.get("unguarded_ok", [])),
+        red_flags=check_patterns(_strings(path, mig, "red_flags") if "red_flags" in mig
+                                 else RED_FLAGS, f"{path}: migrations.red_flags"),
+        no_writes_ok=list(mig.get("no_writes_ok", [])),
         audit=_checks(path, raw, "audit", need_expect=False),
         invariants=_checks(path, raw, "invariants", need_expect=True),
         post_checks=_checks(path, raw, "post_checks", need_expect=True),

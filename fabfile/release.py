@@ -3,11 +3,13 @@
     fab -H staging deploy.tag --name v0.1.9-pre-upgrade     tag what is deployed, push the tag
     fab -H staging deploy.release --ref upgrade/django-4.2-pg14
 
-`release` = preflight, backup, checkout of the ref, dependencies with the project's own tool
-(pip, poetry or uv), `check --deploy` (deploy.toml [checks]), `makemigrations --check --dry-run`,
-`migrate --plan` (destructive operations flagged), maintenance on (nginx or the app's own flag
-file), workers stopped, migrate, app restarted, workers started, maintenance off, smoke contract,
-log scan. It stops at the first failed checkpoint and prints the command that recovers.
+`release` = preflight, backup, audit (the invariants' baseline), checkout of the ref,
+dependencies with the project's own tool (pip, poetry or uv), `check --deploy` (deploy.toml
+[checks]), `makemigrations --check --dry-run`, `migrate --plan` (destructive operations flagged,
+unguarded ones refused), maintenance on (nginx or the app's own flag file), workers stopped,
+migrate in stages behind the data-loss guards, app restarted, workers started, maintenance off,
+smoke contract, log scan. It stops at the first failed checkpoint and prints the command that
+recovers.
 """
 import re
 
@@ -90,9 +92,13 @@ def step_dependencies(c, run):
 
 
 def step_plan(c, run):
+    """`migrate --plan` from Django's executor: every operation classified, what each drop
+    removes counted; an unguarded destructive operation is refused (guards.unguarded)."""
     entries = migrate.plan(c)
     run.say("\n".join("    " + line for line in migrate.render(entries).splitlines()))
+    migrate.refuse_unguarded(c, run, entries)
     lossy = [e["migration"] for e in entries if migrate.destructive(e)]
+    run.data["plan"] = entries
     run.data["pending"] = [e["migration"] for e in entries]
     return (f"{len(entries)} pending" + (f"; DESTRUCTIVE: {', '.join(lossy)} (the backup is the "
                                           "way back)" if lossy else ""))
@@ -114,12 +120,11 @@ def step_workers(action):
 
 
 def step_migrate(c, run):
+    """The migrations in stages behind the data-loss guard: the non-destructive ones, their
+    output read and the project's invariants checked, then the destructive ones."""
     if not run.data.get("pending"):
         return "nothing to do: no pending migrations"
-    run.state["migrated"] = f"migrations may be partly applied: {', '.join(run.data['pending'])}"
-    migrate.apply(c, migrate.plan(c), run)
-    run.state["migrated"] = f"migrations applied: {', '.join(run.data['pending'])}"
-    return f"applied {len(run.data['pending'])} migrations"
+    return migrate.step_run_staged(c, run)
 
 
 def recovery(c):
@@ -144,6 +149,8 @@ def release_steps(c, ref):
     rec = recovery(c)
     return [Step("preflight", step_preflight(ref, json_dumps=False), recovery=rec),
             Step("backup.create", backup.step_backup(json_dumps=False), recovery=rec),
+            # the values the invariants' "unchanged:NAME" compare with, taken before any change
+            Step("verify.audit", verify_steps.step_audit, recovery=rec),
             Step("checkout", step_checkout, recovery=rec),
             Step("dependencies", step_dependencies, recovery=rec),
             Step("check --deploy", step_check_deploy, recovery=rec),
@@ -161,15 +168,18 @@ def release_steps(c, ref):
             Step("verify.logs", verify_steps.step_logs, recovery=rec)]
 
 
-@hosttask(plan=True, name="release", help={"ref": "branch, tag or commit to deploy (default: the inventory's "
-                                       "remote/branch head)"})
-def release(c, ref=""):
+@hosttask(plan=True, name="release", help={
+    "ref": "branch, tag or commit to deploy (default: the inventory's remote/branch head)",
+    "allow_unguarded": "consent to destructive migrations (DeleteModel, RemoveField, "
+                       "irreversible RunSQL) that no invariant in deploy.toml guards"})
+def release(c, ref="", allow_unguarded=False):
     """Deploy a ref the upgrade plan's way: backup, checks, migrate, restart, smoke.
 
     Deploy a ref (the upgrade plan's staging/production flow): backup, checkout, dependencies,
     check --deploy, makemigrations --check, migrate --plan, maintenance, workers, migrate,
     restart, smoke, logs; stops at the first failed checkpoint."""
-    run = Run(c, "deploy.release", {"ref": ref})
+    run = Run(c, "deploy.release", {"ref": ref, **({"allow_unguarded": True}
+                                                   if allow_unguarded else {})})
     run.execute(release_steps(c, ref or None))
     print(f"  backup: {run.data.get('backup')}; rollback: fab -H {c.site.name} rollback.restore "
           f"--backup={run.data.get('backup')} --code")

@@ -55,7 +55,7 @@ def test_release_stops_at_deploy_check_warnings(sfab, db):
         assert fingerprints(conn) == before     # nothing migrated
         assert table_exists(conn, "workshops_userprofile")
     assert status()[0] == 200 and supervisor("recorder-worker") == "RUNNING"
-    assert "[6/15] makemigrations --check" not in r.stdout
+    assert "] makemigrations --check" not in r.stdout
 
 
 def test_release_v2_with_app_flag_maintenance_and_workers(flagfab, db):
