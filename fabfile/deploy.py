@@ -135,10 +135,7 @@ def step_hosts_agree(c, run):
 
 def step_code_update(c, run):
     _name, commit = run.data["target"]
-    # resuming a run that did not finish this step: it may have moved the tree, not installed
-    resuming = run.resume is not None and "code update" not in run.resume.done
-    u = code_update.update(c, commit, c.site.inventory.project.migration_files,
-                           since=run.data["before"] if resuming else None)
+    u = code_update.update(c, commit, c.site.inventory.project.migration_files)
     note = code_update.record_move(c, run, u.before, u.after)
     if u.requirements_changed:
         code_update.install_requirements(c)

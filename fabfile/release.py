@@ -78,13 +78,14 @@ def step_check_deploy(c, run):
 
 def step_checkout(c, run):
     _name, commit = run.data["target"]
+    code_update.record_stamp_before_move(c)
     return code_update.record_move(c, run, *code_update.move_to(c, commit))
 
 
 def step_dependencies(c, run):
-    before = run.data["before"]
-    _name, after = run.data["target"]
-    if before == after or not code_update.requirements_changed(c, before, after):
+    """Install when the venv was not installed from the tree's dependency files (a rerun after
+    a failed install installs again)."""
+    if not code_update.dependencies_stale(c):
         return (f"nothing to do: {', '.join(code_update.dependency_files(c))} unchanged "
                 f"({c.site.app.installer})")
     code_update.install_requirements(c)

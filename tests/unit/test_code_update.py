@@ -55,14 +55,35 @@ def stale_lock(r):
     (r / ".git" / "index.lock").write_text("")
 
 
+def stamp_of(repo, tag, venv):
+    """The venv's record says it was installed from `tag`'s requirements."""
+    text = subprocess.run(["git", "-C", str(repo), "show", f"{tag}:requirements.txt"],
+                          capture_output=True, text=True, check=True).stdout
+    digest = subprocess.run("sha256sum | cut -c1-64", shell=True, input=subprocess.run(
+        "sha256sum -- requirements.txt", shell=True, capture_output=True, text=True,
+        cwd=_with_file(repo, text)).stdout, capture_output=True, text=True).stdout
+    (venv / code_update.STAMP).write_text(digest)
+
+
+def _with_file(repo, text):
+    d = repo.parent / "stamp-tree"
+    d.mkdir(exist_ok=True)
+    (d / "requirements.txt").write_text(text)
+    return d
+
+
 CASES = [
-    # id, start, target, files, since, change, (requirements changed, missing) or Failed text
+    # id, start, target, files, venv installed from (None: no record yet), change,
+    # (dependencies stale, missing) or Failed text
     ("already-there", "v1", "v1", [], None, None, (False, [])),
     ("fast-forward", "v1", "v2", ["migrations/0002_new.py"], None, None, (False, [])),
     ("requirements-changed", "v1", "v3", [], None, None, (True, [])),
+    ("requirements-changed-recorded", "v1", "v3", [], "v1", None, (True, [])),
     ("missing-file", "v1", "v2", ["migrations/0003_absent.py"], None, None,
      (False, ["migrations/0003_absent.py"])),
-    ("resume-since-an-earlier-commit", "v3", "v3", [], "v1", None, (True, [])),
+    # the tree is at v3 but the install of v3's requirements failed last time: install again
+    ("rerun-after-a-failed-install", "v3", "v3", [], "v1", None, (True, [])),
+    ("installed-already", "v1", "v3", [], "v3", None, (False, [])),
     ("dirty-tree", "v1", "v2", [], None, dirty, "has local changes (?? stray.txt)"),
     ("not-a-fast-forward", "v2", "side", [], None, None, "is not a fast-forward of the deployed"),
     ("backwards", "v3", "v1", [], None, None, "is not a fast-forward of the deployed"),
@@ -71,23 +92,47 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("start, target, files, since, change, expected",
+@pytest.mark.parametrize("start, target, files, installed, change, expected",
                          [x[1:] for x in CASES], ids=[x[0] for x in CASES])
-def test_update(tmp_path, repo, start, target, files, since, change, expected):
+def test_update(tmp_path, repo, start, target, files, installed, change, expected):
     git(repo, "checkout", "-q", "-B", "main", start)
     if change:
         change(repo)
-    c = Recorder(make_site(tmp_path, app={"dir": str(repo), "venv": "/srv/venv"}), execute=True)
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    if installed:
+        stamp_of(repo, installed, venv)
+    c = Recorder(make_site(tmp_path, app={"dir": str(repo), "venv": str(venv)}), execute=True)
     commit, before = git(repo, "rev-parse", target), git(repo, "rev-parse", start)
-    since = git(repo, "rev-parse", since) if since else None
     if isinstance(expected, str):
         with pytest.raises(Failed) as e:
-            code_update.update(c, commit, files, since=since)
+            code_update.update(c, commit, files)
         assert expected.format(repo=repo) in str(e.value)
         assert git(repo, "rev-parse", "HEAD") == before          # nothing moved
     else:
-        u = code_update.update(c, commit, files, since=since)
+        u = code_update.update(c, commit, files)
         assert (u.before, u.after) == (before, commit)
         assert (u.requirements_changed, u.missing) == expected
         assert git(repo, "rev-parse", "HEAD") == commit
+    if not installed:   # no record yet: the venv is taken to match the tree it served
+        stamp = (venv / code_update.STAMP).read_text()
+        stamp_of(repo, start, venv)
+        assert stamp == (venv / code_update.STAMP).read_text()
     assert len(c.commands) == 1                                   # one round trip
+
+
+@pytest.mark.parametrize("pip_exit, recorded", [(0, True), (1, False)])
+def test_only_a_whole_install_is_recorded(tmp_path, repo, pip_exit, recorded):
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "pip").write_text(f"#!/bin/sh\necho installing; exit {pip_exit}\n")
+    (venv / "bin" / "pip").chmod(0o755)
+    git(repo, "checkout", "-q", "-B", "main", "v3")
+    c = Recorder(make_site(tmp_path, app={"dir": str(repo), "venv": str(venv)}), execute=True)
+    assert code_update.dependencies_stale(c)          # no record: installing is the safe side
+    if pip_exit:
+        with pytest.raises(Failed, match="installing the dependencies with pip failed"):
+            code_update.install_requirements(c)
+    else:
+        code_update.install_requirements(c)
+    assert code_update.dependencies_stale(c) is not recorded
