@@ -86,11 +86,12 @@ def step_code_to(ref_or_commit):
     def run_step(c, run):
         code_update.fetch(c)
         _name, commit = code_update.resolve(c, ref_or_commit)
+        code_update.record_stamp_before_move(c)
         before, after = code_update.move_to(c, commit)
         run.state["code"] = f"code is at {after[:12]} (was {before[:12]})"
         if c is run.fleet.primary:   # deploy.history's code column
             run.facts.before, run.facts.after = before, after
-        if before != after and code_update.requirements_changed(c, before, after):
+        if code_update.dependencies_stale(c):   # a rerun after a failed install installs
             code_update.install_requirements(c)
             return f"{before[:12]} -> {after[:12]}, requirements reinstalled"
         return f"{before[:12]} -> {after[:12]}" if before != after else "nothing to do: already there"
