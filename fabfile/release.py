@@ -132,16 +132,16 @@ def recovery(c):
     def hint(run):
         name, before = run.data.get("backup"), run.data.get("before", "")[:12]
         if "migrated" in run.state and name:
-            return (f"fab -H {c.site.name} rollback.restore --backup={name} --code --yes\n"
+            return (run.cmd(f"rollback.restore --backup={name} --code --yes") + "\n"
                     "  (database and code back to before the release; maintenance off after)")
         lines = []
         if "code" in run.state and before:
-            lines.append(f"fab -H {c.site.name} rollback.code --ref {before} --yes")
+            lines.append(run.cmd(f"rollback.code --ref {before} --yes"))
         if "workers" in run.state:
             lines += [f"sudo supervisorctl start {w}" if c.site.service.manager == "supervisor"
                       else f"start worker {w}" for w in c.site.service.workers]
         if "maintenance" in run.state:
-            lines.append(f"fab -H {c.site.name} maintenance.off")
+            lines.append(run.cmd("maintenance.off"))
         return "\n".join(lines) or f"nothing was changed; fix the cause and rerun: {run.cmd(run.task)}"
     return hint
 
@@ -182,8 +182,8 @@ def release(c, ref="", allow_unguarded=False):
     run = Run(c, "deploy.release", {"ref": ref, **({"allow_unguarded": True}
                                                    if allow_unguarded else {})})
     run.execute(release_steps(c, ref or None))
-    print(f"  backup: {run.data.get('backup')}; rollback: fab -H {c.site.name} rollback.restore "
-          f"--backup={run.data.get('backup')} --code")
+    print(f"  backup: {run.data.get('backup')}; rollback: "
+          + run.cmd(f"rollback.restore --backup={run.data.get('backup')} --code"))
 
 
 def check_tag_name(name):

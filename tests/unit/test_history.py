@@ -116,7 +116,8 @@ def test_rollback_runs_record_their_code_move_and_backup(c, site, monkeypatch):
     monkeypatch.setattr(code_update, "fetch", lambda c: None)
     monkeypatch.setattr(code_update, "resolve", lambda c, ref: (ref, OLD))
     monkeypatch.setattr(code_update, "move_to", lambda c, commit: (NEW, commit))
-    monkeypatch.setattr(code_update, "requirements_changed", lambda c, a, b: False)
+    for name in ("record_stamp_before_move", "dependencies_stale"):   # no install either way
+        monkeypatch.setattr(code_update, name, lambda c: False, raising=False)
     monkeypatch.setattr(rollback, "Run", lambda *a, **kw: Run(*a, take_lock=False, **kw))
 
     run = rollback.Run(c, "rollback.code", {"ref": "v1"})
