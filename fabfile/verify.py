@@ -4,6 +4,7 @@ from invoke import Collection
 from . import app, verify_steps, db, httpcheck, lock
 from .connection import hosttask, positive
 from .errors import DeployError
+from .fabcmd import fab
 from . import soak as soak_mod
 from .steps import Run, Step
 from .remote import q, run_script, sections
@@ -58,19 +59,22 @@ def render_status(c, f):
     disk = f.get("disk", "").split()
     rows.append(("disk free", f"{_size(int(disk[0]) * 1024)} on {disk[1]} (backups: "
                  f"{c.site.backup.dir})" if len(disk) == 2 else f.get("disk") or "unknown"))
-    pg = f.get("pg", "")
-    if "|" in pg and not pg.startswith(("psql", "sudo")):
+    pg, down = f.get("pg", ""), pg_problem(f)
+    if down:
+        rows.append(("postgresql", f"unreachable: {down}"))
+    else:
         version, size = pg.split("|", 1)
         rows.append(("postgresql", f"{version}, database {c.site.database.name} {_size(size)}"))
-    else:
-        rows.append(("postgresql", f"unreachable: {pg.splitlines()[-1] if pg else '?'}"))
     rows.append(("service", f"{c.site.service.app} ({c.site.service.manager}): "
                  f"{f.get('service') or 'unknown'}"))
     commit = f.get("commit", "").splitlines()
     rows.append(("deployed", f"{commit[0]} [{commit[1]}]" if len(commit) == 2 else
                  (commit[0] if commit else "unknown")))
     pend = [p for p in f.get("pending", "").splitlines() if p.strip()]
-    rows.append(("pending", ", ".join(pend) if pend else "no pending migrations"))
+    if any(p.startswith("Traceback") for p in pend):   # Django could not read the database
+        rows.append(("pending", f"unknown: manage.py showmigrations failed ({pend[-1][:160]})"))
+    else:
+        rows.append(("pending", ", ".join(pend) if pend else "no pending migrations"))
     rows.append(("maintenance", f.get("maintenance", "unknown").upper()))
     rows.append(("health", f"{f.get('health', '?')} from {c.site.health.url}"))
     lk = f.get("lock", "none")
@@ -82,10 +86,27 @@ def render_status(c, f):
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
+def pg_problem(f):
+    """Why PostgreSQL did not answer the status script's query (its error line), or None."""
+    pg = f.get("pg", "")
+    if "|" in pg and not pg.startswith(("psql", "sudo")):
+        return None
+    lines = [x.strip() for x in pg.splitlines() if x.strip()]
+    return next((x for x in lines if "error" in x.lower()), lines[0] if lines else "no answer")
+
+
 @hosttask
 def status(c):
-    """One screen of host facts: OS, disk, PostgreSQL, service, commit, migrations, maintenance, lock."""
-    print(render_status(c, facts(c)))
+    """One screen of host facts: OS, disk, PostgreSQL, service, commit, migrations, maintenance, lock.
+    Exits 1 when PostgreSQL does not answer (the screen is printed first)."""
+    f = facts(c)
+    print(render_status(c, f))
+    down = pg_problem(f)
+    if down:
+        raise DeployError(c.mask(
+            f"PostgreSQL does not answer on {c.site.name} ({down}); start it on the host (sudo "
+            f"systemctl start postgresql) or fix [hosts.{c.site.name}.database] in "
+            f"{c.site.inventory.path}, then rerun: {fab(c, 'verify.status')}"))
 
 
 @hosttask
@@ -139,7 +160,7 @@ def soak(c, minutes="10", interval="30"):
     Run(c, "verify.soak", {"minutes": minutes}, take_lock=False).execute(
         [Step(f"soak {minutes:g} min", soak_mod.step(minutes, interval, lambda c: (
             "investigate (verify.logs); if the release is the cause, roll back: "
-            f"fab -H {c.site.name} rollback.restore --backup=NAME --code")), changes_host=False)])
+            + fab(c, "rollback.restore --backup=NAME --code"))), changes_host=False)])
 
 
 ns = Collection("verify")
