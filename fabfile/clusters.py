@@ -4,13 +4,27 @@ A cluster is `VERSION/NAME` (`14/main`) with its config in /etc/postgresql/VERSI
 binaries in /usr/lib/postgresql/VERSION/bin. `pg_lsclusters` needs no privileges; start/stop go
 through `sudo -n pg_ctlcluster`; config edits (port, start.conf) are made as the postgres user,
 who owns the config files.
+
+A cluster's configuration (`config_snapshot`) is what an upgrade must carry and a rollback must
+bring back: pg_hba.conf, pg_ident.conf, conf.d/*, postgresql.conf and postgresql.auto.conf
+verbatim, and every setting the server read from a configuration file.
 """
+import base64
+import io
+import re
 from dataclasses import dataclass
 
 from .remote import q, sh, sudo
 
 BINROOT = "/usr/lib/postgresql"
 CONFROOT = "/etc/postgresql"
+# Files pg_upgradecluster rewrites for the new version (paths, cluster_name): compared by settings.
+REWRITTEN = ("postgresql.conf", "postgresql.auto.conf")
+# Settings that name the cluster's own version, paths or name: they differ between versions.
+OWN_SETTINGS = frozenset({"data_directory", "hba_file", "ident_file", "external_pid_file",
+                          "config_file", "cluster_name", "stats_temp_directory"})
+SECRET_SETTING = re.compile(r"conninfo|passphrase|password")
+CONF_SETTINGS_SQL = "SELECT name, setting FROM pg_settings WHERE source = 'configuration file'"
 
 
 @dataclass(frozen=True)
@@ -92,3 +106,69 @@ def free_port(c, clusters, start=5433, listening=None):
     while port in used:
         port += 1
     return port
+
+
+# --- configuration ---------------------------------------------------------------------------
+def _path(cluster, rel):
+    """postgresql.auto.conf lives in the data directory, the rest in the config directory."""
+    return f"{cluster.datadir if rel == 'postgresql.auto.conf' else cluster.configdir}/{rel}"
+
+
+def config_snapshot(c, cluster):
+    """{"files": {name: text}, "settings": {name: value}} of `cluster` (settings: online only)."""
+    from . import db
+    script = (f"cd {q(cluster.configdir)} || exit 0\n"
+              "for f in pg_hba.conf pg_ident.conf postgresql.conf conf.d/*; do\n"
+              "  [ -f \"$f\" ] && printf '%s %s\\n' \"$f\" \"$(base64 -w0 < \"$f\")\"; done\n"
+              f"f={q(_path(cluster, 'postgresql.auto.conf'))}\n"
+              "[ -f \"$f\" ] && printf 'postgresql.auto.conf %s\\n' \"$(base64 -w0 < \"$f\")\"; true\n")
+    out = c.run("sudo -n -u postgres bash -s", in_stream=io.StringIO(script), hide=True).stdout
+    snap = {"files": {}, "settings": {}}
+    for line in out.splitlines():
+        rel, _, b64 = line.rpartition(" ")   # base64 has no spaces; a file name may
+        snap["files"][rel] = base64.b64decode(b64).decode()
+    if cluster.online:
+        for line in db.psql(c, CONF_SETTINGS_SQL + ";", db="postgres",
+                            port=cluster.port).splitlines():
+            name, _, value = line.partition("|")
+            snap["settings"][name] = value
+    return snap
+
+
+def write_config(c, cluster, files):
+    """Write {name: text} into `cluster`'s configuration as postgres (pg_hba/ident 0640)."""
+    if not files:
+        return
+    lines = ["set -e", "umask 022", f"mkdir -p {q(cluster.configdir + '/conf.d')}"]
+    for rel, text in sorted(files.items()):
+        path = _path(cluster, rel)
+        mode = "0600" if rel == "postgresql.auto.conf" else "0640" if rel in (
+            "pg_hba.conf", "pg_ident.conf") else "0644"
+        b64 = base64.b64encode(text.encode()).decode()
+        lines.append(f"printf '%s' {q(b64)} | base64 -d > {q(path + '.new')} && chmod {mode} "
+                     f"{q(path + '.new')} && mv -f {q(path + '.new')} {q(path)}")
+    c.run("sudo -n -u postgres bash -s", in_stream=io.StringIO("\n".join(lines) + "\n"),
+          hide=True)
+
+
+def config_diff(want, have, rewritten=False):
+    """['what differs'] from snapshot `want` to `have`; `rewritten`: another major version, whose
+    postgresql.conf/auto.conf pg_upgradecluster rewrote, so those compare by their settings."""
+    out = []
+    for rel in sorted(set(want["files"]) | set(have["files"])):
+        a, b = want["files"].get(rel), have["files"].get(rel)
+        if a != b and not (rewritten and rel in REWRITTEN):
+            out.append(f"{rel}: {'missing' if b is None else 'extra file' if a is None else 'differs'}")
+    if want["settings"] and have["settings"]:
+        own = OWN_SETTINGS if rewritten else frozenset()
+        for name in sorted((set(want["settings"]) | set(have["settings"])) - own):
+            a, b = want["settings"].get(name), have["settings"].get(name)
+            if a != b:
+                out.append(f"{name} = {_shown(name, b)} (was {_shown(name, a)})")
+    return out
+
+
+def _shown(name, value):
+    if value is None:
+        return "default"
+    return "(hidden)" if SECRET_SETTING.search(name) else repr(value)

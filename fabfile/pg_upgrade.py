@@ -3,6 +3,7 @@
     fab -H staging pg_upgrade.check --to 15
     fab -H staging pg_upgrade.run --to 15 [--method dump|copy|link]
     fab -H staging pg_upgrade.rollback
+    fab -H staging pg_upgrade.cleanup     (after a rollback: back up and drop the kept new cluster)
 
 `run` takes the lock, backs up every database (verified; `link` also drills the restore),
 turns maintenance on, stops the app, fingerprints every table, upgrades with Debian's
@@ -11,7 +12,9 @@ analyzes, proves every table's fingerprint unchanged, starts the app, runs the s
 and turns maintenance off. What it did is kept in `<backup.dir>/pg_upgrade.json` for `rollback`:
 back to the kept old cluster (dump/copy), or the verified backup restored into a fresh old-version
 cluster (link: the old data files are no longer usable once the new cluster started). The new
-cluster is never dropped: it is stopped and moved to a free port, with any writes made since.
+cluster is never dropped by a rollback: it is stopped and moved to a free port, with any writes
+made since, until `cleanup` backs it up and drops it. The old cluster's configuration (files and
+settings) is recorded, carried to the new cluster and proved equal after an upgrade or rollback.
 """
 import json
 import time
@@ -24,23 +27,13 @@ from .rollback import step_start_app, step_stop_app
 from .confirm import confirm
 from .connection import hosttask
 from .errors import ConfigError, DeployError
+from .fabcmd import fab
 from .output import Prefixed
-from .remote import atomic_write, q, read_text, run_script, sudo
+from .remote import atomic_write, q, run_script, sections, sudo
+from .upgrade_check import read_state, state_path
 from .steps import Failed, Run, Step
 
-STATE_FILE = "pg_upgrade.json"
-
-
 # --- the state file --------------------------------------------------------------------------
-def state_path(c):
-    return f"{c.site.backup.dir}/{STATE_FILE}"
-
-
-def read_state(c):
-    text = read_text(c, state_path(c))
-    return json.loads(text) if text else None
-
-
 def write_state(c, state):
     state["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     atomic_write(c, state_path(c), json.dumps(state, indent=2) + "\n")
@@ -129,7 +122,7 @@ def step_fingerprint_before(c, run):
         "method": run.args["method"], "backup": run.data["backup"],
         "owners": dict(x.split("|", 1) for x in owners),
         "locale": rep.locale, "before": _fp_json(fps),
-        "fingerprint_version": version}
+        "fingerprint_version": version, "config": clusters.config_snapshot(c, rep.source)}
     write_state(c, run.data["upgrade"])
     tables = sum(len(t) for t in fps.values())
     return f"{tables} tables in {len(fps)} databases fingerprinted; state in {state_path(c)}"
@@ -151,7 +144,7 @@ def step_upgrade(c, run):
     rep = run.data["report"]
     src, to, method = rep.source, rep.target_version, run.args["method"]
     run.state["cluster"] = (f"pg_upgradecluster {src.id} -> {to} ({method}) was started; "
-                            f"to go back: fab -H {c.site.name} pg_upgrade.rollback")
+                            f"to go back: {fab(c, 'pg_upgrade.rollback')}")
     start = time.monotonic()
     r = sudo(c, "pg_upgradecluster", "-v", to, "-m", upgrade_check.UPGRADECLUSTER_METHOD[method],
              src.version, src.name, hide=False, warn=True, out_stream=Prefixed(c),
@@ -180,13 +173,38 @@ def step_new_cluster(c, run):
         raise Failed(f"port {rep.source.port} answers PostgreSQL {version}, not {rep.target_version}.x")
     run.state["cluster"] = (f"PostgreSQL {version} ({new.id}) serves port {new.port}; the old "
                             f"cluster {old.id if old else '?'} is kept, stopped, on port "
-                            f"{old.port if old else '?'}; to go back: fab -H {c.site.name} "
-                            "pg_upgrade.rollback")
+                            f"{old.port if old else '?'}; to go back: "
+                            f"{fab(c, 'pg_upgrade.rollback')}")
     run.data["upgrade"].update(phase="upgraded", old_port=old.port if old else None,
                                version=version)
     write_state(c, run.data["upgrade"])
     return f"PostgreSQL {version} on port {new.port}; old {old.id} {old.status} on port {old.port}" \
         if old else f"PostgreSQL {version} on port {new.port}"
+
+
+def step_config(c, run):
+    """What pg_upgradecluster does not carry (conf.d/*, files changed since) copied to the new
+    cluster, restarted if so; then its configuration must equal the old one's."""
+    rep, old = run.data["report"], run.data["upgrade"]["config"]
+    new = clusters.find(clusters.listing(c), rep.target_version, rep.source.name)
+    have = clusters.config_snapshot(c, new)
+    copy = {rel: text for rel, text in old["files"].items()
+            if rel not in clusters.REWRITTEN and have["files"].get(rel) != text}
+    if copy:
+        clusters.write_config(c, new, copy)
+        r = clusters.ctl(c, new, "restart", warn=True)
+        if not r.ok:
+            said = ((r.stderr or r.stdout).strip().splitlines() or ["no output"])[-1]
+            raise Failed(f"{new.id} does not start with the old cluster's "
+                         f"{', '.join(sorted(copy))}: {said}")
+        have = clusters.config_snapshot(c, clusters.find(clusters.listing(c), new.version,
+                                                         new.name))
+    diffs = clusters.config_diff(old, have, rewritten=True)
+    if diffs:
+        raise Failed(f"{new.id}'s configuration differs from {rep.source.id}'s: "
+                     + "; ".join(diffs))
+    return (f"copied {', '.join(sorted(copy))} and restarted; " if copy else "") + \
+        f"{len(old['files'])} files and {len(old['settings'])} settings as in {rep.source.id}"
 
 
 def step_analyze(c, run):
@@ -232,10 +250,10 @@ def step_done(c, run):
 def run_steps(c, to, method, drop_empty_target):
     def rec(run):
         if "cluster" in run.state:
-            return f"fab -H {c.site.name} pg_upgrade.rollback --yes"
+            return fab(c, "pg_upgrade.rollback", yes=True)
         if "maintenance" in run.state or "app" in run.state:
             return (f"the database was not touched; start the app and turn maintenance off: "
-                    f"fab -H {c.site.name} pg_upgrade.rollback --yes")
+                    f"{fab(c, 'pg_upgrade.rollback', yes=True)}")
         return "nothing was changed; fix the cause and rerun"
 
     steps = [Step("preflight", step_preflight(to, method, drop_empty_target), recovery=rec,
@@ -252,6 +270,7 @@ def run_steps(c, to, method, drop_empty_target):
         steps.append(Step("drop empty target cluster", step_drop_empty_target, recovery=rec))
     steps += [Step(f"pg_upgradecluster ({method})", step_upgrade, recovery=rec),
               Step("new cluster on the app's port", step_new_cluster, recovery=rec),
+              Step("configuration carried over", step_config, recovery=rec),
               Step("analyze", step_analyze, recovery=rec),
               Step("fingerprint after == before", step_fingerprint_after, recovery=rec),
               Step("start app", step_start_app, recovery=rec),
@@ -320,8 +339,16 @@ def rollback_steps(c, state):
         if not version.startswith(from_v + "."):
             raise Failed(f"port {port} answers PostgreSQL {version}, not {from_v}.x")
         run.data["version"] = version
+        config = ""
+        if state.get("config"):   # recorded by the upgrade (runs before it did not)
+            back = clusters.find(clusters.listing(c), from_v, name)
+            diffs = clusters.config_diff(state["config"], clusters.config_snapshot(c, back))
+            if diffs:
+                raise Failed(f"after the rollback {back.id}'s configuration differs from before "
+                             "the upgrade: " + "; ".join(diffs))
+            config = "; configuration as before the upgrade"
         return f"PostgreSQL {version}; all {sum(len(t) for t in now.values())} tables equal the " \
-               "pre-upgrade fingerprints"
+               f"pre-upgrade fingerprints{config}"
 
     def step_record(c, run):
         state["phase"] = "rolled back"
@@ -360,10 +387,15 @@ def restore_old(c, run, state, old):
         sudo(c, "pg_dropcluster", old.version, old.name, "--stop", hide=True)
     enc, collate, ctype, checksums = (state.get("locale") or "UTF8|C.UTF-8|C.UTF-8|off").split("|")
     args = ["pg_createcluster", from_v, name, "-p", str(port), "-e", enc,
-            f"--lc-collate={collate}", f"--lc-ctype={ctype}", "--start"]
+            f"--lc-collate={collate}", f"--lc-ctype={ctype}"]
     if checksums == "on":
         args += ["--", "--data-checksums"]
     sudo(c, *args, hide=True)
+    fresh = clusters.find(clusters.listing(c), from_v, name)
+    if state.get("config"):   # the old cluster's own configuration, not pg_createcluster's
+        clusters.write_config(c, fresh, state["config"]["files"])
+        clusters.set_port(c, fresh, port)
+    clusters.ctl(c, fresh, "start")
     run.state["cluster"] = f"a fresh {from_v}/{name} serves port {port} (restore in progress)"
     prefix, _ = db.client_prefix(c, "psql")
     c.run(f"{prefix} -X -q -d postgres < {q(backup.bdir(c, bname) + '/globals.sql')} >/dev/null "
@@ -376,6 +408,80 @@ def restore_old(c, run, state, old):
     run.state["cluster"] = f"a fresh {from_v}/{name} serves port {port}, restored from {bname}"
     return (f"{from_v}/{name} recreated on port {port}; {1 + len(manifest.get('other_databases', {}))}"
             f" database(s) restored from {bname} (link: the old files were not usable)")
+
+
+# --- cleanup: the newer cluster a rollback kept ----------------------------------------------
+def kept_backup_script(c, cluster, name):
+    """pg_dump -Fc of every database of `cluster` (the app's as db.dump, as backup.verify reads)
+    plus its globals into <backup.dir>/<name>, each dump read in full; then the file list."""
+    dump, restore = db.local_tool(c, "pg_dump", cluster.port), db.local_tool(c, "pg_restore")
+    psql = db.local_tool(c, "psql", cluster.port)
+    return f"""set -eo pipefail
+umask 077
+D={q(backup.bdir(c, name))}
+mkdir -p {q(c.site.backup.dir)} && mkdir -m 0700 "$D"
+{db.local_tool(c, 'pg_dumpall', cluster.port)} --globals-only > "$D/globals.sql" </dev/null
+echo @@others
+i=0
+{psql} -X -A -t -d postgres -c {q(db.DATABASES_SQL)} </dev/null > "$D/.databases"
+while IFS= read -r d; do
+  if [ "$d" = {q(c.site.database.name)} ]; then f=db.dump; else i=$((i+1)); f=db-$i.dump
+    printf '%s|%s\n' "$f" "$d"; fi
+  {dump} -Fc -d "$d" > "$D/$f" </dev/null
+  {restore} -f /dev/null < "$D/$f" 2>&1 >/dev/null || {{ echo "@@error"; echo "$f cannot be read in full"; exit 1; }}
+done < "$D/.databases"
+rm -f "$D/.databases"
+echo @@files; cd "$D" && for f in *; do printf '%s %s\n' "$(stat -c %s "$f")" "$(sha256sum "$f")"; done
+"""
+
+
+def cleanup_steps(c, state, kept):
+    fp_version = int(state.get("fingerprint_version", 1))
+
+    def step_backup_kept(c, run):
+        started = not kept.online
+        if started:
+            clusters.ctl(c, kept, "start")
+        try:
+            name = run.run_id
+            r = run_script(c, kept_backup_script(c, kept, name), warn=True)
+            out = sections(r.stdout)
+            if not r.ok:
+                said = (out.get("error") or (r.stderr or "?").strip().splitlines()[-1:])[0]
+                raise Failed(f"the backup of {kept.id} failed: {said}", recovery=(
+                    f"nothing was dropped; fix the cause and rerun {fab(c, 'pg_upgrade.cleanup')} "
+                    f"(the partial backup is {backup.bdir(c, name)})"))
+            files = {f.strip(): {"size": int(size), "sha256": digest} for size, digest, f in
+                     (line.split(None, 2) for line in out.get("files", []))}
+            tables = db.fingerprints(c, port=kept.port, version=fp_version) \
+                if "db.dump" in files else {}
+            manifest = {
+                "name": name, "host": c.site.name, "database": c.site.database.name,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "postgresql": kept.version, "cluster": kept.id,
+                "note": f"the {kept.id} cluster kept by pg_upgrade.rollback, before cleanup",
+                "json_dumps": {}, "applied_migrations": [],
+                "other_databases": dict(x.split("|", 1)[::-1] for x in out.get("others", [])),
+                "tables": {t: {"rows": n, "md5": h} for t, (n, h) in tables.items()},
+                "files": files, "fingerprint_version": fp_version}
+            atomic_write(c, f"{backup.bdir(c, name)}/manifest.json",
+                         json.dumps(manifest, indent=2) + "\n")
+            backup.mark_verified(c, name, "full read")
+        finally:
+            if started:
+                clusters.ctl(c, kept, "stop", warn=True)
+        run.data["backup"] = name
+        run.state["backup"] = f"{kept.id}'s databases are in backup {name}"
+        return f"{len(files) - 1} dump(s) and globals in {backup.bdir(c, name)}, each read in full"
+
+    def step_drop(c, run):
+        sudo(c, "pg_dropcluster", kept.version, kept.name, "--stop", hide=True)
+        state["cleanup"] = {"run": run.run_id, "dropped": kept.id, "backup": run.data["backup"]}
+        write_state(c, state)
+        return f"dropped {kept.id}; pg_upgrade.run --to {kept.version} may run again"
+
+    return [Step(f"back up {kept.id}", step_backup_kept),
+            Step(f"drop {kept.id}", step_drop)]
 
 
 # --- tasks -----------------------------------------------------------------------------------
@@ -395,8 +501,8 @@ def check(c, to="", method=""):
     if rep.problems:
         raise DeployError(f"{c.site.name} cannot be upgraded to {to} yet: "
                           + "; ".join(rep.problems))
-    print(f"{c.site.name}: ready; run fab -H {c.site.name} pg_upgrade.run --to {to} "
-          f"--method {method or 'dump'}")
+    print(f"{c.site.name}: ready; run "
+          f"{fab(c, 'pg_upgrade.run', to=to, method=method or 'dump')}")
 
 
 @hosttask(plan=True, name="run", help={
@@ -418,7 +524,7 @@ def run_task(c, to="", method="dump", drop_empty_target=False, yes=False):
                                     "drop_empty_target": drop_empty_target})
     run.execute(run_steps(c, to, method, drop_empty_target))
     print(f"  PostgreSQL {run.data['upgrade']['version']} serves {c.site.database.name}; backup "
-          f"{run.data.get('backup')}; to go back: fab -H {c.site.name} pg_upgrade.rollback")
+          f"{run.data.get('backup')}; to go back: {fab(c, 'pg_upgrade.rollback')}")
 
 
 @hosttask(plan=True, help={"yes": "do not ask for confirmation"})
@@ -440,6 +546,8 @@ def rollback(c, yes=False):
           f"({state['method']}): {how}; the {state['to']} cluster is kept, stopped")
     confirm(f"roll PostgreSQL on {c.site.name} back to {state['from']}?", yes)
     Run(c, "pg_upgrade.rollback", {"upgrade": state["run"]}).execute(rollback_steps(c, state))
+    print(f"  the {state['to']} cluster is kept, stopped; once its writes are not needed, back it "
+          f"up and drop it (a new upgrade needs that): {fab(c, 'pg_upgrade.cleanup')}")
 
 
 def step_tag(name):
@@ -473,15 +581,40 @@ def deploy_pg_upgrade(c, to="", method="dump", tag="", soak_minutes="0", drop_em
     steps = ([Step("tag release", step_tag(tag), changes_host=False)] if tag else []) + \
         run_steps(c, to, method, drop_empty_target) + \
         ([Step(f"soak {minutes:g} min", soak.step(minutes, min(30.0, minutes * 60), lambda c: (
-            f"fab -H {c.site.name} pg_upgrade.rollback --yes  (back to the old cluster; writes "
+            f"{fab(c, 'pg_upgrade.rollback', yes=True)}  (back to the old cluster; writes "
             "since the upgrade stay in the new one)")), changes_host=False)] if minutes else [])
     run = Run(c, "deploy.pg_upgrade", {"to": to, "method": method, "tag": tag,
                                        "soak_minutes": minutes})
     run.execute(steps)
-    print(f"  to go back: fab -H {c.site.name} pg_upgrade.rollback")
+    print(f"  to go back: {fab(c, 'pg_upgrade.rollback')}")
+
+
+@hosttask(help={"yes": "do not ask for confirmation"})
+def cleanup(c, yes=False):
+    """Back up, then drop, the newer cluster that pg_upgrade.rollback kept (so an upgrade can rerun).
+
+    After pg_upgrade.rollback the newer cluster is kept, stopped, with any writes made on it: a
+    new pg_upgrade.run refuses while it exists. This dumps its databases into a backup, drops it."""
+    state = read_state(c) or {}
+    if state.get("phase") != "rolled back":
+        raise ConfigError(f"no rolled-back pg_upgrade.run on {c.site.name} ({state_path(c)}: "
+                          f"{state.get('phase', 'missing')}); cleanup only drops the cluster a "
+                          "pg_upgrade.rollback kept")
+    kept = clusters.find(clusters.listing(c), state["to"], state["cluster"])
+    if kept is None:
+        print(f"{c.site.name}: nothing to do: no {state['to']}/{state['cluster']} cluster")
+        return
+    if kept.port == int(state["port"]):
+        raise ConfigError(f"{kept.id} is on the app's port {kept.port}; it is not the cluster a "
+                          f"rollback kept: check pg_lsclusters on {c.site.name}")
+    print(f"{c.site.name}: back up every database of {kept.id} ({kept.status}, port {kept.port}; "
+          f"kept by the rollback of {state['run']}) into {c.site.backup.dir}, then drop it")
+    confirm(f"drop the PostgreSQL {kept.id} cluster on {c.site.name} after its backup?", yes)
+    Run(c, "pg_upgrade.cleanup", {"cluster": kept.id}).execute(cleanup_steps(c, state, kept))
 
 
 ns = Collection("pg_upgrade")
 ns.add_task(check)
 ns.add_task(run_task, name="run")
 ns.add_task(rollback)
+ns.add_task(cleanup)

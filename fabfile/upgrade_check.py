@@ -5,11 +5,13 @@ scratch `initdb` (same encoding, locale and checksums as the live cluster) in a 
 directory that is removed afterwards, with the live cluster up (FACTS.md).
 """
 import io
+import json
 from dataclasses import dataclass, field
 
 from . import clusters, db
 from .clusters import BINROOT
-from .remote import q, run_script, sections
+from .fabcmd import fab
+from .remote import q, read_text, run_script, sections
 
 METHODS = ("dump", "copy", "link")
 # pg_upgradecluster's names for our methods (copy = pg_upgrade copying the files)
@@ -17,6 +19,16 @@ UPGRADECLUSTER_METHOD = {"dump": "dump", "copy": "upgrade", "link": "link"}
 # Rough rates for the downtime estimate; the run's summary prints the measured downtime.
 RATE = {"dump": 25e6, "copy": 150e6}  # bytes per second
 FIXED = 8.0  # seconds: stop, start, checks
+STATE_FILE = "pg_upgrade.json"   # what pg_upgrade.run did, in <backup.dir>, for rollback/cleanup
+
+
+def state_path(c):
+    return f"{c.site.backup.dir}/{STATE_FILE}"
+
+
+def read_state(c):
+    text = read_text(c, state_path(c))
+    return json.loads(text) if text else None
 
 
 @dataclass
@@ -61,6 +73,10 @@ echo @@locale
 {tool} -X -A -t -F'|' -d postgres -c "SELECT pg_encoding_to_char(encoding), datcollate, datctype, current_setting('data_checksums') FROM pg_database WHERE datname = 'template1'" 2>&1
 echo @@available
 ls {q(BINROOT + '/' + target + '/share/extension')} /usr/share/postgresql/{q(target)}/extension 2>/dev/null | sed -n 's/\\.control$//p' | sort -u
+echo @@settings
+{tool} -X -A -t -d postgres -c {q(clusters.CONF_SETTINGS_SQL)} 2>/dev/null | cut -d'|' -f1
+echo @@known
+{q(BINROOT + '/' + target + '/bin/postgres')} --describe-config 2>/dev/null | cut -f1
 echo @@df
 for p in /var/lib/postgresql {q(c.site.backup.dir)}; do d=$p; while [ ! -e "$d" ]; do d=$(dirname "$d"); done
   printf '%s %s\\n' "$p" "$(df -Pk "$d" | awk 'NR==2 {{print $4}}')"; done
@@ -160,6 +176,7 @@ def run(c, target, method=None):
     else:
         rep.add(True, f"extensions in use available for {target}: "
                       + (", ".join(sorted(rep.extensions)) or "none"))
+    settings_line(rep, f.get("settings", []), f.get("known", []))
     tgt = clusters.find(have, target, src.name)
     if tgt is None:
         rep.add(True, f"target cluster {target}/{src.name} does not exist yet")
@@ -168,8 +185,8 @@ def run(c, target, method=None):
         rep.target_empty = not full
         if full:
             rep.add(False, f"target cluster {tgt.id} already exists with data ({what})",
-                    f"target cluster {tgt.id} exists with data ({what}); it is not ours to drop: "
-                    f"move it away or pick another version")
+                    f"target cluster {tgt.id} exists with data ({what}); " + kept_by_rollback(
+                        c, tgt, src))
         else:
             rep.add(False, f"target cluster {tgt.id} exists but is empty (auto-created?)",
                     f"an empty target cluster {tgt.id} exists; rerun pg_upgrade.run with "
@@ -197,6 +214,34 @@ def run(c, target, method=None):
         rep.problems.append(f"not enough disk for --method {method or 'dump, copy or link'}; "
                             "free space (see the lines above)")
     return rep
+
+
+def settings_line(rep, names, known):
+    """Settings of the old cluster's configuration files that the target version has no longer:
+    pg_upgradecluster would comment them out (or the new server would not start)."""
+    known = {k.lower() for k in known}
+    gone = sorted(n for n in names if n and "." not in n and n.lower() not in known
+                  and n not in clusters.OWN_SETTINGS)
+    if not known:
+        rep.add(False, f"could not list PostgreSQL {rep.target_version}'s settings "
+                       "(postgres --describe-config)")
+    elif gone:
+        rep.add(False, f"settings unknown to {rep.target_version}: {', '.join(gone)}",
+                f"setting(s) {', '.join(gone)} of {rep.source.id}'s configuration do not exist in "
+                f"{rep.target_version}: remove them (postgresql.conf, conf.d) first")
+    else:
+        rep.add(True, f"the {len(names)} settings of {rep.source.id}'s configuration files exist "
+                      f"in {rep.target_version}")
+
+
+def kept_by_rollback(c, tgt, src):
+    """The way out for a target cluster with data: ours (kept by pg_upgrade.rollback) or not."""
+    state = read_state(c) or {}
+    if (state.get("phase") == "rolled back" and state.get("to") == tgt.version
+            and state.get("cluster") == src.name):
+        return (f"pg_upgrade.rollback of {state['run']} kept it; back it up and drop it with: "
+                f"{fab(c, 'pg_upgrade.cleanup')}")
+    return "it is not ours to drop: move it away or pick another version"
 
 
 def space_line(c, rep, m):

@@ -4,15 +4,21 @@ Every test starts from `sandbox.reset` (14/main alone on 5432, v1 seeded). Outco
 independently: the server version and every table's fingerprint over psycopg, the cluster list
 from pg_lsclusters, and the PyBot smoke contract over HTTP from the test.
 """
+import fcntl
 import json
+import os
+import pty
+import re
+import shlex
 import subprocess
+import termios
 import uuid
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from .conftest import Fab, fingerprints, make_inventory
+from .conftest import FAB, ROOT, Fab, fingerprints, make_inventory
 
 STATE = Path("/srv/recorder/backups/pg_upgrade.json")
 SITE = "http://127.0.0.1:8080"
@@ -100,14 +106,80 @@ def test_upgrade_each_method(sfab, db, secrets, method):
     smoke_contract(secrets)
 
 
+HBA_LINE = "host recorder recorder 127.0.0.99/32 scram-sha-256"
+CONF_D = "zz-deploy-test.conf"
+
+
+@pytest.fixture
+def custom_pg_config(sfab):
+    """14/main with a pg_hba line, a conf.d file and a postgresql.conf setting of its own; its
+    files restored afterwards, and the conf.d file removed from both versions (pg_dropcluster
+    leaves files it did not create behind)."""
+    conf = Path("/etc/postgresql/14/main")
+    saved = {f: (conf / f).read_text() for f in ("pg_hba.conf", "postgresql.conf")}
+    try:
+        (conf / "pg_hba.conf").write_text(saved["pg_hba.conf"] + HBA_LINE + "\n")
+        (conf / "conf.d" / CONF_D).write_text("work_mem = '7MB'\n")
+        subprocess.run(["chown", "postgres:postgres", conf / "conf.d" / CONF_D], check=True)
+        subprocess.run(["pg_conftool", "14", "main", "set", "log_min_duration_statement", "1234"],
+                       check=True, capture_output=True)
+        subprocess.run(["pg_ctlcluster", "14", "main", "reload"], check=True, capture_output=True)
+        yield
+    finally:
+        for v in ("14", "15"):
+            Path(f"/etc/postgresql/{v}/main/conf.d/{CONF_D}").unlink(missing_ok=True)
+        if conf.exists():
+            for f, text in saved.items():
+                (conf / f).write_text(text)
+        subprocess.run(["pg_ctlcluster", "14", "main", "reload"], capture_output=True)
+
+
+def assert_custom_config(db, v):
+    """The cluster on 5432 (version `v`) has 14/main's own pg_hba line, conf.d file and setting."""
+    assert HBA_LINE in Path(f"/etc/postgresql/{v}/main/pg_hba.conf").read_text().splitlines()
+    assert (Path(f"/etc/postgresql/{v}/main/conf.d") / CONF_D).exists()
+    with db("recorder") as conn:
+        assert conn.execute("SHOW server_version").fetchone()[0].startswith(v + ".")
+        assert conn.execute("SHOW work_mem").fetchone()[0] == "7MB"
+        assert conn.execute("SHOW log_min_duration_statement").fetchone()[0] == "1234ms"
+
+
+def run_on_a_terminal(printed, home, answer):
+    """Run the command line `printed` (fab ..., with its --hosts-file) on a pseudo-terminal that
+    is its controlling terminal, as a user's, typing `answer` once it asks [y/N]."""
+    argv = shlex.split(printed)
+    assert argv[0] == "fab", printed
+    master, slave = pty.openpty()
+    p = subprocess.Popen([str(FAB), *argv[1:]], cwd=ROOT, env={**os.environ, "HOME": str(home)},
+                         stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                         preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    os.close(slave)
+    out, asked = b"", False
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:   # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+        if not asked and b"[y/N]" in out:
+            os.write(master, answer.encode())
+            asked = True
+    os.close(master)
+    return p.wait(timeout=300), out.decode(errors="replace")
+
+
 @pytest.mark.parametrize("method", ["copy", "link"])
-def test_rollback_returns_to_14(sfab, db, secrets, method):
+def test_rollback_returns_to_14(sfab, custom_pg_config, db, secrets, method):
     r = sfab("-H", "sandbox", "pg_upgrade.run", "--to", "15", "--method", method, "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
+    assert_custom_config(db, "15")   # conf.d too, which pg_upgradecluster does not copy
     before = state_before()
     r = sfab("-H", "sandbox", "pg_upgrade.rollback", "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
     assert version(db).startswith("14.")
+    assert_custom_config(db, "14")   # link: a fresh 14/main, with the old one's configuration
     assert ("14", "main", "5432", "online") in clusters()
     # the 15 cluster is kept (stopped, elsewhere), with the writes made since the upgrade
     assert [k for k in clusters() if k[0] == "15" and k[3] == "down" and k[2] != "5432"]
@@ -119,6 +191,19 @@ def test_rollback_returns_to_14(sfab, db, secrets, method):
     assert json.loads(STATE.read_text())["phase"] == "rolled back"
     again = sfab("-H", "sandbox", "pg_upgrade.rollback", "--yes")
     assert again.returncode == 0 and "nothing to do" in again.stdout
+    # a second upgrade is refused while the kept 15 cluster exists; the refusal names the way out
+    refused = sfab("-H", "sandbox", "pg_upgrade.check", "--to", "15")
+    assert refused.returncode != 0, refused.stdout + refused.stderr
+    printed = re.search(r"drop it with: (fab -H \S+ pg_upgrade\.cleanup[^;\n]*)", refused.stderr)
+    assert printed and printed.group(1) in r.stdout, refused.stderr   # the rollback said it too
+    code, out = run_on_a_terminal(printed.group(1), sfab.home, "y\n")
+    assert code == 0 and "[y/N]" in out, out
+    assert not [k for k in clusters() if k[0] == "15"]
+    name = json.loads(STATE.read_text())["cleanup"]["backup"]   # the 15 cluster's databases
+    verify = sfab("-H", "sandbox", "backup.verify", "--backup", name)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    again = sfab("-H", "sandbox", "pg_upgrade.check", "--to", "15")
+    assert again.returncode == 0, again.stdout + again.stderr
 
 
 def assert_refused(sfab, db, reason, *run_args):

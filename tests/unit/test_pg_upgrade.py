@@ -1,0 +1,104 @@
+"""pg_upgrade's configuration carry-over and cleanup pointer, without a cluster.
+
+The configuration scripts really run with bash here (as this user instead of postgres), on a
+config and a data directory in a temp dir: what they write is what they read back.
+"""
+import json
+import os
+
+import pytest
+
+from fabfile import clusters, upgrade_check
+from fabfile.clusters import Cluster
+
+from .test_commands import Recorder, make_site
+
+
+class AsThisUser(Recorder):
+    """Runs the commands locally, dropping the `sudo -n -u postgres` the host needs."""
+
+    def run(self, command, **kwargs):
+        return super().run(command.replace("sudo -n -u postgres ", ""), **kwargs)
+
+
+@pytest.fixture
+def cluster(tmp_path, monkeypatch):
+    monkeypatch.setattr(clusters, "CONFROOT", str(tmp_path / "etc"))
+    (tmp_path / "etc/14/main").mkdir(parents=True)
+    (tmp_path / "data").mkdir()
+    return Cluster("14", "main", 5433, "down", "postgres", str(tmp_path / "data"))
+
+
+FILES = {"pg_hba.conf": "local all all peer\nhost app app 10.1.2.3/32 scram-sha-256\n",
+         "pg_ident.conf": "",
+         "postgresql.conf": "port = 5432\ninclude_dir = 'conf.d'\n",
+         "postgresql.auto.conf": "work_mem = '8MB'\n",
+         "conf.d/my settings.conf": "work_mem = '7MB'\n# 'quoted' \"and\" $(not run)\n"}
+
+
+def test_config_written_is_read_back_verbatim(tmp_path, cluster):
+    c = AsThisUser(execute=True)
+    clusters.write_config(c, cluster, FILES)
+    assert not any(v in cmd for cmd in c.commands for v in FILES.values() if v)  # stdin only
+    snap = clusters.config_snapshot(c, cluster)
+    assert snap == {"files": FILES, "settings": {}}
+    assert (tmp_path / "data/postgresql.auto.conf").read_text() == FILES["postgresql.auto.conf"]
+    assert oct(os.stat(tmp_path / "etc/14/main/pg_hba.conf").st_mode & 0o777) == "0o640"
+
+
+def test_snapshot_of_a_missing_config_dir_is_empty(cluster):
+    gone = Cluster("13", "main", 5433, "down", "postgres", "/nonexistent")
+    assert clusters.config_snapshot(AsThisUser(execute=True), gone) == {"files": {},
+                                                                        "settings": {}}
+
+
+def snap(files=None, **settings):
+    return {"files": {**FILES, **(files or {})}, "settings": {
+        "port": "5432", "cluster_name": "14/main", "work_mem": "7168", **settings}}
+
+
+def test_config_diff_names_every_difference():
+    old = snap()
+    assert clusters.config_diff(old, snap()) == []
+    new = snap({"conf.d/my settings.conf": None, "pg_hba.conf": "local all all peer\n",
+                "postgresql.conf": "port = 5432\n# rewritten by pg_upgradecluster\n"},
+               cluster_name="15/main", work_mem="4096", primary_conninfo="password=s3cret")
+    del new["files"]["conf.d/my settings.conf"]
+    diffs = clusters.config_diff(old, new, rewritten=True)
+    assert diffs == ["conf.d/my settings.conf: missing", "pg_hba.conf: differs",
+                     "primary_conninfo = (hidden) (was default)",
+                     "work_mem = '4096' (was '7168')"]
+    # the same version (a rollback): postgresql.conf and cluster_name must be equal too
+    same = clusters.config_diff(old, new)
+    assert "postgresql.conf: differs" in same and "cluster_name = '15/main' (was '14/main')" in same
+
+
+def report(names):
+    rep = upgrade_check.Report(source=Cluster("14", "main", 5432, "online", "postgres", "/d"),
+                               target_version="16")
+    upgrade_check.settings_line(rep, names, ["work_mem", "DateStyle", "port"])
+    return rep
+
+
+def test_settings_the_target_version_lacks_are_refused_by_the_check():
+    assert not report(["work_mem", "datestyle", "stats_temp_directory",
+                       "pg_stat_statements.track"]).problems
+    rep = report(["work_mem", "vacuum_defer_cleanup_age"])
+    assert rep.problems == ["setting(s) vacuum_defer_cleanup_age of 14/main's configuration do "
+                            "not exist in 16: remove them (postgresql.conf, conf.d) first"]
+
+
+@pytest.mark.parametrize("state, says", [
+    ({"phase": "rolled back", "to": "15", "cluster": "main", "run": "r1"},
+     "pg_upgrade.rollback of r1 kept it; back it up and drop it with: "
+     "fab -H web pg_upgrade.cleanup"),
+    ({"phase": "done", "to": "15", "cluster": "main", "run": "r1"}, "it is not ours to drop"),
+    (None, "it is not ours to drop"),
+])
+def test_a_target_cluster_kept_by_a_rollback_points_to_cleanup(tmp_path, state, says):
+    c = Recorder(make_site(tmp_path, backup={"dir": str(tmp_path)}), execute=True)
+    if state:
+        (tmp_path / upgrade_check.STATE_FILE).write_text(json.dumps(state))
+    tgt = Cluster("15", "main", 5434, "down", "postgres", "/d15")
+    src = Cluster("14", "main", 5432, "online", "postgres", "/d14")
+    assert upgrade_check.kept_by_rollback(c, tgt, src).startswith(says)
