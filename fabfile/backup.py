@@ -48,13 +48,15 @@ def create_script(c, name, json_labels, other_dbs=()):
         raise ConfigError("backup.create supports database.access = \"local\" for now; "
                           "run it on the database host")
     target = bdir(c, name)
-    # The JSON dumps run one after another in the background, beside pg_dump.
-    dumps = "( " + "\n".join(
-        f"( {app.prefix(c)} dumpdata {'' if label == 'all' else q(label)} --natural-foreign "
+    # The JSON dumps run one after another in the background, beside pg_dump. Each one runs
+    # whatever the one before did (no `set -e` there); a failed one leaves no file, only its
+    # status "failed: <its last error line>", and fails the backup (create()).
+    dumps = "( set +e\n" + "\n".join(
+        f"{app.prefix(c)} dumpdata {'' if label == 'all' else q(label)} --natural-foreign "
         f"2>\"$D/.json-{i}.err\" </dev/null | gzip -6 > \"$D/{_label_file(label)}\"; "
-        f"[ \"${{PIPESTATUS[0]}}\" = 0 ] && echo ok > \"$D/.json-{i}.status\" || "
-        f"{{ rm -f \"$D/{_label_file(label)}\"; echo \"skipped: $(tail -n 1 \"$D/.json-{i}.err\")\" "
-        f"> \"$D/.json-{i}.status\"; }} )"
+        f"st=\"${{PIPESTATUS[*]}}\"; if [ \"$st\" = \"0 0\" ]; then echo ok > \"$D/.json-{i}.status\"; "
+        f"else rm -f \"$D/{_label_file(label)}\"; echo \"failed: $(grep . \"$D/.json-{i}.err\" "
+        f"| tail -n 1)\" > \"$D/.json-{i}.status\"; fi"
         for i, label in enumerate(json_labels)) + " ) &\nJSONS=$!" if json_labels else ""
     json_status = "echo @@json\n" + "\n".join(
         f"printf '%s %s\\n' {q(label)} \"$(cat \"$D/.json-{i}.status\")\""
@@ -145,6 +147,13 @@ def create(c, name, json_dumps=True, other_dbs=()):
                      recovery=f"fix the cause (disk space? permissions of {c.site.backup.dir}?) "
                               f"and rerun; the partial backup is {bdir(c, name)}")
     manifest = build_manifest(c, name, sections, time.monotonic() - start)
+    failed = [f"JSON dump {label} {manifest['json_dumps'].get(label) or 'failed: no status'}"
+              for label in labels if manifest["json_dumps"].get(label) != "ok"]
+    if failed:
+        raise Failed(f"backup {name} failed: {'; '.join(failed)}",
+                     recovery="nothing was changed yet; fix the rows the dump cannot read, or "
+                              "rerun with --no-json (pg_dump alone); the incomplete backup is "
+                              f"{bdir(c, name)}")
     if manifest["fingerprint_version"] not in (db.TEXT_HASH_VERSION, db.FINGERPRINT_VERSION):
         raise Failed(f"backup {name}: psql did not say which fingerprints it computed "
                      f"({sections.get('fingerprint_version')}); the backup has no manifest",
@@ -160,16 +169,60 @@ def read_manifest(c, name):
     return json.loads(r.stdout)
 
 
+# Parses a gzipped JSON array to its end, one element at a time (a dump may not fit in memory);
+# prints why it cannot and exits 1. Run by the app's python: the host has no other we can count on.
+PARSE_JSON = r"""import gzip, json, sys
+path, n = sys.argv[1], 0
+f, dec = gzip.open(path, "rt", encoding="utf-8"), json.JSONDecoder()
+buf, pos, eof = "", 0, False
+def fail(why):
+    print(f"{path}: {why} after {n} objects"); sys.exit(1)
+def more():
+    global buf, pos, eof
+    chunk = f.read(1 << 20); eof = not chunk; buf = buf[pos:] + chunk; pos = 0
+def peek():
+    global pos
+    while True:
+        while pos < len(buf) and buf[pos] in " \t\r\n": pos += 1
+        if pos < len(buf) or eof: return buf[pos:pos + 1]
+        more()
+try:
+    if peek() != "[": fail("is not a JSON array")
+    pos += 1
+    if peek() == "]": pos += 1
+    else:
+        while True:
+            while True:
+                if peek() == "": fail("is truncated")
+                try: _obj, pos = dec.raw_decode(buf, pos); break
+                except ValueError:
+                    if eof: fail("ends inside an object (truncated?)")
+                    more()
+            n += 1
+            ch = peek()
+            if ch == "]": pos += 1; break
+            if ch != ",": fail("is truncated" if ch == "" else f"has {ch!r} where , or ] belongs")
+            pos += 1
+    if peek() != "": fail("has data after its closing ]")
+except (OSError, EOFError, UnicodeDecodeError) as e:
+    fail(f"cannot be read ({e})")
+"""
+
+
 def verify_files(c, name, manifest=None):
-    """Every file non-empty with the manifest's size and sha256; the dump read in full."""
+    """Every file non-empty with the manifest's size and sha256; the dumps read in full (the
+    JSON dumps parsed to their end)."""
     manifest = manifest or read_manifest(c, name)
     d = bdir(c, name)
     dumps = " ".join(q(f) for f in ["db.dump", *manifest.get("other_databases", {}).values()])
+    jsons = [f for f in manifest["files"] if f.startswith("dumpdata-") and f.endswith(".json.gz")]
+    parse = (f"for f in {' '.join(q(f) for f in jsons)}; do {q(c.site.app.venv + '/bin/python')} "
+             f"-c {q(PARSE_JSON)} \"$f\" 2>&1 || echo \"BAD $f\"; done; " if jsons else "")
     # The full read and the checksums run side by side (two cores; both only read the files).
     script = f"""cd {q(d)} || exit 2
 R=$(mktemp) || exit 2
 trap 'rm -f "$R"' EXIT
-( for f in {dumps}; do {db.local_tool(c, 'pg_restore')} -f /dev/null < "$f" 2>&1 || echo "BAD $f"; done; echo READ-DONE ) > "$R" &
+( for f in {dumps}; do {db.local_tool(c, 'pg_restore')} -f /dev/null < "$f" 2>&1 || echo "BAD $f"; done; {parse}echo READ-DONE ) > "$R" &
 echo @@files; for f in *; do [ "$f" = manifest.json ] || [ "$f" = verified.json ] || printf '%s %s\\n' "$(stat -c %s "$f")" "$(sha256sum "$f")"; done
 wait
 echo @@read; cat "$R"
@@ -248,20 +301,20 @@ def compare(expected_tables, got):
 
 
 def listing(c):
-    """[{name, created, size, verified, manifest}] of this host's backups, newest first."""
+    """[{name, size, manifest, verified}] of this host's backups, newest first."""
     script = f"""cd {q(c.site.backup.dir)} 2>/dev/null || exit 0
 for d in */; do d=${{d%/}}; [ -f "$d/manifest.json" ] && m=1 || m=0
   v=$(cat "$d/verified.json" 2>/dev/null | tr -d '\\n')
-  printf '%s\\t%s\\t%s\\t%s\\t%s\\n' "$d" "$(stat -c %Y "$d")" "$(du -sb "$d" | cut -f1)" "$m" "$v"
+  printf '%s\\t%s\\t%s\\t%s\\n' "$d" "$(du -sb "$d" | cut -f1)" "$m" "$v"
 done
 """
     out = []
     for line in run_script(c, script).stdout.splitlines():
         parts = line.split("\t")
-        if len(parts) == 5 and NAME_RE.match(parts[0]):
-            verified = json.loads(parts[4]) if parts[4] else None
-            out.append({"name": parts[0], "mtime": int(parts[1]), "size": int(parts[2]),
-                        "manifest": parts[3] == "1", "verified": verified})
+        if len(parts) == 4 and NAME_RE.match(parts[0]):
+            verified = json.loads(parts[3]) if parts[3] else None
+            out.append({"name": parts[0], "size": int(parts[1]),
+                        "manifest": parts[2] == "1", "verified": verified})
     return sorted(out, key=lambda b: b["name"], reverse=True)
 
 
@@ -284,8 +337,9 @@ def created(name):
     return datetime.strptime(name[:15], "%Y%m%d-%H%M%S").replace(tzinfo=timezone.utc).timestamp()
 
 
-def _age(mtime):
-    s = max(0, time.time() - mtime)
+def age(when):
+    """How long ago `when` (epoch seconds) was, short: 42m, 5.0h, 3.2d."""
+    s = max(0, time.time() - when)
     return f"{s / 86400:.1f}d" if s >= 86400 else f"{s / 3600:.1f}h" if s >= 3600 else f"{s / 60:.0f}m"
 
 
@@ -308,9 +362,7 @@ def step_backup(json_dumps=True, whole_cluster=False):
         run.data["manifest"] = manifest
         run.state["backup"] = f"backup {name} is verified ({c.site.backup.dir}/{name})"
         size = sum(f["size"] for f in manifest["files"].values())
-        skipped = [k for k, v in manifest["json_dumps"].items() if v != "ok"]
-        note = f"; JSON skipped: {', '.join(skipped)}" if skipped else ""
-        return f"{name}, {size / 1e6:.1f} MB, {len(manifest['tables'])} tables fingerprinted{note}"
+        return f"{name}, {size / 1e6:.1f} MB, {len(manifest['tables'])} tables fingerprinted"
     return run_step
 
 
@@ -357,7 +409,7 @@ def list_(c):
         v = b["verified"]
         state = f"yes ({v['how']}, {v['verified']})" if v else (
             "no" if b["manifest"] else "INCOMPLETE (no manifest)")
-        print(f"{b['name']:<22} {_age(b['mtime']):>6} {b['size'] / 1e6:>8.1f}MB  {state}")
+        print(f"{b['name']:<22} {age(created(b['name'])):>6} {b['size'] / 1e6:>8.1f}MB  {state}")
 
 
 @hosttask(name="verify", help={"backup": "backup name from backup.list",
@@ -404,7 +456,7 @@ def prune(c, keep="0", older_than="30", yes=False):
               f"(newest verified: {newest_verified or 'none'})")
         return
     for b in doomed:
-        print(f"remove {b['name']} ({_age(created(b['name']))} old"
+        print(f"remove {b['name']} ({age(created(b['name']))} old"
               f"{', verified' if b['verified'] else ', never verified' if b['manifest'] else ', incomplete'})")
     confirm(f"remove {len(doomed)} backup(s) from {c.site.name}?", yes)
     names = " ".join(q(bdir(c, b["name"])) for b in doomed)
