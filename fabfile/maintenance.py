@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from invoke import Collection
+from invoke.exceptions import UnexpectedExit
 
 from . import httpcheck, services
 from .connection import hosttask
@@ -27,6 +28,7 @@ from .remote import atomic_write, exists, q, read_text, run_script
 BYPASS_HEADER = "X-Maintenance-Bypass"
 PAGE = (Path(__file__).parent / "templates" / "maintenance.html").read_text()
 MARKER = "Scheduled Maintenance"
+PAGE_URI = "/__maintenance__/page.html"   # internal: the public cannot ask for it
 
 
 def snippet(c):
@@ -39,7 +41,6 @@ def snippet(c):
     if secret and not all(ch.isalnum() or ch in "-_." for ch in secret):
         raise ConfigError(f"the value of {m.bypass_secret_env} must be letters, digits, - _ . only "
                           "(it goes into an nginx string); generate another")
-    page_dir, page_name = os.path.split(m.page)
     lines = [
         "# Written by `fab maintenance.install`; do not edit. Maintenance is ON while the flag",
         f"# file {m.flag} exists (checked per request: no reload needed).",
@@ -51,12 +52,17 @@ def snippet(c):
     if secret:
         lines.append(f'if ($http_{BYPASS_HEADER.lower().replace("-", "_")} = "{secret}") '
                      "{ set $maintenance 0; }")
+    # The page is an error_page URI, not a named location: nginx then serves it as a GET to
+    # every method (a named location keeps the method and the static module answers POST 405).
+    # The redirect runs the server's `if`s again: the page's own URI is let through.
     lines += [
+        f'if ($uri = "{PAGE_URI}") {{ set $maintenance 0; }}',
         'if ($maintenance = 1) { return 503; }',
-        "error_page 503 @maintenance;",
-        "location @maintenance {",
-        f'    root "{page_dir}";',
-        f'    rewrite ^(.*)$ "/{page_name}" break;',
+        f"error_page 503 {PAGE_URI};",
+        f"location = {PAGE_URI} {{",
+        "    internal;",
+        f'    alias "{m.page}";',
+        "    default_type text/html;",
         '    add_header Retry-After 600 always;',
         "}",
     ]
@@ -71,10 +77,11 @@ def sha256(text):
 class Facts:
     """What the host has, read in one round trip: sha256 of the snippet and the page ("" when
     missing; the snippet holds the bypass secret, so its text is not read unless it must be
-    restored) and whether the flag is there."""
+    restored), whether the flag is there and since how many seconds (the host's clock)."""
     snippet: str
     page: str
     on: bool
+    age: float = 0.0
 
 
 def facts(c):
@@ -82,12 +89,15 @@ def facts(c):
     lines = ['sha() { sha256sum "$1" 2>/dev/null | cut -c1-64; }']
     if m.backend == "nginx":
         lines += [f"echo snippet $(sha {q(m.snippet)})", f"echo page $(sha {q(m.page)})"]
-    lines.append(f"if [ -e {q(m.flag)} ]; then echo flag on; else echo flag off; fi")
+    lines.append(f"if [ -e {q(m.flag)} ]; then echo flag on; "
+                 f"echo age $(( $(date +%s) - $(stat -c %Y {q(m.flag)}) )); else echo flag off; fi")
     got = {}
     for line in run_script(c, "\n".join(lines) + "\n").stdout.splitlines():
         key, _, value = line.partition(" ")
         got[key] = value.strip()
-    return Facts(got.get("snippet", ""), got.get("page", ""), got.get("flag") == "on")
+    age = got.get("age", "")
+    return Facts(got.get("snippet", ""), got.get("page", ""), got.get("flag") == "on",
+                 max(0.0, float(age)) if age.lstrip("-").isdigit() else 0.0)
 
 
 def install(c, known=None):
@@ -103,12 +113,11 @@ def install(c, known=None):
     if f.snippet == sha256(new) and page_ok:
         return "nothing to do: snippet and page already installed"
     if not page_ok:
-        c.run(f"mkdir -p {q(os.path.dirname(m.page))}", hide=True)
-        atomic_write(c, m.page, PAGE, mode="0644")
+        _write(c, m.page, PAGE, "0644", mkdir=True)
     if f.snippet == sha256(new):
         return "page updated; snippet already installed"
     old = read_text(c, m.snippet) if f.snippet else None
-    atomic_write(c, m.snippet, new, mode="0600")
+    _write(c, m.snippet, new, "0600")
     test = services.nginx_test(c)
     if not test.ok:
         if old is None:
@@ -120,6 +129,21 @@ def install(c, known=None):
                           f"the previous snippet was restored and nginx was not reloaded")
     services.nginx_reload(c)
     return f"snippet written to {m.snippet}, nginx -t passed, {RELOADED}"
+
+
+def _write(c, path, text, mode, mkdir=False):
+    """atomic_write (after `mkdir -p` of its directory), or one line naming the directory the
+    SSH user cannot write and the command that fixes it."""
+    d = os.path.dirname(path)
+    try:
+        if mkdir:
+            c.run(f"mkdir -p {q(d)}", hide=True)
+        atomic_write(c, path, text, mode=mode)
+    except UnexpectedExit as e:
+        said = (e.result.stderr or e.result.stdout or "").strip().splitlines()
+        raise DeployError(f"cannot write {path} on {c.site.name} ({said[-1] if said else 'failed'}); "
+                          f"so that {c.user} can, run this on the host, then rerun: "
+                          f"sudo install -d -o {q(c.user)} -m 0755 {q(d)}") from None
 
 
 RELOADED = "nginx reloaded"
@@ -180,10 +204,10 @@ def turn_off(c):
     return "maintenance OFF"
 
 
-def on_with_install(c):
-    """install() then the flag, from one read of the host: (install note, turn_on note). Once
-    install() returned, the snippet is in place: no second read."""
-    f = facts(c)
+def on_with_install(c, known=None):
+    """install() then the flag, from one read of the host (`known`: that read, when the caller
+    made it): (install note, turn_on note). Once install() returned, the snippet is in place."""
+    f = known or facts(c)
     note = install(c, f)
     return note, _flag_on(c, f.on)
 
@@ -200,30 +224,34 @@ def public_url(c):
 
 
 def probe(c):
-    """(public status, public shows the page?, bypass status) measured with HTTP from the host."""
+    """(public status, public shows the page?, bypass status, public POST status) measured with
+    HTTP from the host (a POST too: maintenance must answer 503 to every method)."""
     url = public_url(c)
     # A script on stdin: the bypass header is in no process argument.
     public = httpcheck.curl(c, url, "-s -o \"$t\" -w '%{http_code}\\n' --max-time 5")
     bypass = httpcheck.curl(c, url, "-s -o /dev/null -w '%{http_code}\\n' --max-time 5",
                             bypass_headers(c))
+    post = httpcheck.curl(c, url, "-s -o /dev/null -w '%{http_code}\\n' --max-time 5 -X POST")
     r = run_script(c, f"t=$(mktemp) && {public}; grep -c {q(MARKER)} \"$t\" || true; "
-                      f"rm -f \"$t\"; {bypass}\n", warn=True)
-    lines = (r.stdout.split() + ["0", "0", "0"])[:3]
-    return int(lines[0]), int(lines[1]) > 0, int(lines[2])
+                      f"rm -f \"$t\"; {bypass}; {post}\n", warn=True)
+    lines = (r.stdout.split() + ["0", "0", "0", "0"])[:4]
+    return int(lines[0]), int(lines[1]) > 0, int(lines[2]), int(lines[3])
 
 
 def status_text(c):
     on = is_on(c)
-    public, page, bypass = probe(c)
+    public, page, bypass, post = probe(c)
     proof = (f"public {public}{' with the maintenance page' if page else ''}, "
-             f"operator bypass {bypass}")
-    return on, public, page, bypass, f"maintenance {'ON' if on else 'OFF'}: {proof}"
+             f"operator bypass {bypass}, public POST {post}")
+    return on, public, page, bypass, post, f"maintenance {'ON' if on else 'OFF'}: {proof}"
 
 
 def step_on(c, run):
     """Install the nginx snippet if missing (nginx -t first), create the flag: the public gets 503."""
-    note, result = on_with_install(c)
-    mark_on(c, run)
+    f = facts(c)
+    note, result = on_with_install(c, f)
+    # Already ON (a failed run left it on): the downtime counts from when the flag appeared.
+    mark_on(c, run, since=time.time() - f.age if f.on else None)
     wait_served(c, note)
     return "already ON" if result.startswith("nothing") else f"ON ({note})"
 
@@ -233,6 +261,8 @@ def mark_on(c, run, since=None):
     epoch seconds it went on in a failed run being resumed, so the downtime counts from then)."""
     start = time.monotonic() - max(0.0, time.time() - since) if since else time.monotonic()
     run.data.setdefault("maintenance_on_at", start)
+    if since:
+        run.data.setdefault("maintenance_on_before", True)
     run.state["maintenance"] = (f"maintenance is ON (public gets 503); turn it off with "
                                 f"fab -H {c.site.name} maintenance.off")
 
@@ -246,8 +276,9 @@ def step_off(c, run):
         downtime = time.monotonic() - start
         run.data["downtime"] = downtime
         # this host's summary lines (on a group, the summary names the host)
+        before = " (ON since before this run)" if run.data.get("maintenance_on_before") else ""
         run.host_data[c.site.name].setdefault("summary_lines", []).append(
-            f"downtime (maintenance ON->OFF): {downtime:.1f}s")
+            f"downtime (maintenance ON->OFF): {downtime:.1f}s{before}")
         return f"{note}; downtime {downtime:.1f}s"
     return note
 
@@ -279,8 +310,8 @@ def _on(c):
 
 
 def _status(c):
-    on_, public, page, bypass, text = status_text(c)
-    consistent = (public == 503 and page and bypass == 200) if on_ else (public == 200)
+    on_, public, page, bypass, post, text = status_text(c)
+    consistent = (public == post == 503 and page and bypass == 200) if on_ else (public == 200)
     if not consistent:
         raise DeployError(f"maintenance state is inconsistent on {c.site.name} ({text}); "
                           f"check the snippet (fab -H {c.site.name} maintenance.install) and the app")

@@ -35,7 +35,8 @@ def p95(values):
 
 def summarize(samples):
     n = len(samples)
-    errors = sum(1 for s, _ in samples if s >= 500)
+    # 405: what nginx's maintenance page once answered a POST; never a healthy app's answer here
+    errors = sum(1 for s, _ in samples if s >= 500 or s == 405)
     return {"requests": n, "errors": errors, "error_rate": 100.0 * errors / n if n else 0.0,
             "p95_ms": 1000 * p95([t for _, t in samples])}
 
@@ -46,7 +47,7 @@ def red_flags(summary, connections, limits, max_connections):
     if summary["requests"] >= limits["min_requests"]:
         if summary["error_rate"] > limits["max_error_rate"]:
             flags.append(f"error rate {summary['error_rate']:.1f}% > {limits['max_error_rate']}% "
-                         f"({summary['errors']} of {summary['requests']} requests were 5xx)")
+                         f"({summary['errors']} of {summary['requests']} requests were 5xx or 405)")
         if summary["p95_ms"] > limits["max_p95_ms"]:
             flags.append(f"p95 response time {summary['p95_ms']:.0f} ms > {limits['max_p95_ms']} ms")
     if connections > max_connections:
@@ -97,7 +98,7 @@ def watch(c, minutes, interval, say):
         s = summarize(samples)
         flags = red_flags(s, conns, limits, cap)
         say(f"    {time.monotonic() - start:5.0f}s: {s['requests']} requests, {s['error_rate']:.1f}% "
-            f"5xx, p95 {s['p95_ms']:.0f} ms, {conns} db connections"
+            f"5xx/405, p95 {s['p95_ms']:.0f} ms, {conns} db connections"
             + ("  <- " + "; ".join(flags) if flags else ""))
         if flags or time.monotonic() >= end:
             s["peak_connections"] = peak
@@ -110,6 +111,6 @@ def step(minutes, interval, recovery):
         summary, flags = watch(c, minutes, interval, run.say)
         if flags:
             raise Failed("red flag: " + "; ".join(flags), recovery=recovery(c))
-        return (f"{summary['requests']} requests, {summary['error_rate']:.2f}% 5xx, p95 "
+        return (f"{summary['requests']} requests, {summary['error_rate']:.2f}% 5xx/405, p95 "
                 f"{summary['p95_ms']:.0f} ms, peak {summary['peak_connections']} db connections")
     return run_step

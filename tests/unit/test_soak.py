@@ -40,3 +40,11 @@ def test_red_flags_of_the_plan(data, conns, flagged):
     assert len(got) == len(flagged)
     for want, have in zip(flagged, got):
         assert have.startswith(want), have
+
+
+def test_405_counts_as_an_error():
+    """nginx's static maintenance page answered POST with 405 (issue 16, bug 2): an error too."""
+    s = summarize([(200, 0.01)] * 18 + [(405, 0.0)] * 2)
+    assert s["errors"] == 2
+    assert red_flags(s, 3, {**SOAK_DEFAULTS, "min_requests": 1}, 80) == [
+        "error rate 10.0% > 1.0% (2 of 20 requests were 5xx or 405)"]
