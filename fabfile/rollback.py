@@ -6,10 +6,14 @@
 - `migrations`: refuses a backward plan that crosses a destructive operation (Django recreates
   the table EMPTY) unless --force, and points to `restore`.
 - `code`: back to a ref, requirements reinstalled when they differ, restarted, health checked.
+- `kept`: the databases `restore` kept (`<db>_before_<run id>`), with size and age; `--drop NAME`
+  drops one of them (never the live database, nor any other).
 
 `restore` and `code` also take a group (`-H prod`): the database is restored once, on the
 primary; maintenance, the app and the code move on every host.
 """
+import re
+
 from invoke import Collection
 
 from . import backup as backups
@@ -61,12 +65,29 @@ BEGIN;
 ALTER DATABASE {db.ident(live)} RENAME TO {db.ident(kept)};
 ALTER DATABASE {db.ident(fresh)} RENAME TO {db.ident(live)};
 COMMIT;""", db="postgres")
+    drop = fab(c, "rollback.kept", drop=kept, yes=True)
     run.state["database"] = (f"database {live} is restored from {name}; the replaced one is kept as "
-                             f"{kept} (drop it when satisfied)")
+                             f"{kept} (drop it when satisfied: {drop})")
+    run.host_data[c.site.name].setdefault("summary_lines", []).append(
+        f"the replaced database is kept as {kept}; drop it when satisfied: {drop}")
     diffs = backups.compare(run.data["manifest"]["tables"], db.fingerprints(c, version=version))
     if diffs:
         raise Failed(f"after the swap {live} differs from the manifest: {diffs}")
     return f"restored into a fresh database and swapped; old kept as {kept}; fingerprints equal"
+
+
+def kept_databases(c):
+    """{name: (bytes, epoch seconds it was kept)} of the databases restores kept on c's cluster:
+    exactly `<live db>_before_<run id>`, the name restore_database gives them."""
+    pattern = re.compile(re.escape(c.site.database.name) + r"_before_(\d{8})_(\d{6})_[0-9a-f]{4}")
+    out = {}
+    for line in db.psql(c, "SELECT datname || '|' || pg_database_size(oid) FROM pg_database;",
+                        db="postgres").splitlines():
+        name, _, size = line.rpartition("|")
+        m = pattern.fullmatch(name)
+        if m:
+            out[name] = (int(size), backups.created(f"{m[1]}-{m[2]}"))
+    return out
 
 
 def step_start_app(c, run):
@@ -214,7 +235,36 @@ def code_to(c, ref, maintenance_off=False):
     return Run(c, "rollback.code", {"ref": ref}).execute(steps)
 
 
+@hosttask(name="kept", help={"drop": "drop this kept database (a name rollback.kept lists)",
+                             "yes": "do not ask for confirmation"})
+def kept_task(c, drop="", yes=False):
+    """List the databases rollback.restore kept (size, age); --drop NAME drops one of them."""
+    live = c.site.database.name
+    kept = kept_databases(c)
+    if drop:
+        if drop == live:
+            raise ConfigError(f"--drop {drop!r} is the live database of {c.site.name}; only a "
+                              f"kept one can be dropped ({fab(c, 'rollback.kept')} lists them)")
+        if drop not in kept:
+            raise ConfigError(f"--drop {drop!r} is not a database rollback.restore kept on "
+                              f"{c.site.name}; pick one from {fab(c, 'rollback.kept')}")
+        confirm(f"drop the kept database {drop} ({kept[drop][0] / 1e6:.1f} MB) on {c.site.name}?",
+                yes)
+        db.psql(c, f"DROP DATABASE {db.ident(drop)};", db="postgres")
+        print(f"{c.site.name}: dropped {drop}")
+        return
+    if not kept:
+        print(f"{c.site.name}: no kept databases of {live} (rollback.restore keeps the one it "
+              "replaces)")
+        return
+    width = max(len(n) for n in kept)
+    print(f"{'name':<{width}} {'age':>6} {'size':>10}")
+    for name, (size, when) in sorted(kept.items(), reverse=True):
+        print(f"{name:<{width}} {backups.age(when):>6} {size / 1e6:>8.1f}MB")
+
+
 ns = Collection("rollback")
 ns.add_task(restore_task, name="restore")
 ns.add_task(migrations_task, name="migrations")
 ns.add_task(code_task, name="code")
+ns.add_task(kept_task, name="kept")
