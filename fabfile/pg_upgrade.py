@@ -113,7 +113,7 @@ def step_fingerprint_before(c, run):
     rep = run.data["report"]
     version = db.fingerprint_version_for(rep.source.version)   # both sides hash as the old can
     fps = db.all_fingerprints(c, version=version)
-    run.data["before"] = fps
+    run.data["fingerprints"] = fps   # "before" is a commit (steps.Facts)
     owners = db.psql(c, "SELECT datname || '|' || pg_get_userbyid(datdba) FROM pg_database "
                         "WHERE datallowconn AND NOT datistemplate;", db="postgres").split()
     run.data["upgrade"] = {  # what pg_upgrade.rollback needs, kept on the host as the run goes
@@ -228,7 +228,7 @@ fi
 
 def step_fingerprint_after(c, run):
     after = db.all_fingerprints(c, version=run.data["upgrade"]["fingerprint_version"])
-    diffs = _fp_diff(run.data["before"], after)
+    diffs = _fp_diff(run.data["fingerprints"], after)
     if diffs:
         raise Failed("the data differs after the upgrade: " + "; ".join(diffs[:10]))
     tables = sum(len(t) for t in after.values())
