@@ -195,8 +195,9 @@ def install_command(c):
         return (f"cd {q(a.dir)} && UV_PROJECT_ENVIRONMENT={q(a.venv)} uv sync --frozen --no-dev "
                 f"--no-install-project --inexact --python {q(a.venv + '/bin/python')} "
                 "--no-python-downloads --no-progress")
-    return (f"cd {q(a.dir)} && {q(a.venv + '/bin/pip')} install --quiet --disable-pip-version-check "
-            f"-r {q(a.requirements)}")
+    # `python -m pip`, not bin/pip: a copied venv's pip script still names the original's Python
+    return (f"cd {q(a.dir)} && {q(a.venv + '/bin/python')} -m pip install --quiet "
+            f"--disable-pip-version-check -r {q(a.requirements)}")
 
 
 TAIL = 6   # lines of a failed install's output in its message: the cause is at the end

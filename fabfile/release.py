@@ -13,7 +13,7 @@ recovers.
 """
 import re
 
-from . import app, backup, code_update, maintenance, migrate, services, verify_steps
+from . import app, backup, code_update, maintenance, migrate, services, staging, verify_steps
 from .connection import hosttask
 from .deploy import step_preflight, step_restart
 from .errors import ConfigError, DeployError
@@ -76,7 +76,26 @@ def step_check_deploy(c, run):
     return f"{what}: ok" + (f" ({', '.join(ids)} below {level})" if ids else "")
 
 
+def step_stage(c, run):
+    """The target commit in a worktree beside the live one, with a copy of the venv: the
+    install and the checks run there first, the live tree untouched (staging.py)."""
+    _name, commit = run.data["target"]
+    staging.prepare(c, commit)
+    tree, venv = staging.paths(c)
+    return f"{commit[:12]} in {tree}, the venv copied to {venv}"
+
+
+def on_stage(step):
+    """`step` run against the stage's tree and venv (staging.staged) instead of the live ones."""
+    def run_step(c, run):
+        return step(staging.staged(c), run)
+    run_step.__doc__ = (step.__doc__ or "").strip() + " (in the stage, before the tree moves)"
+    return run_step
+
+
 def step_checkout(c, run):
+    """The live tree to the checked target; the stage is removed."""
+    staging.remove(c)
     _name, commit = run.data["target"]
     code_update.record_stamp_before_move(c)
     return code_update.record_move(c, run, *code_update.move_to(c, commit))
@@ -89,7 +108,7 @@ def step_dependencies(c, run):
         return (f"nothing to do: {', '.join(code_update.dependency_files(c))} unchanged "
                 f"({c.site.app.installer})")
     code_update.install_requirements(c)
-    return f"installed with {c.site.app.installer}"
+    return f"installed with {c.site.app.installer} into {c.site.app.venv}"
 
 
 def step_plan(c, run):
@@ -152,13 +171,16 @@ def release_steps(c, ref):
             Step("backup.create", backup.step_backup(json_dumps=False), recovery=rec),
             # the values the invariants' "unchanged:NAME" compare with, taken before any change
             Step("verify.audit", verify_steps.step_audit, recovery=rec),
-            Step("checkout", step_checkout, recovery=rec),
-            Step("dependencies", step_dependencies, recovery=rec),
-            Step("check --deploy", step_check_deploy, recovery=rec),
-            Step("makemigrations --check", _manage_checkpoint(
-                "model changes without migrations", "makemigrations", "--check", "--dry-run"),
+            # the target checked in a stage before the live tree moves (staging.py)
+            Step("stage", step_stage, recovery=rec),
+            Step("dependencies", on_stage(step_dependencies), recovery=rec),
+            Step("check --deploy", on_stage(step_check_deploy), recovery=rec),
+            Step("makemigrations --check", on_stage(_manage_checkpoint(
+                "model changes without migrations", "makemigrations", "--check", "--dry-run")),
                 recovery=rec),
-            Step("migrate --plan", step_plan, recovery=rec),
+            Step("migrate --plan", on_stage(step_plan), recovery=rec),
+            Step("checkout", step_checkout, recovery=rec),
+            Step("install", step_dependencies, recovery=rec),   # the same, in the live venv
             Step("maintenance.on", maintenance.step_on, recovery=rec),
             Step("workers stop", step_workers("stop"), recovery=rec),
             Step("migrate", step_migrate, recovery=rec),

@@ -33,6 +33,11 @@ def status(path="/healthz"):
     return http_get(SITE + path, timeout=5)
 
 
+def git_rev(repo, ref):
+    return subprocess.run(["sudo", "-u", "deploy", "git", "-C", repo, "rev-parse", ref],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
 def table_exists(conn, name):
     return conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = %s",
                         (name,)).fetchone()[0] == 1
@@ -50,7 +55,11 @@ def test_release_stops_at_deploy_check_warnings(sfab, db):
     assert r.returncode == 1, r.stdout + r.stderr
     assert "stopped at check --deploy" in r.stderr
     assert "accounts.W001" in r.stdout and "API tokens never expire" in r.stdout
-    assert "rollback.code --ref" in r.stdout  # the exact recovery command
+    # the check ran on the target in the stage beside the live tree, which never moved
+    assert "] stage ok" in r.stdout and "/srv/recorder/app.next" in r.stdout
+    assert git_rev("/srv/recorder/app", "HEAD") == git_rev(ORIGIN, "v1")
+    assert git_rev("/srv/recorder/app.next", "HEAD") == git_rev(ORIGIN, "v2-deploy-warnings")
+    assert "rollback.code" not in r.stdout and "nothing was changed" in r.stdout
     with db() as conn:
         assert fingerprints(conn) == before     # nothing migrated
         assert table_exists(conn, "workshops_userprofile")

@@ -455,7 +455,7 @@ def test_status_script_quotes_paths_and_makes_one_round_trip(tmp_path):
 
 # --- dependencies with the project's own tool; Debian clusters -------------------------------
 @pytest.mark.parametrize("installer, files, must", [
-    ("pip", ["requirements.txt"], ["/srv/venv/bin/pip install", "-r requirements.txt"]),
+    ("pip", ["requirements.txt"], ["/srv/venv/bin/python -m pip install", "-r requirements.txt"]),
     ("poetry", ["pyproject.toml", "poetry.lock"],
      ["VIRTUAL_ENV=/srv/venv", "poetry install --no-interaction --no-root --only main"]),
 ])

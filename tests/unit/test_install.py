@@ -27,13 +27,14 @@ fi
 
 @pytest.fixture
 def host(tmp_path, monkeypatch):
-    """(make(installer) -> Recorder, calls()): an app dir with a space, fake pip/poetry/uv."""
+    """(make(installer) -> Recorder, calls()): an app dir with a space, a fake venv Python (for
+    `python -m pip`), poetry and uv."""
     app_dir = tmp_path / "app dir"
     venv = tmp_path / "my venv"
     tools = tmp_path / "tools"
     for d in (app_dir, venv / "bin", tools):
         d.mkdir(parents=True)
-    for path in (venv / "bin" / "pip", tools / "poetry", tools / "uv"):
+    for path in (venv / "bin" / "python", tools / "poetry", tools / "uv"):
         path.write_text(FAKE)
         path.chmod(0o755)
     log = tmp_path / "calls.jsonl"
@@ -52,7 +53,8 @@ def host(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("installer, files, argv, env", [
     ("pip", ["req s.txt"],
-     ["pip", "install", "--quiet", "--disable-pip-version-check", "-r", "req s.txt"], {}),
+     ["python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r",
+      "req s.txt"], {}),
     ("poetry", ["pyproject.toml", "poetry.lock"],
      ["poetry", "install", "--no-interaction", "--no-root", "--only", "main"], {"venv": "VENV"}),
     ("uv", ["pyproject.toml", "uv.lock"],
