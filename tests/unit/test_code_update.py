@@ -125,8 +125,10 @@ def test_update(tmp_path, repo, start, target, files, installed, change, expecte
 def test_only_a_whole_install_is_recorded(tmp_path, repo, pip_exit, recorded):
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
-    (venv / "bin" / "pip").write_text(f"#!/bin/sh\necho installing; exit {pip_exit}\n")
-    (venv / "bin" / "pip").chmod(0o755)
+    # a stand-in for the venv's Python, run as `python -m pip install ...`
+    (venv / "bin" / "python").write_text(f'#!/bin/sh\n[ "$1 $2" = "-m pip" ] || exit 9\n'
+                                         f"echo installing; exit {pip_exit}\n")
+    (venv / "bin" / "python").chmod(0o755)
     git(repo, "checkout", "-q", "-B", "main", "v3")
     c = Recorder(make_site(tmp_path, app={"dir": str(repo), "venv": str(venv)}), execute=True)
     assert code_update.dependencies_stale(c)          # no record: installing is the safe side
