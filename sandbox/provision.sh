@@ -10,6 +10,8 @@
 #   --hosts   how many web hosts (default: as many as before, else 1): host K >= 2 lives on 127.0.0.K with its own sshd,
 #             /srv/recorder-K (work tree, venv, backups), gunicorn and nginx site; all of them
 #             share the one PostgreSQL. Hosts beyond N that exist already are left as they are.
+# Always also: the second app "ledger" on host sandbox-ledger (127.0.1.1, own sshd, /srv/ledger,
+# database ledger, programs ledger + ledger-worker, nginx site ledger), installed with poetry.
 # Also used by the Vagrantfile.
 set -euo pipefail
 
@@ -55,6 +57,10 @@ SECRET_KEY=$(env_get SANDBOX_DJANGO_SECRET_KEY)
 BYPASS_SECRET=$(env_get SANDBOX_BYPASS_SECRET)
 [ -n "$DB_PASSWORD" ] && [ -n "$PYBOT_PASSWORD" ] && [ -n "$SECRET_KEY" ] || {
   echo "provision.sh: $ENVFILE lacks SANDBOX_DB_PASSWORD / SANDBOX_PYBOT_PASSWORD / SANDBOX_DJANGO_SECRET_KEY" >&2; exit 2; }
+LEDGER_SECRETS="SANDBOX_LEDGER_DB_PASSWORD SANDBOX_LEDGER_API_PASSWORD SANDBOX_LEDGER_SECRET_KEY"
+for v in $LEDGER_SECRETS; do
+  [ -n "$(env_get "$v")" ] || { echo "provision.sh: $ENVFILE lacks $v; run invoke sandbox.up (it adds it)" >&2; exit 2; }
+done
 
 # --- packages -------------------------------------------------------------------------------
 PKGS="openssh-server openssh-client nginx supervisor sudo postgresql-common postgresql-client-common
@@ -120,6 +126,9 @@ chown deploy:deploy /home/deploy/.ssh/authorized_keys && chmod 0600 /home/deploy
 install -d -m 0755 "$CONF" /run/sshd
 # The secrets the seeded database was made with; later checkouts reuse them (root only).
 [ -f "$CONF/client.env" ] || install -m 0600 "$ENVFILE" "$CONF/client.env"
+for v in $LEDGER_SECRETS; do   # a copy made before the ledger app existed gets its secrets
+  grep -q "^$v=" "$CONF/client.env" || grep "^$v=" "$ENVFILE" | tail -n 1 >> "$CONF/client.env"
+done
 
 # --- sudo: NOPASSWD only for what the tasks need ---------------------------------------------
 cat > /etc/sudoers.d/deploy-sandbox.new <<'EOF'
@@ -171,8 +180,33 @@ stdout_logfile_maxbytes=20MB
 EOF
 }
 
-provision_host() {  # provision_host K
-  host_vars "$1"
+# nginx_site ABOUT [DIRECTIVE]: the site of $NAME on $SSH_ADDR, with one more proxy directive if
+# given; the maintenance snippet written by 'fab maintenance.install' is included by exact name
+# ([.] makes it a glob: absent is fine).
+nginx_site() {
+  cat > "/etc/nginx/sites-available/$NAME" <<EOF
+# deploy-sandbox: $1 The maintenance snippet is
+# written by 'fab maintenance.install' into /etc/nginx/deploy.d and checks a flag file per request.
+server {
+    listen $SSH_ADDR:$HTTP_PORT;
+    server_name _;
+    access_log /var/log/nginx/$NAME.access.log deploy_timed;
+    error_log /var/log/nginx/$NAME.error.log;
+    include /etc/nginx/deploy.d/$NAME-maintenance[.]conf;
+    location / {
+        proxy_pass http://$SSH_ADDR:$APP_PORT;
+        proxy_set_header Host \$host;
+        proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;${2:+
+        $2}
+        proxy_read_timeout 60s;
+    }
+}
+EOF
+  ln -sfn "/etc/nginx/sites-available/$NAME" "/etc/nginx/sites-enabled/$NAME"
+}
+
+# sshd_up: this host's own sshd on $SSH_ADDR:$SSH_PORT (host key and config in $HCONF)
+sshd_up() {
   install -d -m 0755 "$HCONF"
   [ -f "$HCONF/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C deploy-sandbox -f "$HCONF/ssh_host_ed25519_key"
   cat > "$HCONF/sshd_config.new" <<EOF
@@ -201,7 +235,11 @@ EOF
     say "starting sshd on $SSH_ADDR:$SSH_PORT"
     /usr/sbin/sshd -f "$HCONF/sshd_config"
   fi
+}
 
+provision_host() {  # provision_host K
+  host_vars "$1"
+  sshd_up
   install -d -m 0755 -o deploy -g deploy "$ROOT" "$ROOT/logs" "$ROOT/run" "$ROOT/maintenance"
   install -d -m 0750 -o deploy -g deploy "$ROOT/shared"
   install -d -m 0700 -o deploy -g deploy "$ROOT/backups"
@@ -237,26 +275,7 @@ EOF
     sudo -u deploy cp "$ROOT/app/requirements.txt" "$ROOT/venv/.requirements"
   fi
 
-  # nginx: the site on this host's address; the maintenance snippet written by
-  # 'fab maintenance.install' is included by exact name ([.] makes it a glob: absent is fine).
-  cat > "/etc/nginx/sites-available/$NAME" <<EOF
-# deploy-sandbox: the recorder app behind nginx (host $SSH_ADDR). The maintenance snippet is
-# written by 'fab maintenance.install' into /etc/nginx/deploy.d and checks a flag file per request.
-server {
-    listen $SSH_ADDR:$HTTP_PORT;
-    server_name _;
-    access_log /var/log/nginx/$NAME.access.log deploy_timed;
-    error_log /var/log/nginx/$NAME.error.log;
-    include /etc/nginx/deploy.d/$NAME-maintenance[.]conf;
-    location / {
-        proxy_pass http://$SSH_ADDR:$APP_PORT;
-        proxy_set_header Host \$host;
-        proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-        proxy_read_timeout 60s;
-    }
-}
-EOF
-  ln -sfn "/etc/nginx/sites-available/$NAME" "/etc/nginx/sites-enabled/$NAME"
+  nginx_site "the recorder app behind nginx (host $SSH_ADDR)."
 
   # supervisor: gunicorn on this host's address; the worker runs on host 1 only
   program "$NAME" gunicorn.log 2 "$ROOT/venv/bin/gunicorn" --bind "$SSH_ADDR:$APP_PORT" --workers 2 \
@@ -303,6 +322,108 @@ if [ -z "$(psql_pg -tAc "SELECT 1 FROM pg_database WHERE datname='$DB'")" ]; the
   psql_pg -c "CREATE DATABASE $DB TEMPLATE recorder_seed_v1 OWNER recorder"
 fi
 
+# --- poetry and uv for the deploy user (each in its own venv under /opt) ---------------------
+for spec in poetry==2.5.1 uv==0.13.9; do
+  tool=${spec%%==*} venv=/opt/deploy-sandbox/${spec%%==*}
+  if [ "$(cat "$venv/.spec" 2>/dev/null)" != "$spec" ]; then
+    say "installing $spec"
+    rm -rf "$venv"; mkdir -p /opt/deploy-sandbox
+    /usr/bin/python3 -m venv "$venv"   # the system's python: root's own may be unreadable to deploy
+    "$venv/bin/pip" install -qq --disable-pip-version-check "$spec"
+    echo "$spec" > "$venv/.spec"
+  fi
+  # on PATH through a shim that trusts the system's CA bundle (a machine may add a local CA that
+  # poetry's certifi and uv's built-in roots lack)
+  cat > "/usr/local/bin/$tool.new" <<EOF
+#!/bin/sh
+# deploy-sandbox: $spec from $venv with the system's CA bundle
+export REQUESTS_CA_BUNDLE="\${REQUESTS_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
+export SSL_CERT_FILE="\${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}"
+exec $venv/bin/$tool "\$@"
+EOF
+  chmod 0755 "/usr/local/bin/$tool.new" && mv -f "/usr/local/bin/$tool.new" "/usr/local/bin/$tool"
+done
+
+# --- the second app, ledger, on its own host `sandbox-ledger` (127.0.1.1) ---------------------
+# Shaped like real apps: manage.py under src/, settings chosen by DJANGO_SETTINGS_MODULE from the
+# env file, poetry.lock, strict ALLOWED_HOSTS + HTTPS redirect, preload_app, a worker program.
+SSH_ADDR=127.0.1.1 HCONF=$CONF/ledger PIDF=/run/deploy-sandbox-sshd-127.0.1.1.pid
+ROOT=/srv/ledger NAME=ledger
+LEDGER_ORIGIN=/srv/git/ledger.git LEDGER_HOST=ledger.sandbox.test
+sshd_up
+ledger_stamp=$(cat "$HERE/build_origin.py" $(find "$HERE/ledger/base" "$HERE/ledger/overlays" -type f -not -path '*/__pycache__/*' | sort) | sha256sum | cut -c1-16)
+ledger_rebuilt=0
+if [ "$(cat /srv/git/.ledger.stamp 2>/dev/null)" != "$ledger_stamp" ]; then
+  say "building the ledger app's origin repository"
+  rm -rf "$LEDGER_ORIGIN"
+  sudo -u deploy -H python3 "$HERE/build_origin.py" --app ledger "$LEDGER_ORIGIN" >/dev/null
+  echo "$ledger_stamp" > /srv/git/.ledger.stamp
+  ledger_rebuilt=1
+fi
+install -d -m 0755 -o deploy -g deploy "$ROOT" "$ROOT/logs" "$ROOT/run" "$ROOT/maintenance"
+install -d -m 0750 -o deploy -g deploy "$ROOT/shared"
+install -d -m 0700 -o deploy -g deploy "$ROOT/backups"
+[ $ledger_rebuilt = 0 ] || rm -rf "$ROOT/app"
+if [ ! -d "$ROOT/app/.git" ]; then
+  sudo -u deploy -H git clone -q "$LEDGER_ORIGIN" "$ROOT/app"
+  sudo -u deploy -H git -C "$ROOT/app" checkout -q -B main v1
+  sudo -u deploy -H git -C "$ROOT/app" branch -q --set-upstream-to=origin/main main
+fi
+umask 077
+cat > "$ROOT/shared/app.env.new" <<EOF
+DJANGO_SETTINGS_MODULE=ledger.settings.production
+SECRET_KEY=$(env_get SANDBOX_LEDGER_SECRET_KEY)
+DB_NAME=ledger
+DB_USER=ledger
+DB_PASSWORD=$(env_get SANDBOX_LEDGER_DB_PASSWORD)
+DB_HOST=127.0.0.1
+DB_PORT=$PG_PORT
+EOF
+umask 022
+chown deploy:deploy "$ROOT/shared/app.env.new"
+mv "$ROOT/shared/app.env.new" "$ROOT/shared/app.env"
+# poetry installs into the venv it finds in VIRTUAL_ENV (as the tool's dependencies step does)
+if [ ! -x "$ROOT/venv/bin/gunicorn" ] || ! cmp -s "$ROOT/app/poetry.lock" "$ROOT/venv/.poetry.lock"; then
+  say "installing the ledger app's dependencies (poetry)"
+  [ -x "$ROOT/venv/bin/python" ] || sudo -u deploy -H /usr/bin/python3 -m venv "$ROOT/venv"
+  out=$(cd "$ROOT/app" && sudo -u deploy -H env VIRTUAL_ENV="$ROOT/venv" PATH="$ROOT/venv/bin:$PATH" \
+      poetry install --no-interaction --no-root --only main 2>&1) || {
+    printf '%s\n' "$out" | tail -n 20 >&2; echo "provision.sh: poetry install of the ledger app failed" >&2; exit 1; }
+  sudo -u deploy cp "$ROOT/app/poetry.lock" "$ROOT/venv/.poetry.lock"
+fi
+# TLS ends in front of nginx in production; here the client's X-Forwarded-Proto is passed on, so a
+# request without "X-Forwarded-Proto: https" gets 301 and one without "Host: $LEDGER_HOST" 400.
+nginx_site "the ledger app behind nginx (host $SSH_ADDR)." \
+  'proxy_set_header X-Forwarded-Proto $http_x_forwarded_proto;'
+# The programs load the env file themselves (secrets stay out of supervisor's config and argv).
+with_env="set -a && . $ROOT/shared/app.env && set +a && exec"
+program ledger gunicorn.log 2 "/bin/sh -c '$with_env $ROOT/venv/bin/gunicorn -c gunicorn.conf.py" \
+  "--bind $SSH_ADDR:$APP_PORT --pid $ROOT/run/gunicorn.pid'"
+program ledger-worker worker.log 1 "/bin/sh -c '$with_env $ROOT/venv/bin/python src/manage.py worker'"
+echo "$SSH_ADDR" > "$ROOT/.sandbox-host"
+
+[ -n "$(psql_pg -tAc "SELECT 1 FROM pg_roles WHERE rolname='ledger'")" ] || psql_pg -c "CREATE ROLE ledger LOGIN"
+LEDGER_DB_PASSWORD=$(env_get SANDBOX_LEDGER_DB_PASSWORD)
+printf 'ALTER ROLE ledger PASSWORD %s;\n' "'${LEDGER_DB_PASSWORD//\'/\'\'}'" | psql_pg
+if [ -z "$(psql_pg -tAc "SELECT 1 FROM pg_database WHERE datname='ledger_seed_v1'")" ]; then
+  say "migrating and seeding the ledger v1 database (one-time)"
+  supervisorctl stop ledger ledger-worker >/dev/null 2>&1 || true
+  psql_pg -c "DROP DATABASE IF EXISTS ledger WITH (FORCE)"
+  psql_pg -c "CREATE DATABASE ledger OWNER ledger"
+  head=$(sudo -u deploy git -C "$ROOT/app" rev-parse HEAD)
+  sudo -u deploy git -C "$ROOT/app" checkout -q --detach v1
+  for cmd in "migrate --noinput" seed; do
+    ( cd "$ROOT/app" && SEED_API_PASSWORD=$(env_get SANDBOX_LEDGER_API_PASSWORD) \
+        sudo --preserve-env=SEED_API_PASSWORD -u deploy -H \
+        sh -c "$with_env $ROOT/venv/bin/python src/manage.py $cmd" >/dev/null )
+  done
+  sudo -u deploy git -C "$ROOT/app" checkout -q -B main "$head"
+  psql_pg -c "CREATE DATABASE ledger_seed_v1 TEMPLATE ledger OWNER ledger"
+fi
+[ -n "$(psql_pg -tAc "SELECT 1 FROM pg_database WHERE datname='ledger'")" ] ||
+  psql_pg -c "CREATE DATABASE ledger TEMPLATE ledger_seed_v1 OWNER ledger"
+host_vars 1
+
 # --- nginx and supervisord: start or reload with every host's site and programs --------------
 rm -f /etc/nginx/sites-enabled/default
 nginx -tq
@@ -314,8 +435,9 @@ if ! { [ -f /run/supervisord.pid ] && kill -0 "$(cat /run/supervisord.pid)" 2>/d
 fi
 supervisorctl reread >/dev/null
 supervisorctl update >/dev/null
-programs="recorder recorder-worker"
+programs="recorder recorder-worker ledger ledger-worker"
 for k in $(seq 2 "$HOSTS"); do programs="$programs recorder-$k"; done
 supervisorctl start $programs >/dev/null 2>&1 || true
 say "up: ssh deploy@127.0.0.1 -p $SSH_PORT, http://127.0.0.1:$HTTP_PORT/, PostgreSQL 14 on $PG_PORT"
 [ "$HOSTS" = 1 ] || say "and $((HOSTS - 1)) more host(s): 127.0.0.2..127.0.0.$HOSTS (same ports)"
+say "ledger: ssh deploy@127.0.1.1 -p $SSH_PORT, http://127.0.1.1:$HTTP_PORT/ (Host: ledger.sandbox.test)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Return the sandbox host to the app's v1 with the seeded data, in seconds (run as root).
+# Return the sandbox hosts to the apps' v1 with the seeded data, in seconds (run as root).
 # The database comes back from the template `recorder_seed_v1` made at provisioning.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -21,6 +21,10 @@ for k in $(seq 2 "$HOSTS"); do
   rev=$(curl -s --max-time 2 "http://127.0.0.$k:8080/healthz" | sed -n 's/.*"revision": *"\([0-9a-f]*\)".*/\1/p' || true)
   [ "$rev" = "$v1" ] || programs="$programs recorder-$k"
 done
+# The second app (sandbox-ledger, /srv/ledger) once sandbox.up has set it up: always restarted.
+LEDGER=/srv/ledger
+ledger_up() { [ -f /etc/supervisor/conf.d/ledger.conf ] && [ -d "$LEDGER/app/.git" ]; }
+ledger_up && supervisorctl stop ledger ledger-worker >/dev/null 2>&1 || true
 supervisorctl stop $programs >/dev/null 2>&1 || true
 # PostgreSQL: 14/main alone on 5432 (a pg_upgrade test may have left 15/main, moved 14/main to
 # another port, or - link method - made 14/main's files unusable).
@@ -53,6 +57,22 @@ for d in $(psql_pg -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'rec
   psql_pg -c "DROP DATABASE \"$d\" WITH (FORCE)"
 done
 psql_pg -c "CREATE DATABASE recorder TEMPLATE recorder_seed_v1 OWNER recorder"
+if ledger_up && [ -n "$(psql_pg -tAc "SELECT 1 FROM pg_database WHERE datname = 'ledger_seed_v1'")" ]; then
+  sudo -u deploy git -C "$LEDGER/app" checkout -q -f -B main v1
+  sudo -u deploy git -C "$LEDGER/app" clean -q -fdx
+  sudo -u deploy git -C "$LEDGER/app" branch -q --set-upstream-to=origin/main main
+  # a failed install (v2-badlock) may have left the venv without gunicorn: v1's lock again
+  [ -x "$LEDGER/venv/bin/gunicorn" ] || ( cd "$LEDGER/app" && sudo -u deploy -H env VIRTUAL_ENV="$LEDGER/venv" \
+      PATH="$LEDGER/venv/bin:$PATH" poetry install --no-interaction --no-root --only main >/dev/null )
+  for d in $(psql_pg -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'ledger%' AND datname <> 'ledger_seed_v1'"); do
+    psql_pg -c "DROP DATABASE \"$d\" WITH (FORCE)"
+  done
+  psql_pg -c "CREATE DATABASE ledger TEMPLATE ledger_seed_v1 OWNER ledger"
+  rm -f /etc/nginx/deploy.d/ledger-*.conf "$LEDGER/maintenance/"*
+  find "$LEDGER/backups" -mindepth 1 -delete
+  : > "$LEDGER/logs/gunicorn.log"; : > "$LEDGER/logs/worker.log"
+  ledger_reset=1
+fi
 # Maintenance off, snippets gone, backups, journal and lock cleared.
 rm -f /etc/nginx/deploy.d/recorder-*.conf
 for r in $roots; do
@@ -70,3 +90,12 @@ for a in $addrs; do
     sleep 0.1
   done
 done
+if [ -n "${ledger_reset:-}" ]; then
+  supervisorctl start ledger ledger-worker >/dev/null
+  for i in $(seq 101); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H 'Host: ledger.sandbox.test' \
+          -H 'X-Forwarded-Proto: https' http://127.0.1.1:8080/health/)" = 200 ] && break
+    [ "$i" -le 100 ] || { echo "reset.sh: the ledger app did not answer 200 on /health/ after reset" >&2; exit 1; }
+    sleep 0.1
+  done
+fi
