@@ -64,8 +64,8 @@ def recovery_commands(out):
 def run_recovery(sfab, out):
     cmds = recovery_commands(out)
     assert cmds, out
-    for cmd in cmds:
-        r = sfab(*shlex.split(cmd)[1:])
+    for cmd in cmds:   # as printed: its --hosts-file is the run's (nothing added)
+        r = sfab(*shlex.split(cmd)[1:], hosts_file=False)
         assert r.returncode == 0, cmd + "\n" + r.stdout + r.stderr
     return cmds
 
