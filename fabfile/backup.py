@@ -20,6 +20,7 @@ from . import app, db, migrate
 from .connection import hosttask, positive
 from .confirm import confirm
 from .errors import ConfigError, DeployError
+from .fabcmd import fab
 from . import remote
 from .output import Discard, Progress, without_progress
 from .remote import atomic_write, q, run_script
@@ -322,13 +323,13 @@ def check_name(c, name):
     """A --backup value must be a backup that backup.list shows for this host: no paths."""
     if not name:
         raise ConfigError("--backup NAME is required; list them with "
-                          f"fab -H {c.site.name} backup.list")
+                          f"{fab(c, 'backup.list')}")
     if not NAME_RE.match(name):
         raise ConfigError(f"--backup {name!r} is not a backup name (like 20261121-101500-ab12); "
-                          f"pick one from fab -H {c.site.name} backup.list")
+                          f"pick one from {fab(c, 'backup.list')}")
     if name not in {b["name"] for b in listing(c)}:
         raise ConfigError(f"no backup {name!r} on {c.site.name}; pick one from "
-                          f"fab -H {c.site.name} backup.list")
+                          f"{fab(c, 'backup.list')}")
     return name
 
 

@@ -22,6 +22,7 @@ from invoke.exceptions import UnexpectedExit
 from . import httpcheck, services
 from .connection import hosttask
 from .errors import ConfigError, DeployError
+from .fabcmd import fab
 from .fleet import each
 from .remote import atomic_write, exists, q, read_text, run_script
 
@@ -166,7 +167,7 @@ def wait_served(c, note):
     if code != "503":
         raise DeployError(f"maintenance is ON on {c.site.name} (the flag is set), but {SERVED_WAIT} s "
                           f"after nginx reloaded the public still gets {code} from {url}; "
-                          f"check nginx, then fab -H {c.site.name} maintenance.status")
+                          f"check nginx, then {fab(c, 'maintenance.status')}")
 
 
 def is_on(c):
@@ -180,8 +181,8 @@ def turn_on(c, known=None):
     m = c.site.maintenance
     f = known or facts(c)
     if m.backend == "nginx" and not f.snippet:
-        raise DeployError(f"the maintenance snippet is not installed ({m.snippet}); run "
-                          f"fab -H {c.site.name} maintenance.install first")
+        raise DeployError(f"the maintenance snippet is not installed ({m.snippet}); install it "
+                          f"first: {fab(c, 'maintenance.install')}")
     return _flag_on(c, f.on)
 
 
@@ -264,7 +265,7 @@ def mark_on(c, run, since=None):
     if since:
         run.data.setdefault("maintenance_on_before", True)
     run.state["maintenance"] = (f"maintenance is ON (public gets 503); turn it off with "
-                                f"fab -H {c.site.name} maintenance.off")
+                                f"{fab(c, 'maintenance.off')}")
 
 
 def step_off(c, run):
@@ -314,7 +315,7 @@ def _status(c):
     consistent = (public == post == 503 and page and bypass == 200) if on_ else (public == 200)
     if not consistent:
         raise DeployError(f"maintenance state is inconsistent on {c.site.name} ({text}); "
-                          f"check the snippet (fab -H {c.site.name} maintenance.install) and the app")
+                          f"check the snippet ({fab(c, 'maintenance.install')}) and the app")
     return text
 
 
