@@ -475,7 +475,12 @@ def cleanup_steps(c, state, kept):
         return f"{len(files) - 1} dump(s) and globals in {backup.bdir(c, name)}, each read in full"
 
     def step_drop(c, run):
+        # pg_dropcluster leaves the files it did not create (conf.d/*), and a later cluster of
+        # that name would start with them: they go into the backup, then away with the cluster
+        atomic_write(c, f"{backup.bdir(c, run.data['backup'])}/config.json",
+                     json.dumps(clusters.config_snapshot(c, kept), indent=2) + "\n")
         sudo(c, "pg_dropcluster", kept.version, kept.name, "--stop", hide=True)
+        c.run(f"sudo -n -u postgres rm -rf -- {q(kept.configdir)}", hide=True)
         state["cleanup"] = {"run": run.run_id, "dropped": kept.id, "backup": run.data["backup"]}
         write_state(c, state)
         return f"dropped {kept.id}; pg_upgrade.run --to {kept.version} may run again"

@@ -199,7 +199,10 @@ def test_rollback_returns_to_14(sfab, custom_pg_config, db, secrets, method):
     code, out = run_on_a_terminal(printed.group(1), sfab.home, "y\n")
     assert code == 0 and "[y/N]" in out, out
     assert not [k for k in clusters() if k[0] == "15"]
+    assert not Path("/etc/postgresql/15/main").exists()   # conf.d/* too: kept in the backup
     name = json.loads(STATE.read_text())["cleanup"]["backup"]   # the 15 cluster's databases
+    kept = json.loads(Path(f"/srv/recorder/backups/{name}/config.json").read_text())
+    assert HBA_LINE in kept["files"]["pg_hba.conf"] and f"conf.d/{CONF_D}" in kept["files"]
     verify = sfab("-H", "sandbox", "backup.verify", "--backup", name)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     again = sfab("-H", "sandbox", "pg_upgrade.check", "--to", "15")
