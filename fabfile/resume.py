@@ -12,6 +12,7 @@ from datetime import datetime
 
 from . import history
 from .errors import ConfigError, DeployError
+from .fabcmd import fab
 
 DONE = ("ok", "kept")
 
@@ -40,9 +41,10 @@ class Prior:
         return datetime.fromisoformat(ts).timestamp() if ts else None
 
 
-def prior_from_records(recs, task, host):
+def prior_from_records(recs, task, host, c=None):
     """The last `task` run in these journal records, as a Prior; an error when there is nothing
-    to resume (it ended ok, it has no end, or there is no such run)."""
+    to resume (it ended ok, it has no end, or there is no such run). `c`: the host's connection,
+    for the commands the errors print (with its inventory)."""
     found = history.runs(recs)
     mine = [(rid, r) for rid, r in found.items()
             if rid != "?" and (r["start"] or {}).get("task") == task]
@@ -52,8 +54,10 @@ def prior_from_records(recs, task, host):
     end = run["end"]
     if end is None:
         raise DeployError(f"--resume: the last {task} run {run_id} on {host} has no end in the "
-                          f"journal (killed, or still running); check the host (fab -H {host} "
-                          f"deploy.show --run {run_id}) and rerun without --resume", code=1)
+                          "journal (killed, or still running); check the host ("
+                          + (fab(c, f"deploy.show --run {run_id}") if c else
+                             f"fab -H {host} deploy.show --run {run_id}")
+                          + ") and rerun without --resume", code=1)
     if end.get("outcome") == "ok":
         raise ConfigError(f"--resume: the last {task} run {run_id} on {host} ended ok; nothing "
                           "to resume (run it without --resume to deploy again)")
@@ -67,7 +71,7 @@ def prior_from_records(recs, task, host):
 
 def find(c, task):
     """The failed run to resume on this host (the primary of a group)."""
-    return prior_from_records(history.records(c), task, c.site.name)
+    return prior_from_records(history.records(c), task, c.site.name, c)
 
 
 def merge_args(prior, given, defaults):

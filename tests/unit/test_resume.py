@@ -74,3 +74,17 @@ def test_a_different_option_is_a_new_deploy_not_a_resume(given, says):
     with pytest.raises(ConfigError) as e:
         resume.merge_args(p, {**DEFAULTS, **given}, DEFAULTS)
     assert says in e.value.text
+
+
+def test_a_run_without_an_end_names_deploy_show_with_the_inventory(tmp_path):
+    from types import SimpleNamespace
+
+    from fabfile import inventory
+
+    from .test_inventory import MINIMAL
+    (tmp_path / "hosts.toml").write_text(MINIMAL)
+    c = SimpleNamespace(site=inventory.load(tmp_path / "hosts.toml").site("web"))
+    with pytest.raises(DeployError) as e:
+        resume.prior_from_records(run(A, None, STEPS), TASK, "web", c)
+    assert (f"(fab -H web deploy.show --hosts-file {(tmp_path / 'hosts.toml').resolve()} "
+            f"--run {A})") in e.value.text
