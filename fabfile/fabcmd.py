@@ -1,7 +1,7 @@
 """The `fab` command lines the tool prints for the user to run, runnable verbatim.
 
-Each names the host (or group), the task, the run's inventory when it is not the one a bare
-`fab` loads (`--hosts-file`, an absolute path), and the options given; values are shell-quoted.
+Each names the host (or group), the task, the options given, and last the run's inventory when
+it is not the one a bare `fab` loads (`--hosts-file`, an absolute path); values are shell-quoted.
 """
 import inspect
 from pathlib import Path
@@ -20,11 +20,9 @@ def hosts_file_option(c):
 
 
 def fab(c, command, host=None, **options):
-    """`fab -H HOST TASK [--hosts-file PATH] [REST] [OPTIONS]` for `command` ("TASK REST", REST
+    """`fab -H HOST TASK [REST] [OPTIONS] [--hosts-file PATH]` for `command` ("TASK REST", REST
     already shell-safe) on `host` (default: c's); `options` as in `cli_options`."""
-    task, _, rest = command.partition(" ")
-    words = ["fab -H", q(host or c.site.name), task, hosts_file_option(c), rest,
-             cli_options(options)]
+    words = ["fab -H", q(host or c.site.name), command, cli_options(options), hosts_file_option(c)]
     return " ".join(w for w in words if w)
 
 

@@ -24,8 +24,8 @@ def test_a_non_default_inventory_is_named_quoted(tmp_path):
     c = conn(tmp_path)
     line = fabcmd.fab(c, "rollback.code --ref abc --yes")
     path = str((tmp_path / "my inv" / "hosts.toml").resolve())
-    assert shlex.split(line) == ["fab", "-H", "web", "rollback.code", "--hosts-file", path,
-                                 "--ref", "abc", "--yes"]
+    assert shlex.split(line) == ["fab", "-H", "web", "rollback.code", "--ref", "abc", "--yes",
+                                 "--hosts-file", path]
 
 
 def test_the_default_inventory_is_not_named(tmp_path, monkeypatch):
@@ -59,5 +59,5 @@ def test_a_failed_run_prints_its_rerun_with_the_runs_options(c, capsys):
         Run(c, "rollback.code", {"ref": "v1"}, take_lock=False).execute(
             [Step("code to ref", lambda c, run: fail("no"))])
     path = shlex.quote(str(c.site.inventory.path.resolve()))
-    assert f"rerun: fab -H web rollback.code --hosts-file {path} --ref=v1 --yes\n" in \
+    assert f"rerun: fab -H web rollback.code --ref=v1 --yes --hosts-file {path}\n" in \
         capsys.readouterr().out

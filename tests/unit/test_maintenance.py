@@ -144,7 +144,7 @@ def test_on_without_the_snippet_says_install_first(tmp_path):
     c, d = setup(tmp_path, page="current")
     with pytest.raises(DeployError) as e:
         maintenance.turn_on(c)
-    assert "install it first: fab -H web maintenance.install" in e.value.text
+    assert "install it first: fab -H web maintenance.install --hosts-file " in e.value.text
     assert not (d / "m.on").exists()
 
 

@@ -86,5 +86,5 @@ def test_a_run_without_an_end_names_deploy_show_with_the_inventory(tmp_path):
     c = SimpleNamespace(site=inventory.load(tmp_path / "hosts.toml").site("web"))
     with pytest.raises(DeployError) as e:
         resume.prior_from_records(run(A, None, STEPS), TASK, "web", c)
-    assert (f"(fab -H web deploy.show --hosts-file {(tmp_path / 'hosts.toml').resolve()} "
-            f"--run {A})") in e.value.text
+    assert (f"(fab -H web deploy.show --run {A} --hosts-file "
+            f"{(tmp_path / 'hosts.toml').resolve()})") in e.value.text
