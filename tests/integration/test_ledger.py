@@ -1,0 +1,179 @@
+"""The second sandbox app "ledger" (issue 16: apps we did not write), deployed with the same tasks
+as recorder: src/manage.py, settings from the env file, poetry, strict hosts + HTTPS redirect,
+preload_app, a worker, a health URL without the commit.
+
+Outcomes are read independently: gunicorn's pid file, git in the work tree and the origin,
+psycopg as the app's role (conftest's ldb), HTTP from the test process, supervisor's own status.
+"""
+import json
+import subprocess
+import urllib.error
+import urllib.request
+
+import pytest
+
+from .conftest import ROOT, STATE, Fab, make_inventory
+
+APP = "/srv/ledger/app"
+ORIGIN = "/srv/git/ledger.git"
+SITE = "http://127.0.1.1:8080"
+HEADERS = {"Host": "ledger.sandbox.test", "X-Forwarded-Proto": "https"}
+PROJECT = 'project = "../sandbox/ledger/deploy.toml"'
+# deploy.toml has no invariants, so the tool's guard refuses the DeleteModel without consent;
+# and deploy.release runs `check --deploy --fail-level WARNING`, which ledger fails by default
+# (no HSTS, no X-Frame-Options, CSRF cookie not secure) as real apps do: the release tests consent
+# and name the three.
+RELEASE = ('[migrations]\nunguarded_ok = ["people.0004_delete_legacyprofile"]',
+           '\n[checks]\nsilence = ["security.W002", "security.W004", "security.W016"]\n')
+
+
+def ledger_fab(home, tmp_path, release=False):
+    project = tmp_path / "deploy.toml"
+    text = (ROOT / "sandbox" / "ledger" / "deploy.toml").read_text()
+    if release:
+        text = text.replace("[migrations]", RELEASE[0]) + RELEASE[1]
+    project.write_text(text)
+    inv = make_inventory(tmp_path / "inv", text=(STATE / "ledger.toml").read_text(),
+                         **{PROJECT: f'project = "{project}"'})
+    return Fab(home, inv)
+
+
+@pytest.fixture
+def lfab(home, sandbox, tmp_path, reset_sandbox):
+    return ledger_fab(home, tmp_path)
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def request(path, method="GET", body=None, headers=HEADERS):
+    """(status, body) of a request from the test process; redirects are not followed."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(SITE + path, data=data, method=method,
+                                 headers={**headers, "Content-Type": "application/json"})
+    try:
+        with urllib.request.build_opener(NoRedirect).open(req, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def gunicorn_pid():
+    return int(open("/srv/ledger/run/gunicorn.pid").read().strip())
+
+
+def git(*args, repo=APP):
+    # the trees belong to deploy: git refuses them to another user unless told they are safe
+    return subprocess.run(["git", "-c", "safe.directory=*", "-C", repo, *args],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def tag(name):
+    return git("rev-parse", f"{name}^{{commit}}", repo=ORIGIN)
+
+
+def supervisor(name):
+    out = subprocess.run(["supervisorctl", "status", name], capture_output=True, text=True).stdout
+    return out.split()[1] if len(out.split()) > 1 else out
+
+
+def rows(conn, sql):
+    return conn.execute(sql).fetchall()
+
+
+def table_exists(conn, name):
+    return rows(conn, f"SELECT count(*) FROM information_schema.tables WHERE table_name = '{name}'"
+                )[0][0] == 1
+
+
+def test_the_app_has_the_shapes_of_real_apps(sandbox, secrets):
+    """No tool involved: the sandbox app itself refuses what real apps refuse."""
+    assert request("/health/") == (200, '{"status": "ok"}')       # no revision in it
+    assert request("/health/", headers={"Host": "ledger.sandbox.test"})[0] == 301
+    assert request("/health/", headers={"X-Forwarded-Proto": "https"})[0] == 400
+    assert "preload_app = True" in open(f"{APP}/gunicorn.conf.py").read()
+    r = subprocess.run(["sudo", "-u", "deploy", "/srv/ledger/venv/bin/python", "src/manage.py",
+                        "check"], cwd=APP, capture_output=True, text=True)
+    assert r.returncode != 0 and "DJANGO_SETTINGS_MODULE is not set" in r.stderr
+    status, body = request("/api/token/", "POST", {"email": "api@example.test",
+                                                   "password": secrets["SANDBOX_LEDGER_API_PASSWORD"]})
+    assert status == 200, body
+    assert request("/api/token/", "POST", {"email": "api@example.test", "password": "x"})[0] == 401
+
+
+def test_consolidate_v2_restarts_with_v2_then_restore_brings_v1_back(lfab, ldb):
+    with ldb() as conn:
+        legacy = dict((u, (p, t)) for u, p, t in rows(
+            conn, "SELECT user_id, phone, timezone FROM people_legacyprofile"))
+        users = rows(conn, "SELECT count(*) FROM auth_user")[0][0]
+    pid = gunicorn_pid()
+    r = lfab("-H", "sandbox-ledger", "deploy.consolidate", "--ref", "v2", "--allow-unguarded")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "sync: 3001 profiles have their phone and time zone" in r.stdout
+    assert gunicorn_pid() != pid                      # restarted, not HUP'd (preload_app)
+    assert git("rev-parse", "HEAD") == tag("v2")
+    with ldb() as conn:
+        assert not table_exists(conn, "people_legacyprofile")
+        assert rows(conn, "SELECT count(*) FROM auth_user")[0][0] == users
+        profiles = dict((u, (p, t)) for u, p, t in rows(
+            conn, "SELECT user_id, phone, timezone FROM people_profile"))
+    assert profiles == legacy                          # every phone and time zone came across
+    assert request("/health/")[0] == 200
+    assert supervisor("ledger-worker") == "RUNNING"
+
+    backup = next(line.split("--backup=")[1].split()[0] for line in r.stdout.splitlines()
+                  if "rollback.restore --backup=" in line)
+    pid = gunicorn_pid()
+    r = lfab("-H", "sandbox-ledger", "rollback.restore", f"--backup={backup}", "--code", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert git("rev-parse", "HEAD") == tag("v1")
+    assert gunicorn_pid() != pid
+    with ldb() as conn:
+        assert dict((u, (p, t)) for u, p, t in rows(
+            conn, "SELECT user_id, phone, timezone FROM people_legacyprofile")) == legacy
+    assert request("/health/")[0] == 200
+
+
+def test_release_v2_installs_with_poetry_and_stops_the_worker_around_migrate(home, sandbox,
+                                                                             tmp_path, reset_sandbox):
+    fab = ledger_fab(home, tmp_path, release=True)
+    pid = gunicorn_pid()
+    r = fab("-H", "sandbox-ledger", "deploy.release", "--ref", "v2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "installed with poetry" in r.stdout
+    assert "stop ledger-worker" in r.stdout and "start ledger-worker" in r.stdout
+    assert git("rev-parse", "HEAD") == tag("v2") and gunicorn_pid() != pid
+    # v2's lock added `packaging`: poetry put it into the app's venv
+    subprocess.run(["/srv/ledger/venv/bin/python", "-c", "import packaging"], check=True)
+    assert supervisor("ledger-worker") == "RUNNING"
+
+
+def test_release_of_a_lock_that_cannot_install_stops_at_dependencies(home, sandbox, tmp_path,
+                                                                     reset_sandbox, ldb):
+    fab = ledger_fab(home, tmp_path, release=True)
+    pid = gunicorn_pid()
+    r = fab("-H", "sandbox-ledger", "deploy.release", "--ref", "v2-badlock")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "stopped at dependencies: installing the dependencies with poetry failed" in r.stderr
+    assert "poetry install" in r.stderr and "gunicorn" in r.stderr, r.stderr   # poetry's words
+    with ldb() as conn:
+        assert table_exists(conn, "people_legacyprofile")  # nothing migrated
+    assert gunicorn_pid() == pid and request("/health/")[0] == 200
+
+
+def test_api_post_during_maintenance_gets_503(lfab, secrets):
+    login = {"email": "api@example.test", "password": secrets["SANDBOX_LEDGER_API_PASSWORD"]}
+    r = lfab("-H", "sandbox-ledger", "maintenance.on")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert request("/api/token/", "POST", login)[0] == 503
+    assert request("/api/profile/1/", "PATCH", {"display_name": "x"})[0] == 503
+    r = lfab("-H", "sandbox-ledger", "maintenance.off")
+    assert r.returncode == 0, r.stdout + r.stderr
+    status, body = request("/api/token/", "POST", login)
+    assert status == 200, body
+    token, profile = json.loads(body)["token"], json.loads(body)["profile_id"]
+    status, body = request(f"/api/profile/{profile}/", "PATCH", {"display_name": "after"},
+                           headers={**HEADERS, "Authorization": f"Bearer {token}"})
+    assert (status, json.loads(body)["display_name"]) == (200, "after")
