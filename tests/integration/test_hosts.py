@@ -7,6 +7,7 @@ started from), git on the host, the database's fingerprints, and an HTTP probe o
 """
 import json
 import re
+import shlex
 import subprocess
 import threading
 import time
@@ -165,7 +166,7 @@ def test_a_failure_on_one_host_at_code_update_reports_every_host(gfab, db):
         recover = [line.strip() for line in out.splitlines()
                    if line.strip().startswith("fab -H sandbox-group rollback.code --ref")]
         assert recover, out
-        r2 = gfab(*recover[0].split()[1:])
+        r2 = gfab(*shlex.split(recover[0])[1:], hosts_file=False)   # as printed
         assert r2.returncode == 0, r2.stdout + r2.stderr
         assert {n: tree_head(n) for n in NAMES} == {n: v1 for n in NAMES}
         assert {n: served_revision(n) for n in NAMES} == {n: v1 for n in NAMES}
