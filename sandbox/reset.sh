@@ -64,6 +64,9 @@ if ledger_up && [ -n "$(psql_pg -tAc "SELECT 1 FROM pg_database WHERE datname = 
   # a failed install (v2-badlock) may have left the venv without gunicorn: v1's lock again
   [ -x "$LEDGER/venv/bin/gunicorn" ] || ( cd "$LEDGER/app" && sudo -u deploy -H env VIRTUAL_ENV="$LEDGER/venv" \
       PATH="$LEDGER/venv/bin:$PATH" poetry install --no-interaction --no-root --only main >/dev/null )
+  # the tool's record of the lock the venv was installed from: back to "unknown", which the next
+  # deploy takes as the tree's (v1), so a release of v2 installs v2's lock again
+  rm -f "$LEDGER/venv/.deploy-dependencies"
   for d in $(psql_pg -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'ledger%' AND datname <> 'ledger_seed_v1'"); do
     psql_pg -c "DROP DATABASE \"$d\" WITH (FORCE)"
   done

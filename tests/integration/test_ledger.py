@@ -9,6 +9,7 @@ import json
 import subprocess
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -27,14 +28,15 @@ RELEASE = ('[migrations]\nunguarded_ok = ["people.0004_delete_legacyprofile"]',
            '\n[checks]\nsilence = ["security.W002", "security.W004", "security.W016"]\n')
 
 
-def ledger_fab(home, tmp_path, release=False):
+def ledger_fab(home, tmp_path, release=False, installer="poetry"):
     project = tmp_path / "deploy.toml"
     text = (ROOT / "sandbox" / "ledger" / "deploy.toml").read_text()
     if release:
         text = text.replace("[migrations]", RELEASE[0]) + RELEASE[1]
     project.write_text(text)
     inv = make_inventory(tmp_path / "inv", text=(STATE / "ledger.toml").read_text(),
-                         **{PROJECT: f'project = "{project}"'})
+                         **{PROJECT: f'project = "{project}"',
+                            'installer = "poetry"': f'installer = "{installer}"'})
     return Fab(home, inv)
 
 
@@ -136,17 +138,28 @@ def test_consolidate_v2_restarts_with_v2_then_restore_brings_v1_back(lfab, ldb):
     assert request("/health/")[0] == 200
 
 
-def test_release_v2_installs_with_poetry_and_stops_the_worker_around_migrate(home, sandbox,
-                                                                             tmp_path, reset_sandbox):
-    fab = ledger_fab(home, tmp_path, release=True)
+def installed_by(dist):
+    """Who installed `dist` into the app's venv (its dist-info INSTALLER file), "" if absent."""
+    site = Path("/srv/ledger/venv/lib")
+    found = list(site.glob(f"python3*/site-packages/{dist}-*.dist-info/INSTALLER"))
+    return found[0].read_text().strip() if found else ""
+
+
+@pytest.mark.parametrize("installer, mark", [("poetry", "Poetry"), ("uv", "uv")])
+def test_release_v2_installs_with_the_apps_tool_and_stops_the_worker_around_migrate(
+        home, sandbox, tmp_path, reset_sandbox, installer, mark):
+    # v2's locks add `packaging`; v1 does not need it, so it is taken out to see who puts it back
+    subprocess.run(["sudo", "-u", "deploy", "/srv/ledger/venv/bin/python", "-m", "pip", "uninstall",
+                    "-q", "-y", "packaging"], check=True, capture_output=True)
+    assert installed_by("packaging") == ""
+    fab = ledger_fab(home, tmp_path, release=True, installer=installer)
     pid = gunicorn_pid()
     r = fab("-H", "sandbox-ledger", "deploy.release", "--ref", "v2")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "installed with poetry" in r.stdout
+    assert f"installed with {installer}" in r.stdout
+    assert installed_by("packaging").startswith(mark)
     assert "stop ledger-worker" in r.stdout and "start ledger-worker" in r.stdout
     assert git("rev-parse", "HEAD") == tag("v2") and gunicorn_pid() != pid
-    # v2's lock added `packaging`: poetry put it into the app's venv
-    subprocess.run(["/srv/ledger/venv/bin/python", "-c", "import packaging"], check=True)
     assert supervisor("ledger-worker") == "RUNNING"
 
 
