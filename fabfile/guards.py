@@ -147,16 +147,20 @@ class LiveReports:
     lines left out."""
 
     def __init__(self, inner):
-        self.inner, self.held = inner, ""
+        self.inner, self.held, self.blank = inner, "", False
 
     def write(self, text):
         lines = (self.held + text).split("\n")
         self.held = lines.pop()
         for line in lines:
+            if self.blank and not line.startswith("@@"):
+                self.inner.write("\n")
+            # a report starts a line of its own: the empty line that may open it is not shown
+            self.blank = line == ""
             if line.startswith("@@drop "):
                 self.inner.write("    about to drop: " + drop_lines([json.loads(line[7:])])[0]
                                  + "\n")
-            elif not line.startswith("@@"):
+            elif line and not line.startswith("@@"):
                 self.inner.write(line + "\n")
 
     def flush(self):

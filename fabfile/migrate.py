@@ -155,7 +155,7 @@ for _app, _name in {targets!r}:
         call_command("migrate", _app, _name, interactive=False, skip_checks=False)
     except _GuardStop as _e:   # templates/migration_guard.py refused a drop (rolled back)
         sys.stdout.flush()
-        print("@@guard-stop %s" % _e, flush=True)
+        print("\\n@@guard-stop %s" % _e, flush=True)
         sys.exit(3)
     except CommandError as _e:
         sys.stdout.flush()

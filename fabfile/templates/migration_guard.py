@@ -52,7 +52,8 @@ def _gwritten(conn):
 
 
 def _greport(kind, record):
-    _gsys.__stdout__.write("@@%s %s\n" % (kind, _gjson.dumps(record)))
+    # on a line of its own: Django's "  Applying app.0003..." is still open when an operation runs
+    _gsys.__stdout__.write("\n@@%s %s\n" % (kind, _gjson.dumps(record)))
     _gsys.__stdout__.flush()
 
 

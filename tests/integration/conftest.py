@@ -142,6 +142,15 @@ def db(secrets):
     return connect
 
 
+@pytest.fixture
+def ldb(secrets):
+    """A psycopg connection to the ledger app's database as its own role."""
+    def connect():
+        return psycopg.connect(host="127.0.0.1", port=5432, dbname="ledger", user="ledger",
+                               password=secrets["SANDBOX_LEDGER_DB_PASSWORD"], autocommit=True)
+    return connect
+
+
 def fingerprints(conn):
     """{table: (rows, md5)}: the same fingerprint the tool computes, read independently."""
     with conn.cursor() as cur:

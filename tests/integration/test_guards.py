@@ -15,6 +15,7 @@ import pytest
 
 from .conftest import ROOT, Fab, make_inventory
 from .test_deploy import git_head, scalar
+from .test_ledger import ledger_fab, rows
 
 pytestmark = pytest.mark.faults
 
@@ -111,3 +112,46 @@ def test_a_silent_swallow_is_stopped_inside_the_migration_and_not_resumed(gfab, 
     assert r.returncode == 1, r.stdout + r.stderr
     assert f"run {run_id} was stopped by the data-loss guard" in r.stderr
     rows_intact(db)
+
+
+# --- the same on the ledger app (its deploy.toml has no invariants at all) -----------------
+LEGACY = "SELECT user_id, phone, timezone FROM people_legacyprofile ORDER BY user_id"
+
+
+def test_ledger_unguarded_refused_then_a_loud_swallow_stops_before_the_drop(
+        home, sandbox, tmp_path, reset_sandbox, ldb):
+    fab = ledger_fab(home, tmp_path)
+    with ldb() as conn:
+        legacy = rows(conn, LEGACY)
+    r = fab("-H", "sandbox-ledger", "deploy.consolidate", "--ref", "v2-swallow-loud")
+    assert r.returncode == 1 and re.search(r"\] preflight FAILED: ", r.stdout), r.stdout
+    assert "people.0004_delete_legacyprofile will delete model LegacyProfile (DeleteModel) " \
+           "and no invariant guards it" in r.stderr
+
+    r = fab("-H", "sandbox-ledger", "deploy.consolidate", "--ref", "v2-swallow-loud",
+            "--allow-unguarded")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "data-loss guard: the output of people.0002_profile_phone_timezone, " \
+           "people.0003_sync_legacy_profiles shows signs of a swallowed failure: " in r.stderr
+    assert "!!! Error during sync: 'LegacyProfile' object has no attribute 'phone_number' " \
+           "... continuing" in r.stderr
+    assert "NOT applied: people.0004_delete_legacyprofile" in r.stderr
+    with ldb() as conn:
+        assert rows(conn, LEGACY) == legacy and len(legacy) > 1000
+
+
+def test_ledger_silent_swallow_stops_at_the_drop(home, sandbox, tmp_path, reset_sandbox, ldb):
+    fab = ledger_fab(home, tmp_path)
+    with ldb() as conn:
+        legacy = rows(conn, LEGACY)
+    r = fab("-H", "sandbox-ledger", "deploy.consolidate", "--ref", "v2-swallow-silent",
+            "--allow-unguarded")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "!!!" not in r.stdout                 # the migration itself said nothing
+    assert f"data-loss guard: the data migration(s) people.0003_sync_legacy_profiles wrote no " \
+           f"row, yet people_legacyprofile holds {len(legacy)} rows that " \
+           "people.0004_delete_legacyprofile drops" in r.stderr
+    with ldb() as conn:
+        assert rows(conn, LEGACY) == legacy
+        assert rows(conn, "SELECT count(*) FROM django_migrations "
+                          "WHERE name = '0004_delete_legacyprofile'")[0][0] == 0

@@ -110,8 +110,9 @@ def test_reports_reads_the_guards_lines_and_live_output_shows_drops_before_they_
     op = {"migration": "a.0002", "op": "RunPython", "written": 0, "flags": []}
     drop = {"migration": "a.0003", "op": "DeleteModel", "target": "a_legacy", "rows": 12}
     col = {"migration": "a.0003", "op": "RemoveField", "target": "a_user.bio", "rows": 3}
-    text = (f"  Applying a.0002... OK\n@@data-op {json.dumps(op)}\n@@drop {json.dumps(drop)}\n"
-            f"@@drop {json.dumps(col)}\n@@guard-stop it wrote nothing\n")
+    # as the guard writes them: each on a line of its own, though Django's line is still open
+    text = (f"  Applying a.0002...\n@@data-op {json.dumps(op)}\n OK\n\n@@drop {json.dumps(drop)}\n"
+            f"\n@@drop {json.dumps(col)}\nkept\n\n\n@@guard-stop it wrote nothing\n")
     assert guards.reports(text) == ([op], [drop, col], "it wrote nothing")
     shown = io.StringIO()
     live = guards.LiveReports(shown)
@@ -119,9 +120,10 @@ def test_reports_reads_the_guards_lines_and_live_output_shows_drops_before_they_
         live.write(text[i:i + 7])
     live.flush()
     assert shown.getvalue() == (
-        "  Applying a.0002... OK\n"
+        "  Applying a.0002...\n OK\n"
         "    about to drop: a.0003: DeleteModel a_legacy drops 12 rows\n"
-        "    about to drop: a.0003: RemoveField a_user.bio drops 3 values\n")
+        "    about to drop: a.0003: RemoveField a_user.bio drops 3 values\n"
+        "kept\n\n")
 
 
 def test_the_guard_script_carries_its_parameters_as_data():
