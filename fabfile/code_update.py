@@ -1,8 +1,10 @@
 """The app's code on the host: resolve a ref, fast-forward the work tree, reinstall requirements.
 
 A dirty work tree or a non-fast-forward is refused (a deploy never discards changes on the host);
-requirements are reinstalled only when the requirements file changed.
+dependencies are installed when the venv's record (STAMP) says it was installed from other
+dependency files than the tree's.
 """
+import re
 from dataclasses import dataclass
 
 from . import app
@@ -201,14 +203,21 @@ def install_command(c):
 
 
 TAIL = 6   # lines of a failed install's output in its message: the cause is at the end
+# ...except where the installer gives advice after it (poetry's "Solutions:"): the first line
+# that reads like a cause is named too
+CAUSE = re.compile(r"^(?:ERROR|error|Error)\b|\b(?:Unable to|Could not|Cannot|No matching|"
+                   r"Because|not found|Failed)\b|^\s*×")
 
 
 def install_failure(c, command, result):
-    """Failed naming the whole install command and the last lines of its output (stderr last,
-    where pip, poetry and uv say why), masked."""
+    """Failed naming the whole install command, the first two lines of its output that read
+    like the cause, and the last lines (stderr last, where pip, poetry and uv say why), masked."""
     lines = [x.strip() for x in f"{result.stdout or ''}\n{result.stderr or ''}".splitlines()]
-    tail = [x for x in lines if x][-TAIL:]
-    said = f"; its output ends: {' / '.join(tail)}" if tail else "; it printed nothing"
+    lines = [x for x in lines if x]
+    tail = lines[-TAIL:]
+    cause = [x for x in lines[:-TAIL] if CAUSE.search(x)][:2]
+    said = (f"; the cause: {' / '.join(cause)}" if cause else "") + \
+        (f"; its output ends: {' / '.join(tail)}" if tail else "; it printed nothing")
     return Failed(c.mask(f"installing the dependencies with {c.site.app.installer} failed "
                          f"(exit {result.exited}): {command}{said}"))
 

@@ -104,3 +104,37 @@ def test_the_failure_message_is_masked(tmp_path):
     assert "hunter2" not in msg and "https://u:*****@pypi.example/simple" in msg
     quiet = code_update.install_failure(c, "pip install", Result(exited=1)).reason
     assert quiet.endswith("(exit 1): pip install; it printed nothing")
+
+
+POETRY_BAD_CANDIDATE = """Installing dependencies from lock file
+
+Package operations: 1 install, 1 update, 0 removals
+
+  - Updating gunicorn (23.0.0 -> 99.0.0): Failed
+
+Unable to find installation candidates for gunicorn (99.0.0)
+
+This is likely not a Poetry issue.
+
+  - 23 candidate(s) were identified for the package
+
+Solutions:
+Make sure the lockfile is up-to-date. You can try one of the following;
+
+    1. Regenerate the lockfile: poetry lock --no-cache --regenerate
+    2. Update the package : poetry update --no-cache gunicorn
+"""
+
+
+def test_a_cause_before_the_installers_advice_is_named(tmp_path):
+    from invoke import Result
+    c = Masking(make_site(tmp_path, app={"installer": "poetry"}))
+    msg = code_update.install_failure(c, "poetry install", Result(stdout=POETRY_BAD_CANDIDATE,
+                                                                  exited=1)).reason
+    assert "; the cause: - Updating gunicorn (23.0.0 -> 99.0.0): Failed / Unable to find " \
+           "installation candidates for gunicorn (99.0.0);" in msg
+    assert msg.endswith("2. Update the package : poetry update --no-cache gunicorn")
+    # when the cause is in the tail anyway, it is not said twice
+    short = code_update.install_failure(c, "pip install", Result(
+        stderr="Collecting x\nERROR: No matching distribution found for x\n", exited=1)).reason
+    assert "the cause" not in short and short.count("No matching distribution") == 1
