@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, STATE, Fab, fingerprints, make_inventory
+from .conftest import INVOKE, ROOT, STATE, Fab, fingerprints, make_inventory
 
 APP = "/srv/ledger/app"
 ORIGIN = "/srv/git/ledger.git"
@@ -216,9 +216,12 @@ def test_pg_upgrade_link_then_rollback(lfab, ldb):
     assert now.startswith("15.") and upgraded == data
     assert request("/health/")[0] == 200 and supervisor("ledger-worker") == "RUNNING"
 
-    r = lfab("-H", "sandbox-ledger", "pg_upgrade.rollback", "--yes")
-    assert r.returncode == 0, r.stdout + r.stderr
-    now, back, smoke_after = state()
-    assert now.startswith("14.") and back == data
-    assert smoke_after["people_profile"] == smoke_rows["people_profile"]   # no row lost
-    assert request("/health/")[0] == 200 and supervisor("ledger-worker") == "RUNNING"
+    try:
+        r = lfab("-H", "sandbox-ledger", "pg_upgrade.rollback", "--yes")
+        assert r.returncode == 0, r.stdout + r.stderr
+        now, back, smoke_after = state()
+        assert now.startswith("14.") and back == data
+        assert smoke_after["people_profile"] == smoke_rows["people_profile"]   # no row lost
+        assert request("/health/")[0] == 200 and supervisor("ledger-worker") == "RUNNING"
+    finally:   # the rollback keeps the 15 cluster, which provisioning would refuse later
+        subprocess.run([str(INVOKE), "sandbox.reset"], cwd=ROOT, capture_output=True)
