@@ -172,7 +172,7 @@ def read_manifest(c, name):
 
 # Parses a gzipped JSON array to its end, one element at a time (a dump may not fit in memory);
 # prints why it cannot and exits 1. Run by the app's python: the host has no other we can count on.
-PARSE_JSON = r"""import gzip, json, sys
+PARSE_JSON = r"""import gzip, json, sys, zlib
 path, n = sys.argv[1], 0
 f, dec = gzip.open(path, "rt", encoding="utf-8"), json.JSONDecoder()
 buf, pos, eof = "", 0, False
@@ -205,7 +205,7 @@ try:
             if ch != ",": fail("is truncated" if ch == "" else f"has {ch!r} where , or ] belongs")
             pos += 1
     if peek() != "": fail("has data after its closing ]")
-except (OSError, EOFError, UnicodeDecodeError) as e:
+except (OSError, EOFError, UnicodeDecodeError, zlib.error) as e:
     fail(f"cannot be read ({e})")
 """
 

@@ -126,7 +126,7 @@ def config_snapshot(c, cluster):
     snap = {"files": {}, "settings": {}}
     for line in out.splitlines():
         rel, _, b64 = line.rpartition(" ")   # base64 has no spaces; a file name may
-        snap["files"][rel] = base64.b64decode(b64).decode()
+        snap["files"][rel] = base64.b64decode(b64).decode(errors="replace")
     if cluster.online:
         for line in db.psql(c, CONF_SETTINGS_SQL + ";", db="postgres",
                             port=cluster.port).splitlines():

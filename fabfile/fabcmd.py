@@ -32,7 +32,7 @@ def cli_options(options, params=None):
     out = []
     for key, value in (options or {}).items():
         default = params[key].default if params and key in params else None
-        if value in ("", False, None) or (params and _same(value, default)):
+        if value is None or value is False or value == "" or (params and _same(value, default)):
             continue
         flag = "--" + key.replace("_", "-")
         out.append(flag if value is True or isinstance(default, bool) else f"{flag}={q(str(value))}")

@@ -126,7 +126,8 @@ def _op(call):
     first = call.args[0] if call.args else kw.get("name")
     label = first.value if isinstance(first, ast.Constant) else ""
     if name == "RemoveField":
-        model, field = kw.get("model_name"), kw.get("name")
+        model = kw.get("model_name", call.args[0] if call.args else None)
+        field = kw.get("name", call.args[1] if len(call.args) > 1 else None)
         label = ".".join(x.value for x in (model, field) if isinstance(x, ast.Constant))
     describe = {"DeleteModel": f"Delete model {label}", "RemoveField": f"Remove field {label}",
                 "RunSQL": "Raw SQL operation"}.get(name, name)
@@ -135,27 +136,41 @@ def _op(call):
 
 # --- 3. what the drops remove --------------------------------------------------------------
 
+CAP = 1_000_000   # the guard counts rows up to just over this (templates/migration_guard.py)
+
+
+def removes(target, rows):
+    """'table: N rows' / 'table.column: N values', "over 1000000" past the count's cap."""
+    n = f"over {CAP}" if rows > CAP else str(rows)
+    return f"{target}: {n} {'values' if '.' in target else 'rows'}"
+
+
 def drop_lines(drops):
     """Human lines for @@drop records: what each dropping operation removes."""
-    return [f"{d['migration']}: {d['op']} {d['target']} drops {d['rows']} "
-            f"{'values' if '.' in d['target'] else 'rows'}" for d in drops]
+    return [f"{d['migration']}: {d['op']} drops {removes(d['target'], d['rows'])}" for d in drops]
 
 
 class LiveReports:
     """An out_stream that shows a migrating process's output as it comes, with the guard's
     @@drop reports turned into one readable line each (before the drop runs) and its other @@
-    lines left out."""
+    lines left out. A report comes after a newline of its own, as Django's "  Applying ..." line
+    may still be open (and already shown, when the runner flushed it)."""
 
     def __init__(self, inner):
-        self.inner, self.held, self.blank = inner, "", False
+        self.inner, self.held = inner, ""
+        self.blank = False     # an empty line held back: it may only open a report
+        self.midline = False   # part of a line was shown at a flush; its end is still to come
 
     def write(self, text):
         lines = (self.held + text).split("\n")
         self.held = lines.pop()
         for line in lines:
+            if self.midline:   # the end of a line already shown in part
+                self.midline = False
+                self.inner.write(line + "\n")
+                continue
             if self.blank and not line.startswith("@@"):
                 self.inner.write("\n")
-            # a report starts a line of its own: the empty line that may open it is not shown
             self.blank = line == ""
             if line.startswith("@@drop "):
                 self.inner.write("    about to drop: " + drop_lines([json.loads(line[7:])])[0]
@@ -164,7 +179,10 @@ class LiveReports:
                 self.inner.write(line + "\n")
 
     def flush(self):
-        if self.held and not self.held.startswith("@@"):
+        if self.held and not self.held.startswith("@"):   # "@" may yet become a report
+            if self.blank:
+                self.inner.write("\n")
+                self.blank = False
             self.inner.write(self.held)
-            self.held = ""
+            self.held, self.midline = "", True
         self.inner.flush()

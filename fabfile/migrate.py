@@ -20,6 +20,8 @@ from .output import Prefixed, UpTo
 from .remote import q, run_script, sections
 from .steps import Failed, Run, Step
 
+# Run after guards.script: _gtarget and _gcount are the guard's own (one way to name and count
+# what a drop removes, at plan time and at drop time).
 PLAN_CODE = """
 import json
 from django.db import connection
@@ -28,35 +30,21 @@ from django.db.migrations.operations import DeleteModel, RemoveField
 ex = MigrationExecutor(connection)
 target = {target}
 targets = [tuple(target)] if target else ex.loader.graph.leaf_nodes()
-
-
-def drops(mig, op):
-    # what a dropping operation removes now: "table" or "table.column", and its rows/values
-    state = ex.loader.project_state((mig.app_label, mig.name), at_end=False)
-    if isinstance(op, DeleteModel):
-        table, column = state.apps.get_model(mig.app_label, op.name)._meta.db_table, None
-    else:
-        model = state.apps.get_model(mig.app_label, op.model_name)
-        field = model._meta.get_field(op.name)
-        table, column = model._meta.db_table, None if field.many_to_many else field.column
-        if field.many_to_many:
-            table = field.remote_field.through._meta.db_table
-    qn = connection.ops.quote_name
-    with connection.cursor() as cur:
-        cur.execute("SELECT %s FROM %s" % ("count(%s)" % qn(column) if column else "count(*)",
-                                           qn(table)))
-        return {{"target": table + ("." + column if column else ""), "rows": cur.fetchone()[0]}}
-
-
 out = []
 for mig, backwards in ex.migration_plan(targets):
     ops = []
+    state = None
     for o in mig.operations:
         op = {{"op": type(o).__name__, "describe": o.describe(),
                "reversible": bool(getattr(o, "reversible", True))}}
         if not backwards and isinstance(o, (DeleteModel, RemoveField)):
-            try:
-                op.update(drops(mig, o))
+            try:   # what the drop removes now: "table" or "table.column", and its rows
+                state = state or ex.loader.project_state((mig.app_label, mig.name), at_end=False)
+                found = _gtarget(o, mig.app_label, state, connection)
+                if found:
+                    table, column = found
+                    op["target"] = table + ("." + column if column else "")
+                    op["rows"] = _gcount(connection, table, column)
             except Exception as e:   # the plan still lists it; the guard counts at drop time
                 op["target"] = "unknown (%s)" % type(e).__name__
         ops.append(op)
@@ -83,7 +71,8 @@ def classify(op):
 
 def plan(c, target=None):
     """[{migration, backwards, ops: [{op, describe, reversible, kind}]}] from Django on the host."""
-    code = PLAN_CODE.format(target=json.dumps(list(target)) if target else "None")
+    code = guards.script(c.site.inventory.project) + \
+        PLAN_CODE.format(target=json.dumps(list(target)) if target else "None")
     r = app.shell(c, code, warn=True)
     line = next((x for x in r.stdout.splitlines() if x.startswith("@@PLAN ")), None)
     if line is None:
@@ -108,8 +97,7 @@ def render(entries):
         lines.append(f"{e['migration']}{' (backwards)' if e['backwards'] else ''}")
         for op in e["ops"]:
             flag = {"destructive": "DESTRUCTIVE", "irreversible": "IRREVERSIBLE"}.get(op["kind"], "")
-            drops = f" ({op['target']}: {op['rows']} {'values' if '.' in op['target'] else 'rows'})" \
-                if "rows" in op else ""
+            drops = f" ({guards.removes(op['target'], op['rows'])})" if "rows" in op else ""
             lines.append(f"    {op['describe']}{'  <- ' + flag if flag else ''}{drops}")
     return "\n".join(lines)
 
@@ -201,6 +189,8 @@ def apply(c, entries, run=None, then=()):
                   out_stream=UpTo(guards.LiveReports(inner), AFTER))
     text, _mark, after = r.stdout.partition(AFTER + "\n")
     ops, drops, stop = guards.reports(text)
+    if r.stderr:   # what the app logged goes through the red-flag scan too
+        text += "\n" + r.stderr
     if run is not None:
         run.data["data_ops"] = prior + ops
         if ops or drops:

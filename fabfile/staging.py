@@ -2,7 +2,8 @@
 
 A git worktree of the target beside the work tree (`<app.dir>.next`, so paths the app finds
 relative to its tree, like `../shared/app.env`, still resolve) and a copy of the venv
-(`<app.venv>.next`) with the target's dependencies installed. `check --deploy`,
+(`<app.dir>.next-venv`: beside it too, never inside the live tree, even when the venv lives
+there) with the target's dependencies installed. `check --deploy`,
 `makemigrations --check` and `migrate --plan` then run there, against the live database and
 read-only. A failed install or check leaves the live tree and venv exactly as they were; the
 stage stays for inspection and is replaced by the next run.
@@ -15,11 +16,13 @@ import dataclasses
 
 from .inventory import Section
 from .remote import q, run_script
+from .steps import Failed
 
 SUFFIX = ".next"
 
 STAGE_SCRIPT = """set -eu
 app={app}; tree={tree}; venv={venv}; copy={copy}
+[ -w "$(dirname "$tree")" ] || {{ echo @@unwritable; exit 3; }}
 git -C "$app" worktree remove --force "$tree" >/dev/null 2>&1 || rm -rf "$tree"
 git -C "$app" worktree prune
 rm -rf "$copy"
@@ -36,7 +39,7 @@ cp -a "$venv" "$copy"
 
 def paths(c):
     """(work tree, venv) of the stage."""
-    return c.site.app.dir + SUFFIX, c.site.app.venv + SUFFIX
+    return c.site.app.dir + SUFFIX, c.site.app.dir + SUFFIX + "-venv"
 
 
 class _Staged:
@@ -63,8 +66,18 @@ def prepare(c, commit):
     """(Re)create the stage at `commit`: worktree, untracked small files, a copy of the venv."""
     tree, copy = paths(c)
     a = c.site.app
-    run_script(c, STAGE_SCRIPT.format(app=q(a.dir), tree=q(tree), venv=q(a.venv), copy=q(copy),
-                                      commit=q(commit)))
+    r = run_script(c, STAGE_SCRIPT.format(app=q(a.dir), tree=q(tree), venv=q(a.venv),
+                                          copy=q(copy), commit=q(commit)), warn=True)
+    if "@@unwritable" in r.stdout:
+        parent = tree.rsplit("/", 1)[0] or "/"
+        raise Failed(f"the release's stage {tree} cannot be made: {parent} is not writable by "
+                     f"{c.user}; make it so (e.g. sudo chown {c.user} {parent})",
+                     recovery="nothing was changed; fix the directory, then rerun")
+    if r.failed:
+        said = (r.stderr or r.stdout).strip().splitlines()
+        raise Failed(f"the release's stage {tree} could not be made (exit {r.exited})"
+                     + (f": {said[-1]}" if said else ""),
+                     recovery="nothing was changed; fix the cause, then rerun")
 
 
 def remove(c):

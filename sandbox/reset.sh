@@ -48,6 +48,8 @@ if [ -z "$(cluster 14)" ] || [ -z "$(psql_pg -tAc "SELECT 1 FROM pg_database WHE
 fi
 # Whatever a test left: the app back to v1 on main, clean, on every host.
 for r in $roots; do
+  rm -rf "$r/app.next" "$r/app.next-venv"   # a release's stage (fabfile/staging.py)
+  sudo -u deploy git -C "$r/app" worktree prune
   sudo -u deploy git -C "$r/app" checkout -q -f -B main v1
   sudo -u deploy git -C "$r/app" clean -q -fdx
   sudo -u deploy git -C "$r/app" branch -q --set-upstream-to=origin/main main
@@ -58,6 +60,8 @@ for d in $(psql_pg -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'rec
 done
 psql_pg -c "CREATE DATABASE recorder TEMPLATE recorder_seed_v1 OWNER recorder"
 if ledger_up && [ -n "$(psql_pg -tAc "SELECT 1 FROM pg_database WHERE datname = 'ledger_seed_v1'")" ]; then
+  rm -rf "$LEDGER/app.next" "$LEDGER/app.next-venv"
+  sudo -u deploy git -C "$LEDGER/app" worktree prune
   sudo -u deploy git -C "$LEDGER/app" checkout -q -f -B main v1
   sudo -u deploy git -C "$LEDGER/app" clean -q -fdx
   sudo -u deploy git -C "$LEDGER/app" branch -q --set-upstream-to=origin/main main

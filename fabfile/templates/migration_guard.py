@@ -13,6 +13,7 @@
 # Names start with _g so they never collide with the stage's own code.
 import io as _gio
 import json as _gjson
+import logging as _glogging
 import re as _gre
 import sys as _gsys
 
@@ -23,6 +24,7 @@ _GFLAGS = [_gre.compile(p, _gre.I | _gre.M) for p in _GUARD["flags"]]  # noqa: F
 _GOPS = list(_GUARD["prior"])  # noqa: F821   data operations of earlier stages of this deploy
 _GNO_WRITES_OK = set(_GUARD["no_writes_ok"])  # noqa: F821   may legitimately write nothing
 _GCURRENT = [""]
+_GCAP = 1000000   # rows counted at most: the verdict needs "are there rows", not a full scan
 
 
 class _GuardStop(Exception):
@@ -41,8 +43,27 @@ class _GTee(_gio.TextIOBase):
         self.real.flush()
 
 
+class _GLogged(_glogging.Handler):
+    """What the app logs at WARNING and up while a data operation runs (its handlers keep the
+    real stderr, which the tee never sees)."""
+
+    def __init__(self):
+        super().__init__(_glogging.WARNING)
+        self.lines = []
+
+    def emit(self, record):
+        try:
+            self.lines.append(self.format(record))
+        except Exception:
+            self.lines.append(str(record.msg))
+
+
 def _gwritten(conn):
-    """Rows inserted, updated or deleted so far in the current transaction (None outside one)."""
+    """Rows inserted, updated or deleted so far in the current transaction (None outside one).
+    A transaction already marked for rollback means a database error was swallowed: stop."""
+    if conn.needs_rollback:
+        raise _GuardStop("%s swallowed a database error (its transaction is marked for "
+                         "rollback)" % _GCURRENT[0])
     if not conn.in_atomic_block:
         return None
     with conn.cursor() as cur:
@@ -69,14 +90,16 @@ def _gwatch(orig):
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         conn = schema_editor.connection
         before = _gwritten(conn)
-        out, err = _GTee(_gsys.stdout), _GTee(_gsys.stderr)
+        out, err, logged = _GTee(_gsys.stdout), _GTee(_gsys.stderr), _GLogged()
         _gsys.stdout, _gsys.stderr = out, err
+        _glogging.getLogger().addHandler(logged)
         try:
             orig(self, app_label, schema_editor, from_state, to_state)
         finally:
             _gsys.stdout, _gsys.stderr = out.real, err.real
+            _glogging.getLogger().removeHandler(logged)
         after = _gwritten(conn)
-        text = "".join(out.parts + err.parts)
+        text = "".join(out.parts + err.parts) + "\n".join(logged.lines)
         flags = [line.strip() for line in text.splitlines()
                  if line.strip() and any(f.search(line) for f in _GFLAGS)]
         record = {"migration": _GCURRENT[0], "op": type(self).__name__,
@@ -87,11 +110,15 @@ def _gwatch(orig):
     return database_forwards
 
 
-def _gtarget(op, app_label, state):
-    """(table, column or None) that `op` drops, from the model state before it."""
+def _gtarget(op, app_label, state, conn):
+    """(table, column or None) that `op` drops, from the model state before it; None when
+    Django itself would not touch the database (a proxy or unmanaged model, a router's no)."""
+    name = op.name if isinstance(op, _gops.DeleteModel) else op.model_name
+    model = state.apps.get_model(app_label, name)
+    if not op.allow_migrate_model(conn.alias, model):
+        return None
     if isinstance(op, _gops.DeleteModel):
-        return state.apps.get_model(app_label, op.name)._meta.db_table, None
-    model = state.apps.get_model(app_label, op.model_name)
+        return model._meta.db_table, None
     field = model._meta.get_field(op.name)
     if field.many_to_many:
         return field.remote_field.through._meta.db_table, None
@@ -99,17 +126,22 @@ def _gtarget(op, app_label, state):
 
 
 def _gcount(conn, table, column):
+    """Rows of `table` (non-null values of `column`), counted up to just over _GCAP."""
     q = conn.ops.quote_name
-    what = "count(%s)" % q(column) if column else "count(*)"
+    where = " WHERE %s IS NOT NULL" % q(column) if column else ""
     with conn.cursor() as cur:
-        cur.execute("SELECT %s FROM %s" % (what, q(table)))
+        cur.execute("SELECT count(*) FROM (SELECT 1 FROM %s%s LIMIT %d) _g"
+                    % (q(table), where, _GCAP + 1))
         return int(cur.fetchone()[0])
 
 
 def _gguard(orig):
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         conn = schema_editor.connection
-        table, column = _gtarget(self, app_label, from_state)
+        target = _gtarget(self, app_label, from_state, conn)
+        if target is None:
+            return orig(self, app_label, schema_editor, from_state, to_state)
+        table, column = target
         rows = _gcount(conn, table, column)
         where = "%s.%s" % (table, column) if column else table
         _greport("drop", {"migration": _GCURRENT[0], "op": type(self).__name__,

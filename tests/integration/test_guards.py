@@ -67,8 +67,8 @@ def test_unguarded_drop_is_refused_at_preflight_then_allowed_with_consent(gfab, 
     r = fab("-H", "sandbox", "deploy.consolidate", "--no-json", "--allow-unguarded")
     assert r.returncode == 0, r.stdout + r.stderr
     # what each drop removes is shown before it runs, from the migrating process itself
-    assert "about to drop: workshops.0025_remove_userprofile: DeleteModel workshops_userprofile " \
-           "drops 10000 rows" in r.stdout
+    assert "about to drop: workshops.0025_remove_userprofile: DeleteModel drops " \
+           "workshops_userprofile: 10000 rows" in r.stdout
     assert git_head() == git_head("v2")
     with db() as conn:
         assert scalar(conn, "SELECT count(*) FROM information_schema.tables "

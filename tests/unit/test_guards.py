@@ -9,6 +9,7 @@ import pytest
 
 from fabfile import guards, project
 from fabfile.errors import ConfigError
+from fabfile.output import UpTo
 from fabfile.project import Project
 
 MIGRATION = textwrap.dedent("""\
@@ -32,6 +33,8 @@ MIGRATION = textwrap.dedent("""\
     ('migrations.DeleteModel("Legacy")',
      {"op": "DeleteModel", "describe": "Delete model Legacy", "reversible": True}),
     ('migrations.RemoveField(model_name="order", name="old")',
+     {"op": "RemoveField", "describe": "Remove field order.old", "reversible": True}),
+    ('migrations.RemoveField("order", "old")',
      {"op": "RemoveField", "describe": "Remove field order.old", "reversible": True}),
     ('migrations.RunSQL("DROP TABLE x")',
      {"op": "RunSQL", "describe": "Raw SQL operation", "reversible": False}),
@@ -114,16 +117,17 @@ def test_reports_reads_the_guards_lines_and_live_output_shows_drops_before_they_
     text = (f"  Applying a.0002...\n@@data-op {json.dumps(op)}\n OK\n\n@@drop {json.dumps(drop)}\n"
             f"\n@@drop {json.dumps(col)}\nkept\n\n\n@@guard-stop it wrote nothing\n")
     assert guards.reports(text) == ([op], [drop, col], "it wrote nothing")
-    shown = io.StringIO()
-    live = guards.LiveReports(shown)
-    for i in range(0, len(text), 7):      # the stream comes in pieces
-        live.write(text[i:i + 7])
-    live.flush()
-    assert shown.getvalue() == (
-        "  Applying a.0002...\n OK\n"
-        "    about to drop: a.0003: DeleteModel a_legacy drops 12 rows\n"
-        "    about to drop: a.0003: RemoveField a_user.bio drops 3 values\n"
-        "kept\n\n")
+    for step in (7, 1, 3, len(text)):   # the stream comes in pieces, each flushed as invoke does
+        shown = io.StringIO()
+        live = UpTo(guards.LiveReports(shown), "@@after-migrate")
+        for i in range(0, len(text), step):
+            live.write(text[i:i + step])
+            live.flush()
+        assert shown.getvalue() == (
+            "  Applying a.0002...\n OK\n"
+            "    about to drop: a.0003: DeleteModel drops a_legacy: 12 rows\n"
+            "    about to drop: a.0003: RemoveField drops a_user.bio: 3 values\n"
+            "kept\n\n"), step
 
 
 def test_the_guard_script_carries_its_parameters_as_data():

@@ -36,7 +36,7 @@ def test_prepare_stages_the_target_beside_the_live_tree_and_remove_cleans_up(tmp
     c = Recorder(make_site(tmp_path, app={"dir": str(live), "venv": str(venv)}), execute=True)
 
     staging.prepare(c, v2)
-    tree, copy = tmp_path / "app.next", tmp_path / "venv.next"
+    tree, copy = tmp_path / "app.next", tmp_path / "app.next-venv"
     assert (tree / "app.py").read_text() == "v2\n" and (live / "app.py").read_text() == "v1\n"
     assert (tree / ".env").read_text() == "SECRET=x\n"
     assert (tree / "src" / "local.py").exists()
