@@ -35,7 +35,7 @@ unit: venv
 	$(BIN)/pytest tests/unit -q
 
 test: sandbox
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 clean:
 	rm -rf $(VENV) .pytest_cache
