@@ -67,7 +67,7 @@ def provenance(took):
     `--only` runs."""
     head = sh("git", "-C", ROOT, "rev-parse", "--short=12", "HEAD").stdout.strip()
     dirty = sh("git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no", "--",
-               "fabfile", "sandbox", "bench/*.py", "bench/ansible").stdout.strip()   # not notes
+               "runbook", "fabfile", "sandbox", "bench/*.py", "bench/ansible").stdout.strip()   # not notes
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (f"_Measured {when} ({took / 60:.1f} min), the tool at commit {head}"
             f"{' with uncommitted changes' if dirty else ''}._")

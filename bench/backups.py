@@ -82,7 +82,7 @@ def main():
     pg_dump = PG.format(tool="pg_dump")
     manage = f"cd {APP} && set -a && . {OUT}/large.env && set +a && /srv/recorder/venv/bin/python manage.py"
     sys.path.insert(0, str(ROOT))
-    from fabfile.db import FINGERPRINT_GEXEC   # the tool's own query, read-only use
+    from runbook.postgres.db import FINGERPRINT_GEXEC  # the tool's own query, read-only use
     runbook = (f"set -e\n{pg_dump} -d {dataset.DB} > {OUT}/postgres_full_backup.sql\n" +
                "".join(f"( {manage} dumpdata {label} ) > {OUT}/dumpdata-{i}.json </dev/null\n"
                        for i, label in enumerate(LABELS)))

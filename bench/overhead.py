@@ -57,13 +57,13 @@ def deployed():
 def round_trip_ms(n=50):
     """Milliseconds one SSH exec round trip costs on this host, `true` n times over one
     connection: (plain Fabric, the tool's DeployConnection). sshd forks a session and a shell for
-    each either way; plain paramiko also waits out TCP delayed ACKs (fabfile/connection.py)."""
+    each either way; plain paramiko also waits out TCP delayed ACKs (runbook/host/connection.py)."""
     from fabric import Connection
     from invoke import Config
 
     sys.path.insert(0, str(ROOT))
-    from fabfile import inventory as inv_mod
-    from fabfile.connection import DeployConnection
+    from runbook.host import inventory as inv_mod
+    from runbook.host.connection import DeployConnection
 
     def timed(c):
         try:
@@ -99,7 +99,7 @@ class Ways:
                        "maintenance_flag": "/srv/recorder/maintenance/maintenance.on",
                        "maintenance_page": "/srv/recorder/maintenance/maintenance.html",
                        "maintenance_snippet": "/etc/nginx/deploy.d/recorder-maintenance.conf",
-                       "page_src": str(ROOT / "fabfile" / "templates" / "maintenance.html"),
+                       "page_src": str(ROOT / "runbook" / "ops" / "templates" / "maintenance.html"),
                        "health_url": "http://127.0.0.1:8080/healthz", "site": "http://127.0.0.1:8080",
                        "log_file": "/srv/recorder/logs/gunicorn.log",
                        "bypass_secret": s["SANDBOX_BYPASS_SECRET"],

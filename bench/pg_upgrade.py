@@ -6,7 +6,7 @@
 Never upgrades the sandbox's 14/main: every run works on a throwaway cluster `14/bupg` (port
 5441), a copy of the dataset cluster's stopped data directory (bench/dataset.py: 14/benchsrc,
 `bench_large`), and times the command the tool's `pg_upgrade.run` runs for the method
-(fabfile/upgrade_check.py UPGRADECLUSTER_METHOD): `pg_upgradecluster -v 15 -m link|upgrade|dump
+(runbook/postgres/upgrade_check.py UPGRADECLUSTER_METHOD): `pg_upgradecluster -v 15 -m link|upgrade|dump
 14 bupg`. That command is the database's downtime: it stops the old cluster (dump: closes it to
 new connections) and ends with the new 15/bupg online on the old port. Each run then checks that
 15/bupg answers with every user and workshop, and drops both clusters. Methods are interleaved

@@ -4,7 +4,7 @@
     .venv/bin/python bench/profile.py [--html FILE] -- -H sandbox deploy.consolidate --no-json
 
 The summary: total wall time, the time before the task ran (Python start-up, imports, task
-loading), and the tool's own functions (fabfile/) by inclusive wall time: the main thread's
+loading), and the tool's own functions (runbook/) by inclusive wall time: the main thread's
 samples, so a function waiting on a remote command carries that command's time.
 """
 import argparse
@@ -16,9 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def tool_frames(frame, out, total):
-    """(seconds, function, file:line) of every fabfile/ frame below `frame`, summed per function."""
+    """(seconds, function, file:line) of every runbook/ frame below `frame`, summed per function."""
     path = frame.file_path or ""
-    if "/fabfile/" in path:
+    if "/runbook/" in path:
         key = (frame.function, f"{Path(path).name}:{frame.line_no}")
         out[key] = out.get(key, 0.0) + frame.time
     for child in frame.children:

@@ -48,7 +48,7 @@ if [ -z "$(cluster 14)" ] || [ -z "$(psql_pg -tAc "SELECT 1 FROM pg_database WHE
 fi
 # Whatever a test left: the app back to v1 on main, clean, on every host.
 for r in $roots; do
-  rm -rf "$r/app.next" "$r/app.next-venv"   # a release's stage (fabfile/staging.py)
+  rm -rf "$r/app.next" "$r/app.next-venv"   # a release's stage (runbook/ops/staging.py)
   sudo -u deploy git -C "$r/app" worktree prune
   sudo -u deploy git -C "$r/app" checkout -q -f -B main v1
   sudo -u deploy git -C "$r/app" clean -q -fdx

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from dotenv import dotenv_values
 
-from fabfile.db import FINGERPRINT_SQL
+from runbook.postgres.db import FINGERPRINT_SQL
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / ".sandbox"

@@ -5,21 +5,21 @@
     python lockholder.py INVENTORY secret    echo the inventory's bypass secret in one step, then
                                              fail a step whose reason and recovery contain it
 
-It builds the connection the way `fabfile.connection.resolve` does for `-H sandbox` and runs the
+It builds the connection the way `runbook.host.connection.resolve` does for `-H sandbox` and runs the
 real checkpoint runner (`steps.Run`: deploy lock, journal, summary) over real SSH. A DeployError
 goes to stderr and becomes the exit code, as `fab` does with invoke's `Exit`.
 """
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the project root, for `fabfile`
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the project root, for `runbook`
 
 import fabric  # noqa: E402
 
-from fabfile import inventory  # noqa: E402
-from fabfile.connection import DeployConnection  # noqa: E402
-from fabfile.errors import DeployError  # noqa: E402
-from fabfile.steps import Run, Step, fail  # noqa: E402
+from runbook.host import inventory  # noqa: E402
+from runbook.host.connection import DeployConnection  # noqa: E402
+from runbook.engine.errors import DeployError  # noqa: E402
+from runbook.engine.runner import Run, Step, fail  # noqa: E402
 
 
 def hold(c, run):

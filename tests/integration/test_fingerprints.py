@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fabfile.db import RECORD_HASHABLE, fingerprint_sql
+from runbook.postgres.db import RECORD_HASHABLE, fingerprint_sql
 
 from .conftest import Fab, fingerprints, make_inventory
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from fabfile import inventory as inventory_mod
+from runbook.host import inventory as inventory_mod
 
 from .conftest import default_sigint
 
@@ -500,8 +500,8 @@ def test_lock_release_reconnects_when_a_ctrl_c_broke_the_session(inventory, monk
     lost; the run's lock is still released (over a fresh connection), and never another's."""
     import fabric
 
-    from fabfile import lock
-    from fabfile.connection import DeployConnection
+    from runbook.engine import lock
+    from runbook.host.connection import DeployConnection
 
     monkeypatch.setattr(sys, "stdin", io.StringIO())   # pytest's stdin cannot be read
     directory = backup_dir(inventory)

@@ -5,9 +5,10 @@ from types import SimpleNamespace
 import pytest
 from invoke import Result
 
-from fabfile import project, release
-from fabfile.errors import ConfigError
-from fabfile.steps import Failed
+from runbook.host import project
+from runbook.runbooks import release
+from runbook.engine.errors import ConfigError
+from runbook.engine.runner import Failed
 
 from .test_commands import Recorder, make_site
 

@@ -15,9 +15,12 @@ import pytest
 from invoke import Result
 from invoke.exceptions import UnexpectedExit
 
-from fabfile import app, db, inventory, remote, services, verify
-from fabfile.connection import DeployConnection
-from fabfile.errors import ConfigError
+from runbook.django import app
+from runbook.postgres import db
+from runbook.host import inventory, remote, services
+from runbook.ops import verify
+from runbook.host.connection import DeployConnection
+from runbook.engine.errors import ConfigError
 
 # --- a real inventory Site, from a temp hosts.toml -------------------------------------------
 BASE = {
@@ -460,7 +463,7 @@ def test_status_script_quotes_paths_and_makes_one_round_trip(tmp_path):
      ["VIRTUAL_ENV=/srv/venv", "poetry install --no-interaction --no-root --only main"]),
 ])
 def test_install_command_per_installer(tmp_path, installer, files, must):
-    from fabfile import code_update
+    from runbook.ops import code_update
     c = Recorder(make_site(tmp_path, app={"installer": installer}))
     assert code_update.dependency_files(c) == files
     command = code_update.install_command(c)
@@ -489,7 +492,7 @@ def test_maintenance_backend_requirements(tmp_path, backend, drop, error):
 
 
 def test_pg_lsclusters_parsing():
-    from fabfile.clusters import on_port, parse
+    from runbook.postgres.clusters import on_port, parse
     text = ("14  main    5433 down   postgres /var/lib/postgresql/14/main /var/log/x.log\n"
             "15  main    5432 online postgres /var/lib/postgresql/15/main /var/log/y.log\n"
             "Ver Cluster Port Status Owner Data directory Log file\n")

@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 
-from fabfile import compose_upgrade as cu
-from fabfile.errors import ConfigError
+from runbook.postgres import compose_upgrade as cu
+from runbook.engine.errors import ConfigError
 
 OLD, NEW, RUN = "postgres:14", "postgres:15", "20240101-120000-ab12"
 

@@ -1,9 +1,9 @@
-"""The SSH socket option the tool sets after connecting (fabfile/connection.py `no_delay`)."""
+"""The SSH socket option the tool sets after connecting (runbook/host/connection.py `no_delay`)."""
 import socket
 
 import pytest
 
-from fabfile.connection import no_delay
+from runbook.host.connection import no_delay
 
 
 class Transport:

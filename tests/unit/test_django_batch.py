@@ -17,11 +17,12 @@ import pytest
 from invoke import Result
 from invoke.exceptions import UnexpectedExit
 
-from fabfile import checks, migrate, verify_steps
-from fabfile.errors import DeployError
-from fabfile.output import UpTo
-from fabfile.project import Project
-from fabfile.steps import Failed
+from runbook.django import checks, migrate
+from runbook.ops import verify_steps
+from runbook.engine.errors import DeployError
+from runbook.engine.output import UpTo
+from runbook.host.project import Project
+from runbook.engine.runner import Failed
 
 from .test_commands import Recorder, make_site
 

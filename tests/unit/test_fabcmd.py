@@ -5,9 +5,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from fabfile import fabcmd, inventory
-from fabfile.errors import CheckpointFailed
-from fabfile.steps import Run, Step, fail
+from runbook.engine import fabcmd
+from runbook.host import inventory
+from runbook.engine.errors import CheckpointFailed
+from runbook.engine.runner import Run, Step, fail
 
 from .test_inventory import MINIMAL
 from .test_runner import c, site  # noqa: F401 - fixtures: a fake connection to a real Site

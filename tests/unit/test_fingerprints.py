@@ -4,7 +4,8 @@ older servers; versions 3, 2 (a sum of md5 prefixes) and 1 (the sorted md5s) kep
 for older manifests."""
 import pytest
 
-from fabfile import backup, db
+from runbook.ops import backup
+from runbook.postgres import db
 
 V1_SQL = """
 SELECT format('SELECT %L AS t, count(*) AS n, coalesce(md5(string_agg(md5(x::text), '''' ORDER BY md5(x::text))), '''') AS h FROM %I.%I x',

@@ -1,4 +1,4 @@
-"""The data-loss guards' parsing and verdicts (fabfile/guards.py), as tables of data.
+"""The data-loss guards' parsing and verdicts (runbook/django/guards.py), as tables of data.
 
 What they do on a real Django and PostgreSQL is tests/integration/test_guards.py's part."""
 import io
@@ -7,10 +7,11 @@ import textwrap
 
 import pytest
 
-from fabfile import guards, project
-from fabfile.errors import ConfigError
-from fabfile.output import UpTo
-from fabfile.project import Project
+from runbook.django import guards
+from runbook.host import project
+from runbook.engine.errors import ConfigError
+from runbook.engine.output import UpTo
+from runbook.host.project import Project
 
 MIGRATION = textwrap.dedent("""\
     from django.db import migrations

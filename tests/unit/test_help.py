@@ -1,7 +1,7 @@
 """Every task has a one-line summary and every option its help (what fab --list/--help show)."""
 import pytest
 
-from fabfile import ns
+from runbook.tasks import ns
 
 
 def tasks(coll=ns, prefix=""):

@@ -1,8 +1,8 @@
 """deploy.history / deploy.show: journal records -> runs -> rows (pure parsing, no SSH)."""
 import pytest
 
-from fabfile import history
-from fabfile.steps import Run, Step
+from runbook.engine import history
+from runbook.engine.runner import Run, Step
 
 from .test_runner import c, local_records, site  # noqa: F401 - c, site: fixtures (fake connection, real Site)
 
@@ -112,7 +112,8 @@ def test_every_composites_end_record_renders(c, site, task, fn, code, backup, do
 
 def test_rollback_runs_record_their_code_move_and_backup(c, site, monkeypatch):
     """rollback.code and rollback.restore --code through their own functions (git stubbed)."""
-    from fabfile import code_update, rollback
+    from runbook.ops import code_update
+    from runbook.runbooks import rollback
     monkeypatch.setattr(code_update, "fetch", lambda c: None)
     monkeypatch.setattr(code_update, "resolve", lambda c, ref: (ref, OLD))
     monkeypatch.setattr(code_update, "move_to", lambda c, commit: (NEW, commit))

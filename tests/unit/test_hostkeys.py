@@ -6,7 +6,7 @@ import pytest
 from paramiko import ECDSAKey
 from paramiko.ssh_exception import BadHostKeyException
 
-from fabfile import hostkeys
+from runbook.host import hostkeys
 
 
 @pytest.mark.parametrize("port, entry", [(2222, "[127.0.0.1]:2222"), (22, "127.0.0.1")])

@@ -10,8 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from fabfile import httpcheck, inventory, maintenance, verify
-from fabfile.errors import ConfigError
+from runbook.host import httpcheck, inventory
+from runbook.ops import maintenance, verify
+from runbook.engine.errors import ConfigError
 
 from .test_commands import Recorder
 from .test_inventory import MINIMAL

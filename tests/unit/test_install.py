@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from fabfile import code_update
-from fabfile.steps import Failed
+from runbook.ops import code_update
+from runbook.engine.runner import Failed
 
 from .test_commands import Recorder, make_site
 

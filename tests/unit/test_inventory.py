@@ -1,8 +1,8 @@
 """hosts.toml validation: every bad inventory is one line naming file, key and fix."""
 import pytest
 
-from fabfile import inventory
-from fabfile.errors import ConfigError
+from runbook.host import inventory
+from runbook.engine.errors import ConfigError
 
 MINIMAL = """
 [hosts.web]

@@ -9,8 +9,8 @@ import pytest
 from invoke import Result
 from invoke.exceptions import UnexpectedExit
 
-from fabfile import maintenance
-from fabfile.errors import DeployError
+from runbook.ops import maintenance
+from runbook.engine.errors import DeployError
 
 from .test_commands import Recorder, make_site
 

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from fabfile import notify
+from runbook.engine import notify
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):

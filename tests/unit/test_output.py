@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from fabfile import output
+from runbook.engine import output
 
 
 class Tty(io.StringIO):

@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from fabfile import clusters, upgrade_check
-from fabfile.clusters import Cluster
+from runbook.postgres import clusters, upgrade_check
+from runbook.postgres.clusters import Cluster
 
 from .test_commands import Recorder, make_site
 

@@ -4,8 +4,8 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from fabfile import plan
-from fabfile.steps import ALL, ROLLING, Step
+from runbook.runbooks import plan
+from runbook.engine.runner import ALL, ROLLING, Step
 
 
 def host(name):

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from fabfile import preflight_facts
+from runbook.ops import preflight_facts
 
 from .test_commands import Recorder, make_site
 

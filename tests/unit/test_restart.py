@@ -8,8 +8,8 @@ import json
 import pytest
 from invoke import Result
 
-from fabfile import restart
-from fabfile.steps import Failed
+from runbook.ops import restart
+from runbook.engine.runner import Failed
 
 from .test_commands import make_site
 

@@ -2,8 +2,8 @@
 (pure parsing of journal records; the steps' own checks are in the integration test)."""
 import pytest
 
-from fabfile import resume
-from fabfile.errors import ConfigError, DeployError
+from runbook.engine import resume
+from runbook.engine.errors import ConfigError, DeployError
 
 TASK = "deploy.consolidate"
 A, B = "20261121-070000-aaaa", "20261121-080000-bbbb"
@@ -79,7 +79,7 @@ def test_a_different_option_is_a_new_deploy_not_a_resume(given, says):
 def test_a_run_without_an_end_names_deploy_show_with_the_inventory(tmp_path):
     from types import SimpleNamespace
 
-    from fabfile import inventory
+    from runbook.host import inventory
 
     from .test_inventory import MINIMAL
     (tmp_path / "hosts.toml").write_text(MINIMAL)

@@ -11,9 +11,10 @@ import pytest
 from invoke import Result
 from invoke.exceptions import CommandTimedOut, UnexpectedExit
 
-from fabfile import inventory, journal
-from fabfile.errors import CheckpointFailed, ConfigError, Interrupted
-from fabfile.steps import Failed, Run, Step, fail
+from runbook.host import inventory
+from runbook.engine import journal
+from runbook.engine.errors import CheckpointFailed, ConfigError, Interrupted
+from runbook.engine.runner import Failed, Run, Step, fail
 
 from .test_inventory import MINIMAL
 

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 import tasks
-from fabfile import inventory
+from runbook.host import inventory
 
 ROOT = tasks.ROOT
 BUILD = ROOT / "sandbox" / "build_origin.py"

@@ -1,8 +1,8 @@
 """verify.soak's arithmetic: access-log parsing, p95, and the plan's red flags (table-driven)."""
 import pytest
 
-from fabfile.project import SOAK_DEFAULTS
-from fabfile.soak import p95, parse, red_flags, summarize
+from runbook.host.project import SOAK_DEFAULTS
+from runbook.ops.soak import p95, parse, red_flags, summarize
 
 
 def line(status, rt, request="GET /healthz HTTP/1.1"):

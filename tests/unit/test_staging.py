@@ -1,7 +1,8 @@
 """staging: the target commit beside the live tree, run for real on a local git repo."""
 import subprocess
 
-from fabfile import app, code_update, staging
+from runbook.django import app
+from runbook.ops import code_update, staging
 
 from .test_commands import Recorder, make_site
 

@@ -1,7 +1,7 @@
 """verify.status's report from parsed sections: PostgreSQL down reads as one reason."""
 from types import SimpleNamespace
 
-from fabfile import verify
+from runbook.ops import verify
 
 from .test_commands import make_site
 

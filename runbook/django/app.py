@@ -1,0 +1,55 @@
+"""The Django app on the host: manage.py commands, git state, migrations."""
+import io
+import re
+
+from runbook.host.remote import q, sh
+
+
+def prefix(c):
+    """`cd APP && [env] VENV/bin/python MANAGE` with the app's env file and settings module."""
+    a = c.site.app
+    parts = [f"cd {q(a.dir)} &&"]
+    if a.env_file:
+        parts.append(f"set -a && . {q(a.env_file)} && set +a &&")
+    if a.settings_module:
+        parts.append(f"DJANGO_SETTINGS_MODULE={q(a.settings_module)}")
+    parts.append(f"{q(a.venv + '/bin/python')} {q(a.manage_py)}")
+    return " ".join(parts)
+
+
+def manage(c, *args, **kwargs):
+    kwargs.setdefault("hide", True)
+    return c.run(f"{prefix(c)} {sh(*args)}", **kwargs)
+
+
+def shell(c, code, **kwargs):
+    """`manage.py shell` running `code` sent on stdin (one Django start-up, nothing in `ps`)."""
+    return manage(c, "shell", in_stream=io.StringIO(code), **kwargs)
+
+
+MIGRATION_LINE = re.compile(r"^\[(?P<mark>[ X])\]\s+(?P<app>\w+)\.(?P<name>\w+)")
+
+
+def parse_plan(text):
+    """`showmigrations --plan` -> [(app.name, applied)] in order."""
+    out = []
+    for line in text.splitlines():
+        m = MIGRATION_LINE.match(line.strip())
+        if m:
+            out.append((f"{m['app']}.{m['name']}", m["mark"] == "X"))
+    return out
+
+
+def pending(c):
+    """The unapplied migrations, in the order `migrate` would apply them."""
+    return [name for name, applied in parse_plan(manage(c, "showmigrations", "--plan").stdout)
+            if not applied]
+
+
+def git(c, *args, **kwargs):
+    kwargs.setdefault("hide", True)
+    return c.run(f"git -C {q(c.site.app.dir)} {sh(*args)}", **kwargs)
+
+
+def head(c):
+    return git(c, "rev-parse", "HEAD").stdout.strip()

@@ -1,0 +1,68 @@
+"""Start, stop, reload and inspect the app's services: systemd, supervisor or docker compose.
+
+Each function returns the argv it runs through `sudo -n` so the command plans are unit-testable;
+nginx reload is always preceded by `nginx -t` (a failed test keeps the old config).
+"""
+from runbook.host import httpcheck
+from runbook.host.remote import sudo
+
+
+def _compose(c, *args):
+    f = c.site.service.compose_file
+    return ("docker", "compose", *(("-f", f) if f else ()), *args)
+
+
+def argv(c, action, name=None):
+    """The command for `action` (start|stop|restart|reload|status) on a service of this host."""
+    s = c.site.service
+    name = name or s.app
+    if s.manager == "systemd":
+        verb = {"status": "is-active"}.get(action, action)
+        return ("systemctl", verb, name)
+    if s.manager == "supervisor":
+        if action == "reload":  # gunicorn: HUP starts new workers and drains old ones
+            return ("supervisorctl", "signal", "HUP", name)
+        return ("supervisorctl", action, name)
+    verb = {"reload": "restart", "status": "ps"}.get(action, action)
+    return _compose(c, verb, name)
+
+
+def control(c, action, name=None, **kwargs):
+    kwargs.setdefault("hide", True)
+    return sudo(c, *argv(c, action, name), **kwargs)
+
+
+def state(c, name=None):
+    """A one-word state of the app service: RUNNING, STOPPED, FATAL, active, inactive, ..."""
+    r = control(c, "status", name, warn=True)
+    out = r.stdout.strip()
+    if c.site.service.manager == "supervisor":
+        parts = out.split()
+        return parts[1] if len(parts) > 1 else (out or "unknown")
+    if c.site.service.manager == "systemd":
+        return out or "unknown"
+    return "running" if " Up " in f" {out} " or "running" in out else "not running"
+
+
+RUNNING = ("RUNNING", "active", "running")  # what state() says of a running service
+
+
+def nginx_test(c):
+    return sudo(c, "nginx", "-t", warn=True, hide=True)
+
+
+def nginx_reload(c):
+    if c.site.nginx.reload == "systemd":
+        return sudo(c, "systemctl", "reload", "nginx", hide=True)
+    return sudo(c, "nginx", "-s", "reload", hide=True)
+
+
+def health_response(c, timeout=5):
+    """(status, body) of the health URL as seen from the host, through the maintenance bypass."""
+    return httpcheck.request(c, c.site.health.url, headers=httpcheck.bypass_headers(c),
+                             timeout=timeout)
+
+
+def health(c, timeout=5):
+    """HTTP status of the health URL as seen from the host, through the maintenance bypass."""
+    return health_response(c, timeout)[0]

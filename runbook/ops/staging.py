@@ -1,0 +1,88 @@
+"""The target commit checked BEFORE the live tree moves (deploy.release).
+
+A git worktree of the target beside the work tree (`<app.dir>.next`, so paths the app finds
+relative to its tree, like `../shared/app.env`, still resolve) and a copy of the venv
+(`<app.dir>.next-venv`: beside it too, never inside the live tree, even when the venv lives
+there) with the target's dependencies installed. `check --deploy`,
+`makemigrations --check` and `migrate --plan` then run there, against the live database and
+read-only. A failed install or check leaves the live tree and venv exactly as they were; the
+stage stays for inspection and is replaced by the next run.
+
+What the worktree lacks: files git does not track. Ignored regular files up to two levels deep
+and up to 1 MB (a `.env`, local settings) are copied from the work tree; anything else the app
+reads from inside its tree must be named by `app.env_file` or live outside the tree.
+"""
+import dataclasses
+
+from runbook.engine.runner import Failed
+from runbook.host.inventory import Section
+from runbook.host.remote import q, run_script
+
+SUFFIX = ".next"
+
+STAGE_SCRIPT = """set -eu
+app={app}; tree={tree}; venv={venv}; copy={copy}
+[ -w "$(dirname "$tree")" ] || {{ echo @@unwritable; exit 3; }}
+git -C "$app" worktree remove --force "$tree" >/dev/null 2>&1 || rm -rf "$tree"
+git -C "$app" worktree prune
+rm -rf "$copy"
+git -C "$app" worktree add --quiet --detach "$tree" {commit}
+(cd "$app" && git ls-files -z --others --ignored --exclude-standard --directory) |
+while IFS= read -r -d '' f; do
+  case "$f" in */|*/*/*|*.pyc) continue ;; esac
+  [ -f "$app/$f" ] && [ ! -L "$app/$f" ] && [ "$(stat -c %s "$app/$f")" -le 1048576 ] || continue
+  mkdir -p "$tree/$(dirname "$f")" && cp -p "$app/$f" "$tree/$f"
+done
+cp -a "$venv" "$copy"
+"""
+
+
+def paths(c):
+    """(work tree, venv) of the stage."""
+    return c.site.app.dir + SUFFIX, c.site.app.dir + SUFFIX + "-venv"
+
+
+class _Staged:
+    """`c` seen with the stage's tree and venv as its app.dir and app.venv: every manage.py
+    helper (app.manage, app.shell, the installers) then runs there, unchanged."""
+
+    def __init__(self, c):
+        self._c = c
+        tree, venv = paths(c)
+        site = c.site
+        app = Section({**site.app.as_dict(), "dir": tree, "venv": venv})
+        self.site = dataclasses.replace(site, settings=Section({**site.settings._values,
+                                                                  "app": app}))
+
+    def __getattr__(self, name):
+        return getattr(self._c, name)
+
+
+def staged(c):
+    return _Staged(c)
+
+
+def prepare(c, commit):
+    """(Re)create the stage at `commit`: worktree, untracked small files, a copy of the venv."""
+    tree, copy = paths(c)
+    a = c.site.app
+    r = run_script(c, STAGE_SCRIPT.format(app=q(a.dir), tree=q(tree), venv=q(a.venv),
+                                          copy=q(copy), commit=q(commit)), warn=True)
+    if "@@unwritable" in r.stdout:
+        parent = tree.rsplit("/", 1)[0] or "/"
+        raise Failed(f"the release's stage {tree} cannot be made: {parent} is not writable by "
+                     f"{c.user}; make it so (e.g. sudo chown {c.user} {parent})",
+                     recovery="nothing was changed; fix the directory, then rerun")
+    if r.failed:
+        said = (r.stderr or r.stdout).strip().splitlines()
+        raise Failed(f"the release's stage {tree} could not be made (exit {r.exited})"
+                     + (f": {said[-1]}" if said else ""),
+                     recovery="nothing was changed; fix the cause, then rerun")
+
+
+def remove(c):
+    """Remove the stage (its worktree registration too); nothing when there is none."""
+    tree, copy = paths(c)
+    a = c.site.app
+    c.run(f"git -C {q(a.dir)} worktree remove --force {q(tree)} >/dev/null 2>&1 || "
+          f"rm -rf {q(tree)}; git -C {q(a.dir)} worktree prune; rm -rf {q(copy)}", hide=True)

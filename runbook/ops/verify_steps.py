@@ -1,0 +1,225 @@
+"""The verification steps of a deploy: audit, post-migration checks, smoke, logs.
+
+Each is a `step_*(c, run)` for the runner and is also exposed as a `verify.*` task.
+"""
+import json
+import re
+
+from runbook.django import checks
+from runbook.engine.errors import ConfigError
+from runbook.engine.runner import Failed
+from runbook.host import httpcheck
+from runbook.host.remote import atomic_write, q, read_text, run_script, sections
+from runbook.postgres import db
+
+
+def audit(c):
+    """{name: value} of the project's audit queries."""
+    return {chk["name"]: value for chk, value in checks.evaluate(c, c.site.inventory.project.audit)}
+
+
+def render_audit(values):
+    lines = []
+    for name, value in values.items():
+        if isinstance(value, list):
+            lines.append(f"  {name}: {len(value)}")
+            lines.extend(f"      - {v}" for v in value[:20])
+            if len(value) > 20:
+                lines.append(f"      ... {len(value) - 20} more")
+        else:
+            lines.append(f"  {name}: {value}")
+    return "\n".join(lines)
+
+
+def step_audit(c, run):
+    values = audit(c)
+    run.data["audit"] = values
+    run.say(render_audit(values))
+    where = f"{c.site.backup.dir}/{run.data.get('backup', run.run_id)}"
+    c.run(f"mkdir -p {q(where)} && chmod 0700 {q(where)}", hide=True)
+    atomic_write(c, f"{where}/audit.json", json.dumps(values, indent=2) + "\n")
+    return f"saved {where}/audit.json"
+
+
+def keep_audit(c, run, prior):
+    """--resume: the failed run's audit (taken before any migration), read back from beside its
+    backup; the invariants and post checks compare with it, so it is never taken again after
+    the database may have changed."""
+    path = f"{c.site.backup.dir}/{run.data.get('backup') or prior.backup}/audit.json"
+    text = read_text(c, path)
+    if text is None:
+        if "migrated" in prior.changed:
+            raise Failed(f"the audit of run {prior.run_id} ({path}) is gone and the database "
+                         "was migrated since: the checks have nothing true to compare with",
+                         recovery="check the host by hand; deploy anew without --resume")
+        return None   # the database is as it was: a new audit sees the same values
+    run.data["audit"] = json.loads(text)
+    return f"read back from {path}"
+
+
+def step_post(c, run):
+    """The project's post checks, plus: no table lost rows except those the plan drops.
+
+    Its SQL checks and the table fingerprints go in one psql; its Django checks were run by
+    migrate.run in its last Django process when it could (run.data["post_django"])."""
+    project = c.site.inventory.project
+    read = run.data.pop("post_django", None)
+    django = (checks.django_values(read, checks.django_checks(project.post_checks))
+              if read is not None else None)
+    manifest = run.data.get("manifest")
+    sql_checks = checks.sql_checks(project.post_checks)
+    found = {}
+    if sql_checks or manifest:
+        script = checks.sql_script(sql_checks)
+        if manifest:
+            script += "\n\\echo @@fingerprints\n" + db.ROW_COUNTS_GEXEC   # rows only: no hashing
+        found = sections(db.psql(c, script))
+    verdicts = checks.verdicts(c, project.post_checks, run.data.get("audit", {}), django,
+                               checks.sql_values(found, sql_checks))
+    for name, ok, value, want in verdicts:
+        run.say(f"    {'ok  ' if ok else 'FAIL'} {name}: {value} (expected {want})")
+    bad = [f"'{n}' is {v}, expected {w}" for n, ok, v, w in verdicts if not ok]
+    if manifest:
+        now = db.parse_fingerprints(found.get("fingerprints", []))
+        for table, meta in manifest["tables"].items():
+            if table in project.drops:
+                continue
+            have = now.get(table)
+            if have is None:
+                bad.append(f"table {table} is gone (not in the plan's drops)")
+            elif have[0] < meta["rows"]:
+                bad.append(f"table {table} lost rows: {have[0]} < {meta['rows']}")
+    if bad:
+        raise Failed("post-migration verification failed: " + "; ".join(bad))
+    return f"{len(verdicts)} checks passed; no table lost rows"
+
+
+def _expand(value, env):
+    if isinstance(value, str):
+        return re.sub(r"\$\{(\w+)\}", lambda m: str(env(m.group(1))), value)
+    if isinstance(value, dict):
+        return {k: _expand(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, env) for v in value]
+    return value
+
+
+def smoke(c, bypass=False):
+    """[(name, ok, detail)] for the configured HTTP checks; tokens captured flow to later checks."""
+    project = c.site.inventory.project
+    base = c.site.smoke.base or project.smoke_base
+    if project.smoke and not base:
+        raise ConfigError(f"no base URL for the smoke checks of {c.site.name}; set [smoke] base in "
+                          f"{project.path} or hosts.{c.site.name}.smoke.base")
+    captured = {}
+    capturable = {var for chk in project.smoke for var in chk.get("capture", {})}
+
+    class NotCaptured(Exception):
+        pass
+
+    def env(name):
+        if name in captured:
+            return captured[name]
+        if name in capturable:
+            raise NotCaptured(name)
+        return c.site.secret(name)
+
+    results = []
+    for chk in project.smoke:
+        try:
+            headers = _expand(chk.get("headers", {}), env)
+            path = _expand(chk["path"], env)
+            body = _expand(chk.get("json"), env) if "json" in chk else None
+        except NotCaptured as e:
+            results.append((chk["name"], False, f"not run: ${{{e}}} was not captured by an "
+                                                "earlier check"))
+            continue
+        if bypass:
+            headers.update(httpcheck.bypass_headers(c))
+        status, body = httpcheck.request(c, base.rstrip("/") + path,
+                                    chk.get("method", "GET"), headers, body)
+        problems = []
+        if status != chk.get("status", 200):
+            problems.append(f"status {status}, expected {chk.get('status', 200)}")
+        data = None
+        if chk.get("json_keys") or chk.get("capture"):
+            try:
+                data = json.loads(body)
+            except ValueError:
+                problems.append("body is not JSON")
+        for key in chk.get("json_keys", []):
+            if data is not None and key not in data:
+                problems.append(f"JSON has no {key!r}")
+        if chk.get("contains") and chk["contains"] not in body:
+            problems.append(f"body lacks {chk['contains']!r}")
+        for var, key in chk.get("capture", {}).items():
+            if isinstance(data, dict) and key in data:
+                captured[var] = data[key]
+                c.site.secrets[f"captured:{var}"] = str(data[key])  # masked like a secret
+            else:
+                problems.append(f"nothing to capture at {key!r}")
+        results.append((chk["name"], not problems, "; ".join(problems) or f"{status}"))
+    return results
+
+
+def step_smoke(c, run, bypass=False):
+    results = smoke(c, bypass)
+    for name, ok, detail in results:
+        run.say(f"    {'ok  ' if ok else 'FAIL'} {name}: {detail}")
+    bad = [f"{n}: {d}" for n, ok, d in results if not ok]
+    if bad:
+        raise Failed("smoke checks failed: " + "; ".join(bad))
+    return f"{len(results)} smoke checks passed"
+
+
+def log_files(c):
+    """The logs verify.logs scans: the app's and nginx's."""
+    return list(c.site.app.log_files) + [c.site.nginx.access_log, c.site.nginx.error_log]
+
+
+def log_sizes_script(c):
+    """Script lines printing `PATH SIZE` for each log (0 when missing); `log_sizes` reads them."""
+    return "".join(f"printf '%s %s\\n' {q(f)} \"$(stat -c %s {q(f)} 2>/dev/null || echo 0)\"\n"
+                   for f in log_files(c))
+
+
+def log_sizes(lines):
+    pairs = (line.rsplit(" ", 1) for line in lines if line.strip())
+    return {f: int(size) for f, size in pairs}
+
+
+def log_offsets(c, tail_bytes=0):
+    """{log file: size now} (minus `tail_bytes`: a standalone scan looks at the recent tail)."""
+    sizes = log_sizes(run_script(c, log_sizes_script(c)).stdout.splitlines())
+    return {f: max(0, size - tail_bytes) for f, size in sizes.items()}
+
+
+def scan_since(c, offsets):
+    """{pattern: [lines]} in the bytes each log gained since `offsets` were taken."""
+    project = c.site.inventory.project
+    if not project.log_patterns:
+        return {}
+    pats = " ".join(f"-e {q(p)}" for p in project.log_patterns)
+    script = "\n".join(
+        f"echo @@{q(f)}; [ -r {q(f)} ] && tail -c +$(( {int(off)} + 1 )) {q(f)} | grep -F {pats} || true"
+        for f, off in offsets.items())
+    found = {}
+    for path, lines in sections(run_script(c, script).stdout).items():
+        for line in lines:
+            for p in project.log_patterns:
+                if p in line:
+                    found.setdefault(p, []).append(f"{path}: {line.strip()[:200]}")
+    return found
+
+
+def step_logs(c, run):
+    project = c.site.inventory.project
+    found = scan_since(c, run.data.get("log_offsets") or {})
+    total = sum(len(v) for v in found.values())
+    for p, lines in found.items():
+        run.say(f"    {len(lines)} x {p!r}: {lines[0]}")
+    if total > project.log_max:
+        raise Failed(f"{total} red-flag log line(s) since the deploy started (max "
+                     f"{project.log_max}): " + ", ".join(f"{p!r} x{len(v)}" for p, v in found.items()))
+    return f"no red flags in {len(run.data.get('log_offsets') or {})} logs" if not total else \
+        f"{total} red-flag line(s), within the max {project.log_max}"

@@ -1,0 +1,1 @@
+"""PostgreSQL on the host: psql, fingerprints, clusters, the upgrade check, the compose plan."""

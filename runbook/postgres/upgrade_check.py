@@ -1,0 +1,264 @@
+"""pg_upgrade.check: may this cluster be upgraded to version N, how, and at what cost?
+
+Every check is read-only. `pg_upgrade --check` needs a target data directory: it runs against a
+scratch `initdb` (same encoding, locale and checksums as the live cluster) in a temporary
+directory that is removed afterwards, with the live cluster up (FACTS.md).
+"""
+import io
+import json
+from dataclasses import dataclass, field
+
+from runbook.engine.fabcmd import fab
+from runbook.host.remote import q, read_text, run_script, sections
+from runbook.postgres import clusters, db
+from runbook.postgres.clusters import BINROOT
+
+METHODS = ("dump", "copy", "link")
+# pg_upgradecluster's names for our methods (copy = pg_upgrade copying the files)
+UPGRADECLUSTER_METHOD = {"dump": "dump", "copy": "upgrade", "link": "link"}
+# Rough rates for the downtime estimate; the run's summary prints the measured downtime.
+RATE = {"dump": 25e6, "copy": 150e6}  # bytes per second
+FIXED = 8.0  # seconds: stop, start, checks
+STATE_FILE = "pg_upgrade.json"   # what pg_upgrade.run did, in <backup.dir>, for rollback/cleanup
+
+
+def state_path(c):
+    return f"{c.site.backup.dir}/{STATE_FILE}"
+
+
+def read_state(c):
+    text = read_text(c, state_path(c))
+    return json.loads(text) if text else None
+
+
+@dataclass
+class Report:
+    """What pg_upgrade.check found; `problems` empty means the upgrade may run."""
+    source: object = None            # clusters.Cluster on the app's port
+    target_version: str = ""
+    databases: dict = field(default_factory=dict)   # name -> size in bytes
+    extensions: dict = field(default_factory=dict)  # name -> [databases using it]
+    lines: list = field(default_factory=list)       # (ok, text) shown to the operator
+    problems: list = field(default_factory=list)
+    target_empty: bool = False                      # an empty target cluster exists (droppable)
+    free: dict = field(default_factory=dict)        # path -> free bytes
+    locale: str = ""                                # encoding|collate|ctype|checksums
+
+    def add(self, ok, text, problem=None):
+        self.lines.append((ok, text))
+        if not ok:
+            self.problems.append(problem or text)
+
+    @property
+    def size(self):
+        return sum(self.databases.values())
+
+
+def facts_script(c, target):
+    """One round trip: cluster tools, clusters, installed versions, open ports, databases + sizes,
+    extensions per database, locale, extensions available for `target`, free disk."""
+    tool = db.local_tool(c, "psql")
+    return f"""{{
+echo @@tools; command -v pg_lsclusters pg_upgradecluster
+echo @@clusters; pg_lsclusters -h 2>/dev/null
+echo @@versions; {clusters.VERSIONS_SH}
+echo @@listening; {clusters.LISTENING_SH}
+echo @@databases
+{tool} -X -A -t -F'|' -d postgres -c "SELECT datname, pg_database_size(datname) FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1" 2>&1
+echo @@extensions
+for d in $({tool} -X -A -t -d postgres -c "SELECT datname FROM pg_database WHERE datallowconn" 2>/dev/null); do
+  {tool} -X -A -t -F'|' -d "$d" -c "SELECT current_database(), extname FROM pg_extension" 2>/dev/null
+done
+echo @@locale
+{tool} -X -A -t -F'|' -d postgres -c "SELECT pg_encoding_to_char(encoding), datcollate, datctype, current_setting('data_checksums') FROM pg_database WHERE datname = 'template1'" 2>&1
+echo @@available
+ls {q(BINROOT + '/' + target + '/share/extension')} /usr/share/postgresql/{q(target)}/extension 2>/dev/null | sed -n 's/\\.control$//p' | sort -u
+echo @@settings
+{tool} -X -A -t -d postgres -c {q(clusters.CONF_SETTINGS_SQL)} 2>/dev/null | cut -d'|' -f1
+echo @@known
+{q(BINROOT + '/' + target + '/bin/postgres')} --describe-config 2>/dev/null | cut -f1
+echo @@df
+for p in /var/lib/postgresql {q(c.site.backup.dir)}; do d=$p; while [ ! -e "$d" ]; do d=$(dirname "$d"); done
+  printf '%s %s\\n' "$p" "$(df -Pk "$d" | awk 'NR==2 {{print $4}}')"; done
+}} </dev/null
+"""
+
+
+def pg_upgrade_check_script(c, source, target, locale, port):
+    """pg_upgrade --check of the live `source` against a scratch initdb of `target` (as postgres)."""
+    enc, collate, ctype, checksums = locale
+    new = f"{BINROOT}/{target}/bin"
+    old = f"{BINROOT}/{source.version}/bin"
+    k = " -k" if checksums == "on" else ""
+    return f"""set -e
+T=$(mktemp -d /var/tmp/pg_upgrade_check.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+cd "$T"
+{q(new + '/initdb')} -D "$T/data" -U {q(c.site.database.os_user)} -E {q(enc)} --lc-collate={q(collate)} --lc-ctype={q(ctype)}{k} >"$T/initdb.log" 2>&1 || {{ echo "initdb failed: $(tail -n 1 "$T/initdb.log")"; exit 1; }}
+{q(new + '/pg_upgrade')} --check -b {q(old)} -B {q(new)} -d {q(source.configdir)} -D "$T/data" -p {int(source.port)} -P {int(port)} -U {q(c.site.database.os_user)} 2>&1 || {{ for f in $(find "$T" -name '*.txt' -o -name 'loadable_libraries*' 2>/dev/null); do echo "--- $f"; head -n 20 "$f"; done; exit 1; }}
+"""
+
+
+def target_state(c, target_cluster):
+    """(has data?, what) of an existing target cluster; never starts or changes it."""
+    if target_cluster.online:
+        out = db.psql(c, "SELECT string_agg(datname, ',') FROM pg_database WHERE datname NOT IN "
+                         "('template0', 'template1', 'postgres'); SELECT count(*) FROM pg_class c "
+                         "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND "
+                         "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname "
+                         "NOT LIKE 'pg_toast%';", db="postgres",
+                      port=target_cluster.port).splitlines()
+        dbs = out[0].strip() if out else ""
+        tables = int(out[1]) if len(out) > 1 and out[1].strip().isdigit() else 0
+        what = ", ".join(x for x in (f"databases {dbs}" if dbs else "",
+                                     f"{tables} tables in postgres" if tables else "") if x)
+        return bool(dbs or tables), what or "empty"
+    r = c.run(f"sudo -n -u postgres ls {q(target_cluster.datadir + '/base')}", hide=True, warn=True)
+    n = len(r.stdout.split())
+    return n != 3, "empty" if n == 3 else f"{n} database directories (it is down; not inspected)"
+
+
+def estimate(size, method):
+    """Rough downtime in seconds for `method` on `size` bytes."""
+    if method == "link":
+        return FIXED
+    return FIXED + size / RATE[method] * (2 if method == "dump" else 1)
+
+
+def need_space(size, method):
+    """Bytes the new cluster needs on the PostgreSQL filesystem."""
+    return {"dump": size, "copy": size, "link": size // 20}[method]
+
+
+def run(c, target, method=None):
+    """The full read-only check; returns a Report."""
+    rep = Report(target_version=str(target))
+    f = sections(run_script(c, facts_script(c, str(target))).stdout)
+    if len(f.get("tools", [])) < 2:
+        rep.add(False, "Debian's postgresql-common (pg_lsclusters, pg_upgradecluster) is not on "
+                       "the host", "pg_upgrade.* needs postgresql-common's cluster tools; install "
+                       "postgresql-common (plain pg_upgrade is not supported)")
+        return rep
+    have = clusters.parse("\n".join(f.get("clusters", [])))
+    src = clusters.on_port(have, c.site.database.port)
+    if src is None or not src.online:
+        rep.add(False, f"no online cluster on port {c.site.database.port} (pg_lsclusters: "
+                       f"{', '.join(f'{k.id}:{k.port} {k.status}' for k in have) or 'none'})",
+                "the app's cluster is not running; start it first")
+        return rep
+    rep.source = src
+    if int(target) <= int(float(src.version)):
+        rep.add(False, f"{src.id} is already version {src.version}; --to must be newer",
+                f"--to {target} is not newer than {src.version}; give a newer major version")
+        return rep
+    rep.add(True, f"source cluster {src.id} online on port {src.port}")
+    for v in (src.version, str(target)):
+        rep.add(v in f.get("versions", []), f"PostgreSQL {v} server binaries in {BINROOT}/{v}/bin",
+                f"PostgreSQL {v} binaries are missing; install postgresql-{v}")
+    if rep.problems:
+        return rep
+    for line in f.get("databases", []):
+        if "|" in line:
+            name, size = line.rsplit("|", 1)
+            rep.databases[name] = int(size)
+    for line in f.get("extensions", []):
+        if "|" in line:
+            dbname, ext = line.split("|", 1)
+            rep.extensions.setdefault(ext, []).append(dbname)
+    rep.free = {p: int(kb) * 1024 for p, kb in (x.split() for x in f.get("df", []) if len(x.split()) == 2)}
+    available = set(f.get("available", []))
+    missing = {e: dbs for e, dbs in rep.extensions.items() if e not in available}
+    if missing:
+        rep.add(False, f"extensions missing for {target}: " + "; ".join(
+                    f"{e} (used in {', '.join(dbs)})" for e, dbs in sorted(missing.items())),
+                f"extension(s) {', '.join(sorted(missing))} not installed for PostgreSQL {target}; "
+                f"install them for {target} (or drop them) first")
+    else:
+        rep.add(True, f"extensions in use available for {target}: "
+                      + (", ".join(sorted(rep.extensions)) or "none"))
+    settings_line(rep, f.get("settings", []), f.get("known", []))
+    tgt = clusters.find(have, target, src.name)
+    if tgt is None:
+        rep.add(True, f"target cluster {target}/{src.name} does not exist yet")
+    else:
+        full, what = target_state(c, tgt)
+        rep.target_empty = not full
+        if full:
+            rep.add(False, f"target cluster {tgt.id} already exists with data ({what})",
+                    f"target cluster {tgt.id} exists with data ({what}); " + kept_by_rollback(
+                        c, tgt, src))
+        else:
+            rep.add(False, f"target cluster {tgt.id} exists but is empty (auto-created?)",
+                    f"an empty target cluster {tgt.id} exists; rerun pg_upgrade.run with "
+                    "--drop-empty-target to drop it (asks first)")
+    locale = (f.get("locale") or [""])[0].split("|")
+    if len(locale) != 4:
+        rep.add(False, f"could not read the cluster's locale: {'|'.join(locale)}")
+    else:
+        rep.locale = "|".join(locale)
+        port = clusters.free_port(c, have, start=50432, listening=f.get("listening", []))
+        r = c.run("sudo -n -u postgres bash -s", in_stream=io.StringIO(
+            pg_upgrade_check_script(c, src, str(target), locale, port)), hide=True, warn=True)
+        tail = [x for x in r.stdout.splitlines() if x.strip()]
+        rep.add(r.ok, "pg_upgrade --check against the live cluster: " + (
+            "clusters are compatible" if r.ok else " / ".join(tail[-6:])),
+            None if r.ok else "pg_upgrade --check failed: " + " / ".join(tail[-3:]))
+    rep.lines.append((None, "databases: " + ", ".join(
+        f"{n} {s / 1e6:.1f} MB" for n, s in sorted(rep.databases.items()))))
+    fits = []
+    for m in ([method] if method else METHODS):
+        ok, text = space_line(c, rep, m)
+        rep.lines.append((ok, text))
+        fits.append(ok)
+    if not any(fits):
+        rep.problems.append(f"not enough disk for --method {method or 'dump, copy or link'}; "
+                            "free space (see the lines above)")
+    return rep
+
+
+def settings_line(rep, names, known):
+    """Settings of the old cluster's configuration files that the target version has no longer:
+    pg_upgradecluster would comment them out (or the new server would not start)."""
+    known = {k.lower() for k in known}
+    gone = sorted(n for n in names if n and "." not in n and n.lower() not in known
+                  and n not in clusters.OWN_SETTINGS)
+    if not known:
+        rep.add(False, f"could not list PostgreSQL {rep.target_version}'s settings "
+                       "(postgres --describe-config)")
+    elif gone:
+        rep.add(False, f"settings unknown to {rep.target_version}: {', '.join(gone)}",
+                f"setting(s) {', '.join(gone)} of {rep.source.id}'s configuration do not exist in "
+                f"{rep.target_version}: remove them (postgresql.conf, conf.d) first")
+    else:
+        rep.add(True, f"the {len(names)} settings of {rep.source.id}'s configuration files exist "
+                      f"in {rep.target_version}")
+
+
+def kept_by_rollback(c, tgt, src):
+    """The way out for a target cluster with data: ours (kept by pg_upgrade.rollback) or not."""
+    state = read_state(c) or {}
+    if (state.get("phase") == "rolled back" and state.get("to") == tgt.version
+            and state.get("cluster") == src.name):
+        return (f"pg_upgrade.rollback of {state['run']} kept it; back it up and drop it with: "
+                f"{fab(c, 'pg_upgrade.cleanup')}")
+    return "it is not ours to drop: move it away or pick another version"
+
+
+def space_line(c, rep, m):
+    """(enough disk?, line with the space needed and the downtime estimate) for method `m`."""
+    size, need = rep.size, need_space(rep.size, m)
+    pg_free = rep.free.get("/var/lib/postgresql", 0)
+    bk_free = rep.free.get(c.site.backup.dir, 0)
+    ok = pg_free >= need and bk_free >= size
+    return ok, (f"method {m}: needs {need / 1e6:.1f} MB in /var/lib/postgresql "
+                f"({pg_free / 1e9:.1f} GB free) + {size / 1e6:.1f} MB backup in "
+                f"{c.site.backup.dir} ({bk_free / 1e9:.1f} GB free); estimated downtime "
+                f"~{estimate(size, m):.0f}s")
+
+
+def render(rep):
+    out = []
+    for ok, text in rep.lines:
+        mark = "    " if ok is None else ("ok  " if ok else "FAIL")
+        out.append(f"  {mark} {text}")
+    return "\n".join(out)

@@ -1,0 +1,69 @@
+"""pg_upgrade.compose: run (or print) the docker compose upgrade plan of compose_upgrade.py.
+
+The plan is built from the inventory's [compose] table. `--dry` (the default without --execute)
+prints every command; `--execute` runs them as checkpoints: stdin the plan marks as computed is
+fed here (the env file with the password from .env, the switched compose file), and the outputs
+of the fingerprint commands (old container, new container, switched service) must be equal.
+"""
+import io
+
+from runbook.engine.errors import ConfigError
+from runbook.engine.runner import Failed
+from runbook.host.remote import read_text
+from runbook.postgres import compose_upgrade as plan_mod
+
+
+def config(c):
+    k = c.site.compose
+    if not k.project_dir:
+        raise ConfigError(f"{c.site.inventory.path}: hosts.{c.site.name}.compose.project_dir: "
+                          "missing; set it to the compose project's directory on the host")
+    return plan_mod.ComposeDB(project_dir=k.project_dir, backup_dir=c.site.backup.dir,
+                              compose_file=k.file, db_service=k.db_service,
+                              app_services=tuple(k.app_services), db_user=k.db_user,
+                              volume=k.volume)
+
+
+def new_image_for(old_image, to):
+    """postgres:14 -> postgres:15, postgres:14.11-alpine -> postgres:15-alpine."""
+    repo, _, tag = old_image.rpartition(":")
+    if not repo or not tag[:1].isdigit():
+        raise ConfigError(f"--old-image {old_image!r} has no version tag; give e.g. postgres:14")
+    rest = tag.lstrip("0123456789.")
+    return f"{repo}:{to}{rest}"
+
+
+def same_fingerprints(outputs):
+    """None when every output lists the same tables and rows, else what differs (first vs other)."""
+    def parse(text):
+        return {line.strip() for line in text.splitlines() if line.strip()}
+    first = parse(outputs[0])
+    for i, other in enumerate(outputs[1:], 2):
+        got = parse(other)
+        if got != first:
+            gone, new = sorted(first - got)[:5], sorted(got - first)[:5]
+            return f"fingerprint {i} differs from the first: missing {gone}, unexpected {new}"
+    return None
+
+
+def _step(c, cfg, cmd, old, new, outputs):
+    def run_step(c_, run):
+        stdin = cmd.stdin
+        if cmd.feed == plan_mod.FEED_ENV:
+            stdin = plan_mod.env_file_text(c.site.secret(c.site.compose.password_env))
+        elif cmd.feed == plan_mod.FEED_COMPOSE:
+            text = read_text(c, f"{cfg.project_dir}/{cfg.compose_file}")
+            stdin = plan_mod.switch_for(cfg, text or "", old, new)
+        r = c.run(cmd.command, in_stream=io.StringIO(stdin or ""), hide=True, warn=True)
+        if not r.ok:
+            said = (r.stderr or r.stdout).strip().splitlines()
+            raise Failed(f"{cmd.title}: exited {r.exited}{' - ' + said[-1] if said else ''}")
+        if cmd.check == plan_mod.CHECK_FINGERPRINT:
+            outputs.append(r.stdout)
+            diff = same_fingerprints(outputs)
+            if diff:
+                raise Failed(diff + "; the old volume and compose file are untouched")
+            return f"fingerprint {len(outputs)}: {len(r.stdout.splitlines())} lines" + (
+                ", equal to the first" if len(outputs) > 1 else "")
+        return cmd.check or "ok"
+    return run_step

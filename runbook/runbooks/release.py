@@ -1,0 +1,220 @@
+"""deploy.release and deploy.tag: the upgrade plan's staging/production deploy as checkpoints.
+
+    fab -H staging deploy.tag --name v0.1.9-pre-upgrade     tag what is deployed, push the tag
+    fab -H staging deploy.release --ref upgrade/django-4.2-pg14
+
+`release` = preflight, backup, audit (the invariants' baseline), checkout of the ref,
+dependencies with the project's own tool (pip, poetry or uv), `check --deploy` (deploy.toml
+[checks]), `makemigrations --check --dry-run`, `migrate --plan` (destructive operations flagged,
+unguarded ones refused), maintenance on (nginx or the app's own flag file), workers stopped,
+migrate in stages behind the data-loss guards, app restarted, workers started, maintenance off,
+smoke contract, log scan. It stops at the first failed checkpoint and prints the command that
+recovers.
+"""
+import re
+
+from runbook.django import app, migrate
+from runbook.engine.errors import ConfigError, DeployError
+from runbook.engine.journal import who
+from runbook.engine.runner import Failed, Step
+from runbook.host import services
+from runbook.ops import backup, code_update, maintenance, staging, verify_steps
+from runbook.runbooks.deploy import step_preflight, step_restart
+
+TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+
+
+def _manage_checkpoint(what, *args):
+    """A step running `manage.py ARGS` that must exit 0; its last lines are the reason if not."""
+    def run_step(c, run):
+        r = app.manage(c, *args, warn=True)
+        out = (r.stdout + r.stderr).strip().splitlines()
+        for line in out[-12:] if not r.ok else []:
+            run.say(f"      | {line}")
+        if not r.ok:
+            said = [x.strip() for x in out if re.search(r"\(\w+\.[WE]\d+\)|Migrations for", x)]
+            raise Failed(f"{what} failed (manage.py {' '.join(args)} exited {r.exited})"
+                         + (": " + "; ".join(said[:5]) if said else ""))
+        return f"manage.py {' '.join(args)}: ok"
+    return run_step
+
+
+# `check --deploy` in the app's own Django, its SILENCED_SYSTEM_CHECKS extended by deploy.toml's
+# [checks] silence: Django has no command-line flag to silence a check, and the app is not ours
+# to edit. Django then judges silenced ids and the level as it always does.
+CHECK_CODE = """import sys
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+settings.SILENCED_SYSTEM_CHECKS = [*settings.SILENCED_SYSTEM_CHECKS, *{silence!r}]
+try:
+    call_command("check", deploy=True, fail_level={level!r})
+except SystemCheckError as e:
+    print(str(e).replace("SystemCheckError: ", "", 1), file=sys.stderr)
+    sys.exit(1)
+"""
+CHECK_ID = re.compile(r"\(([\w.-]+\.[A-Z]\d+)\)")
+
+
+def step_check_deploy(c, run):
+    """`check --deploy` at deploy.toml's level, its silenced ids ignored; Django's report is
+    shown once (the failure names only the ids)."""
+    project = c.site.inventory.project
+    level, silence = project.check_fail_level, project.check_silence
+    r = app.shell(c, CHECK_CODE.format(silence=silence, level=level), warn=True)
+    report = [x.rstrip() for x in (r.stdout + r.stderr).strip().splitlines()]
+    ids = list(dict.fromkeys(CHECK_ID.findall("\n".join(report))))
+    if not r.ok or ids:
+        for line in report[-40:]:
+            run.say(f"      | {line}")
+    what = f"check --deploy --fail-level {level}" + (f", silenced {', '.join(silence)}"
+                                                      if silence else "")
+    if not r.ok:
+        raise Failed(f"{what} failed (exit {r.exited})"
+                     + (f": {', '.join(ids)}" if ids else "")
+                     + f"; fix the app, or list the ids that do not apply under [checks] silence "
+                       f"(or raise deploy_fail_level) in {project.path or 'deploy.toml'}")
+    return f"{what}: ok" + (f" ({', '.join(ids)} below {level})" if ids else "")
+
+
+def step_stage(c, run):
+    """The target commit in a worktree beside the live one, with a copy of the venv: the
+    install and the checks run there first, the live tree untouched (staging.py)."""
+    _name, commit = run.data["target"]
+    staging.prepare(c, commit)
+    tree, venv = staging.paths(c)
+    return f"{commit[:12]} in {tree}, the venv copied to {venv}"
+
+
+def on_stage(step):
+    """`step` run against the stage's tree and venv (staging.staged) instead of the live ones."""
+    def run_step(c, run):
+        return step(staging.staged(c), run)
+    run_step.__doc__ = (step.__doc__ or "").strip() + " (in the stage, before the tree moves)"
+    return run_step
+
+
+def step_checkout(c, run):
+    """The live tree to the checked target; the stage is removed."""
+    staging.remove(c)
+    _name, commit = run.data["target"]
+    code_update.record_stamp_before_move(c)
+    return code_update.record_move(c, run, *code_update.move_to(c, commit))
+
+
+def step_dependencies(c, run):
+    """Install when the venv was not installed from the tree's dependency files (a rerun after
+    a failed install installs again)."""
+    if not code_update.dependencies_stale(c):
+        return (f"nothing to do: {', '.join(code_update.dependency_files(c))} unchanged "
+                f"({c.site.app.installer})")
+    code_update.install_requirements(c)
+    return f"installed with {c.site.app.installer} into {c.site.app.venv}"
+
+
+def step_plan(c, run):
+    """`migrate --plan` from Django's executor: every operation classified, what each drop
+    removes counted; an unguarded destructive operation is refused (guards.unguarded)."""
+    entries = migrate.plan(c)
+    run.say("\n".join("    " + line for line in migrate.render(entries).splitlines()))
+    migrate.refuse_unguarded(c, run, entries)
+    lossy = [e["migration"] for e in entries if migrate.destructive(e)]
+    run.data["plan"] = entries
+    run.data["pending"] = [e["migration"] for e in entries]
+    return (f"{len(entries)} pending" + (f"; DESTRUCTIVE: {', '.join(lossy)} (the backup is the "
+                                          "way back)" if lossy else ""))
+
+
+def step_workers(action):
+    def run_step(c, run):
+        workers = c.site.service.workers
+        if not workers:
+            return "nothing to do: no workers configured (service.workers)"
+        for name in workers:
+            services.control(c, action, name)
+        if action == "stop":
+            run.state["workers"] = f"workers {', '.join(workers)} are STOPPED"
+        else:
+            run.state.pop("workers", None)
+        return f"{action} {', '.join(workers)}"
+    return run_step
+
+
+def step_migrate(c, run):
+    """The migrations in stages behind the data-loss guard: the non-destructive ones, their
+    output read and the project's invariants checked, then the destructive ones."""
+    if not run.data.get("pending"):
+        return "nothing to do: no pending migrations"
+    return migrate.step_run_staged(c, run)
+
+
+def recovery(c):
+    def hint(run):
+        name, before = run.data.get("backup"), run.data.get("before", "")[:12]
+        if "migrated" in run.state and name:
+            return (run.cmd(f"rollback.restore --backup={name} --code --yes") + "\n"
+                    "  (database and code back to before the release; maintenance off after)")
+        lines = []
+        if "code" in run.state and before:
+            lines.append(run.cmd(f"rollback.code --ref {before} --yes"))
+        if "workers" in run.state:
+            lines += [f"sudo supervisorctl start {w}" if c.site.service.manager == "supervisor"
+                      else f"start worker {w}" for w in c.site.service.workers]
+        if "maintenance" in run.state:
+            lines.append(run.cmd("maintenance.off"))
+        return "\n".join(lines) or f"nothing was changed; fix the cause and rerun: {run.cmd(run.task)}"
+    return hint
+
+
+def release_steps(c, ref):
+    rec = recovery(c)
+    return [Step("preflight", step_preflight(ref, json_dumps=False), recovery=rec),
+            Step("backup.create", backup.step_backup(json_dumps=False), recovery=rec),
+            # the values the invariants' "unchanged:NAME" compare with, taken before any change
+            Step("verify.audit", verify_steps.step_audit, recovery=rec),
+            # the target checked in a stage before the live tree moves (staging.py)
+            Step("stage", step_stage, recovery=rec),
+            Step("dependencies", on_stage(step_dependencies), recovery=rec),
+            Step("check --deploy", on_stage(step_check_deploy), recovery=rec),
+            Step("makemigrations --check", on_stage(_manage_checkpoint(
+                "model changes without migrations", "makemigrations", "--check", "--dry-run")),
+                recovery=rec),
+            Step("migrate --plan", on_stage(step_plan), recovery=rec),
+            Step("checkout", step_checkout, recovery=rec),
+            Step("install", step_dependencies, recovery=rec),   # the same, in the live venv
+            Step("maintenance.on", maintenance.step_on, recovery=rec),
+            Step("workers stop", step_workers("stop"), recovery=rec),
+            Step("migrate", step_migrate, recovery=rec),
+            Step("restart", step_restart, recovery=rec),
+            Step("workers start", step_workers("start"), recovery=rec),
+            Step("maintenance.off", maintenance.step_off, recovery=rec),
+            Step("verify.smoke", verify_steps.step_smoke, recovery=rec),
+            Step("verify.logs", verify_steps.step_logs, recovery=rec)]
+
+
+def check_tag_name(name):
+    if not name or not TAG_RE.match(name) or ".." in name:
+        raise ConfigError(f"--name {name!r} is not a usable tag name; give e.g. "
+                          "--name v0.1.9-pre-upgrade")
+    return name
+
+
+def tag_commit(c, name, ref="HEAD"):
+    """Tag `ref` as `name` on the host and push the tag; a tag is never moved. Returns a note."""
+    if ref.startswith("-"):
+        raise ConfigError(f"--ref {ref!r} is not a git ref; give a branch, tag or commit")
+    remote = c.site.app.git_remote
+    commit = app.git(c, "rev-parse", "--verify", f"{ref}^{{commit}}").stdout.strip()
+    code_update.fetch(c)
+    have = app.git(c, "rev-parse", "--verify", "--quiet", f"refs/tags/{name}^{{commit}}",
+                   warn=True).stdout.strip()
+    if have and have != commit:
+        raise DeployError(f"tag {name} already exists at {have[:12]}, not {commit[:12]}; pick "
+                          "another name (a release tag is never moved)")
+    if not have:  # the tagger is the operator running fab, not whoever owns the host's git
+        me = who()
+        app.git(c, "-c", f"user.name={me['user']} (fab deploy.tag)", "-c",
+                f"user.email={me['user']}@{me['machine']}", "tag", "-a", name,
+                "-m", f"release tag {name}", commit)
+    app.git(c, "push", "--quiet", remote, f"refs/tags/{name}")
+    return f"tag {name} -> {commit[:12]} {'already existed' if have else 'created'}; pushed to {remote}"

@@ -1,0 +1,188 @@
+"""deploy.*: the tasks (the work is in the layers below)."""
+from invoke import Collection
+
+from runbook.engine import history as history_mod
+from runbook.engine import lock
+from runbook.engine import resume as resume_mod
+from runbook.engine.errors import CheckpointFailed, ConfigError
+from runbook.engine.journal import Journal
+from runbook.engine.output import planning
+from runbook.engine.runner import ROLLING, Step
+from runbook.host.connection import hosttask
+from runbook.host.remote import q
+from runbook.runbooks import rollback
+from runbook.runbooks.deploy import (
+    batch_size,
+    consolidate_steps,
+    show_plan,
+    step_restart,
+)
+from runbook.runbooks.plan import Run
+from runbook.runbooks.release import check_tag_name, release_steps, tag_commit
+from runbook.tasks.defaults import DEFAULTS
+
+
+@hosttask(fleet=True, plan=True, help={
+    "ref": "git ref to deploy (default: the inventory's remote/branch head)",
+    "no_json": "skip the Django JSON dumps in the backup (big databases)",
+    "expect": "comma list of app.migration that must be exactly the pending ones "
+              "(default: [migrations] expect in deploy.toml)",
+    "auto_rollback": "on a failed checkpoint after the backup, restore it and the previous code",
+    "batch": "on a group: web hosts restarted at a time, each batch healthy before the next "
+             "(default all: the restart is inside the maintenance window, where rolling would "
+             "only make the downtime longer)",
+    "plan": "print what would run (read-only checks, pending and destructive migrations, the "
+            "steps and their commands) and change nothing; fab's --dry does the same",
+    "allow_unguarded": "consent to destructive migrations (DeleteModel, RemoveField, "
+                       "irreversible RunSQL) that no invariant in deploy.toml guards",
+    "resume": "continue the last failed deploy.consolidate on this host from its journal, "
+              "after fixing the cause: same ref and target commit, its backup kept (verified "
+              "again), every other step re-checked on the host and run again where needed",
+})
+def consolidate(c, ref="", no_json=False, expect="", auto_rollback=False, batch="all",
+                resume=False, allow_unguarded=False):
+    """The profile-consolidation deploy as checkpoints; stops at the first that fails.
+
+    In order: preflight (read-only checks), backup, audit, code update, migrate.check,
+    maintenance on, staged migrations with invariants, verify.post, restart, maintenance off,
+    smoke checks, log scan. On a failure it prints the host's state and the recovery command.
+    --plan (or fab --dry) prints all that with the read-only checks and changes nothing.
+    --resume continues a failed run after the cause is fixed, keeping its backup.
+    On a group: backup, audit, migrations and checks of the data once on the primary; code,
+    maintenance, smoke and log checks on all hosts at once; the restart rolling (--batch)."""
+    fleet = c
+    size = batch_size(batch, fleet)
+    dry = planning(fleet.primary)   # --plan or fab --dry (hosttask turned Invoke's dry off)
+    prior = None
+    if resume:
+        if dry:
+            raise ConfigError("--resume and --plan (or --dry) do not go together; plan a new "
+                              "deploy without --resume, or resume without --plan")
+        prior = resume_mod.find(fleet.primary, "deploy.consolidate")
+        given = resume_mod.merge_args(prior, {"ref": ref, "no_json": no_json, "expect": expect},
+                                      {"ref": "", "no_json": False, "expect": ""})
+        ref, no_json, expect = given["ref"], given["no_json"], given["expect"]
+        if prior.changed_nothing:
+            print(f"run {prior.run_id} stopped at {prior.failed_step} before changing anything; "
+                  "running it again from the start")
+            prior = None
+    if dry:
+        return show_plan(fleet, ref or None, not no_json, expect, allow_unguarded)
+    run = Run(fleet, "deploy.consolidate", {"ref": ref, "no_json": no_json, "expect": expect,
+                                            "auto_rollback": auto_rollback, "batch": size,
+                                            **({"allow_unguarded": True} if allow_unguarded
+                                               else {}),
+                                            **({"resume": prior.run_id} if prior else {})},
+              batch=size, resume=prior)
+    try:
+        run.execute(consolidate_steps(fleet, ref or None, not no_json, expect))
+    except CheckpointFailed:
+        name, before = run.data.get("backup"), run.data.get("before", "")
+        state = run.overview().state
+        if auto_rollback and name and "migrated" in state:
+            print(f"\nauto-rollback: restoring {name} and the code it was taken at")
+            rollback.restore(fleet, name, with_code=True)
+            print(f"auto-rollback: done; {fleet.name} is back on {before[:12]} "
+                  f"with the pre-deploy database")
+            raise CheckpointFailed(f"deploy.consolidate failed and was rolled back to {name}") from None
+        if auto_rollback and before and "code" in state:
+            print(f"\nauto-rollback: nothing was migrated; moving the code back to {before[:12]}")
+            rollback.code_to(fleet, before, maintenance_off=True)
+            raise CheckpointFailed(f"deploy.consolidate failed; the code was moved back to "
+                                   f"{before[:12]} (the database was not changed)") from None
+        raise
+    print(f"  backup: {run.data.get('backup')}; rollback: "
+          f"{run.cmd('rollback.restore --backup=' + str(run.data.get('backup')) + ' --code')}")
+
+
+@hosttask(fleet=True, plan=True, help={
+    "batch": "web hosts restarted at a time; each batch answers 200 before the next (default 1)",
+})
+def restart(c, batch="1"):
+    """Rolling restart of the web hosts, --batch at a time, each healthy before the next.
+
+    Restart the app on every web host of the group, a batch at a time, each back to a healthy
+    200 before the next batch (on one host: restart and wait for health). With
+    service.restart = "reload" each host reloads (gunicorn HUP) instead, and with
+    health.revision_key it must serve the commit on disk."""
+    fleet = c
+    size = batch_size(batch, fleet)
+    Run(fleet, "deploy.restart", {"batch": size}, batch=size).execute([
+        Step("restart", step_restart, where=ROLLING, role="web")])
+
+
+@hosttask(help={"reason": "why the lock may go (recorded in the journal); required"})
+def unlock(c, reason=""):
+    """Remove a deploy lock left by a dead run (journaled with the reason and the old holder)."""
+    if not reason.strip():
+        raise ConfigError("deploy.unlock needs --reason \"...\" saying why the lock may go; "
+                          "it is recorded in the journal")
+    info = lock.holder(c)
+    if info is None:
+        print(f"{c.site.name}: no deploy lock held; nothing to do")
+        return
+    print(lock.describe_holder(c, info))
+    journal = Journal(c, "deploy.unlock", {"reason": reason})
+    journal.write({"kind": "unlock", "reason": reason, "holder": info})
+    c.run(f"rm -f -- {q(lock.path(c))}", hide=True)
+    journal.write({"kind": "run", "event": "end", "outcome": "ok"})
+    journal.flush_remote()
+    print(f"{c.site.name}: deploy lock removed (reason: {reason})")
+
+
+@hosttask(help={"limit": "how many runs to list, the newest last (default 20)"})
+def history(c, limit="20"):
+    """List the runs on this host from its journal (who, task, code, result, downtime).
+
+    The runs on this host, from its journal: when, run id, who, task, code before -> after,
+    result, downtime, backup."""
+    if not str(limit).isdigit() or int(limit) < 1:
+        raise ConfigError(f"--limit {limit!r} must be a whole number, 1 or more")
+    print(history_mod.history_text(c, int(limit)))
+
+
+@hosttask(help={"run": "the run id, from deploy.history (required): --run 20261121-074618-5ec9"})
+def show(c, run=""):
+    """Show one run from the host's journal: its steps, its commands, where it stopped.
+
+    One run from the host's journal: its steps with outcome and detail, every command with
+    its exit code and duration, and where it stopped with the recovery it printed."""
+    print(history_mod.show_text(c, run))
+
+
+@hosttask(plan=True, name="release", help={
+    "ref": "branch, tag or commit to deploy (default: the inventory's remote/branch head)",
+    "allow_unguarded": "consent to destructive migrations (DeleteModel, RemoveField, "
+                       "irreversible RunSQL) that no invariant in deploy.toml guards"})
+def release(c, ref="", allow_unguarded=False):
+    """Deploy a ref the upgrade plan's way: backup, checks, migrate, restart, smoke.
+
+    Deploy a ref (the upgrade plan's staging/production flow): backup, checkout, dependencies,
+    check --deploy, makemigrations --check, migrate --plan, maintenance, workers, migrate,
+    restart, smoke, logs; stops at the first failed checkpoint."""
+    run = Run(c, "deploy.release", {"ref": ref, **({"allow_unguarded": True}
+                                                   if allow_unguarded else {})})
+    run.execute(release_steps(c, ref or None))
+    print(f"  backup: {run.data.get('backup')}; rollback: "
+          + run.cmd(f"rollback.restore --backup={run.data.get('backup')} --code"))
+
+
+@hosttask(name="tag", help={"name": "tag to create, e.g. v0.1.9-pre-upgrade (required)",
+                            "ref": "what to tag (default: the deployed commit, HEAD)"})
+def tag(c, name="", ref="HEAD"):
+    """Tag the deployed commit (the plan's pre-upgrade release tag) and push the tag to the remote."""
+    print(f"{c.site.name}: {tag_commit(c, check_tag_name(name), ref)}")
+
+
+ns = Collection("deploy", auto_dash_names=False)  # deploy.pg_upgrade, like pg_upgrade.*
+ns.add_task(consolidate)
+ns.add_task(restart)
+ns.add_task(unlock)
+ns.add_task(history)
+ns.add_task(show)
+ns.add_task(release)
+ns.add_task(tag)
+from runbook.tasks.pg_upgrade import deploy_pg_upgrade  # noqa: E402 - a deploy.* task
+
+ns.add_task(deploy_pg_upgrade)   # the upgrade plan's Phase 8 in one run
+ns.configure(DEFAULTS)
