@@ -82,9 +82,11 @@ def evaluate(c, checks, django=None, sql=None):
     dj = django_checks(checks)
     rows = {}
     if sq:
-        rows.update(zip((id(x) for x in sq), sql if sql is not None else _sql_batch(c, sq)))
+        rows.update(zip((id(x) for x in sq), sql if sql is not None else _sql_batch(c, sq),
+                        strict=False))
     if dj:
-        rows.update(zip((id(x) for x in dj), django if django is not None else _django_batch(c, dj)))
+        rows.update(zip((id(x) for x in dj), django if django is not None else _django_batch(c, dj),
+                        strict=False))
     out = []
     for chk in checks:
         lines = rows[id(chk)]

@@ -64,7 +64,7 @@ class Journal:
                        in_stream=io.StringIO(body), hide=True, timeout=30)
             self.pending = []
             return True
-        except Exception as e:  # the host may be gone: the local journal still has it
+        except Exception as e:  # noqa: BLE001 - the host may be gone: the local journal still has it
             print(f"note: could not write the host's journal ({type(e).__name__}); "
                   f"the local one is {self.local_path}")
             return False

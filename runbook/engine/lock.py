@@ -100,5 +100,5 @@ def describe_holder(c, info):
 
 
 def unlock_hint(c):
-    return (f"wait for that run to finish, or if it is dead run: "
+    return ("wait for that run to finish, or if it is dead run: "
             + fab(c, 'deploy.unlock --reason "..."'))

@@ -367,7 +367,7 @@ class Run:
         details = [results[c] or "" for c in targets]
         if len(set(details)) == 1:
             return f"{details[0]} (on {len(targets)} hosts)" if details[0] else f"on {len(targets)} hosts"
-        return "; ".join(f"{c.site.name}: {d}" for c, d in zip(targets, details))
+        return "; ".join(f"{c.site.name}: {d}" for c, d in zip(targets, details, strict=True))
 
     def _rolling(self, step, targets):
         """Batches of `self.batch` hosts, each batch done (healthy) before the next starts."""

@@ -54,7 +54,7 @@ class _GLogged(_glogging.Handler):
     def emit(self, record):
         try:
             self.lines.append(self.format(record))
-        except Exception:
+        except Exception:  # noqa: BLE001 - a record that cannot format is still kept, raw
             self.lines.append(str(record.msg))
 
 
