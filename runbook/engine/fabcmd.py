@@ -9,14 +9,22 @@ from pathlib import Path
 from runbook.engine.shell import q
 
 
+def default_hosts_file(config):
+    """The configured inventory (deploy.hosts_file, default hosts.toml). A relative one is
+    relative to the directory fab loaded the task tree from, so `fab -r DIR` works anywhere."""
+    try:
+        path = Path(config.deploy.hosts_file)
+    except AttributeError:   # a Connection without the fabfile's config (tests, scripts)
+        path = Path("hosts.toml")
+    base = getattr(config, "_project_prefix", None)   # invoke: the loaded fabfile's directory
+    return path if path.is_absolute() or not base else Path(base) / path
+
+
 def hosts_file_option(c):
     """`--hosts-file PATH` when c's inventory is not the configured default, else ""."""
     path = Path(c.site.inventory.path).resolve()
-    try:
-        default = c.config.deploy.hosts_file
-    except AttributeError:   # a Connection without the fabfile's config (tests, scripts)
-        default = "hosts.toml"
-    return "" if path == Path(default).resolve() else f"--hosts-file {q(str(path))}"
+    default = default_hosts_file(getattr(c, "config", None)).resolve()
+    return "" if path == default else f"--hosts-file {q(str(path))}"
 
 
 def fab(c, command, host=None, **options):
@@ -51,7 +59,7 @@ def rerun(c, task, args, host=None):
     return fab(c, f"{task} {cli_options(given, params)}".strip(), host)
 
 
-_TREES = []   # the task trees whose tasks rerun() knows (know_tasks)
+_TREES: list = []   # the task trees whose tasks rerun() knows (know_tasks)
 
 
 def know_tasks(ns):

@@ -17,6 +17,7 @@ from invoke.terminals import character_buffered
 from paramiko.ssh_exception import BadHostKeyException
 
 from runbook.engine.errors import ConfigError
+from runbook.engine.fabcmd import default_hosts_file
 from runbook.engine.fleet import Fleet
 from runbook.engine.output import Prefixed, quiet
 from runbook.host import hostkeys, inventory
@@ -170,8 +171,7 @@ class DeployConnection(Connection):
 
 def resolve(c, hosts_file=None, accept_new_host_key=False):
     """Turn fab's context (`-H NAME` or none) into a DeployConnection for that inventory host."""
-    path = hosts_file or c.config.deploy.hosts_file
-    inv = inventory.load(path)
+    inv = inventory.load(hosts_file or default_hosts_file(c.config))
     name = getattr(c, "original_host", None)
     site = inv.site(name) if name else inv.default_site()
     return DeployConnection(site, config=c.config, accept_new=accept_new_host_key)
@@ -179,8 +179,7 @@ def resolve(c, hosts_file=None, accept_new_host_key=False):
 
 def resolve_fleet(c, hosts_file=None, accept_new_host_key=False):
     """Like `resolve`, but `-H NAME` may name a group: a Fleet of its hosts and its primary."""
-    path = hosts_file or c.config.deploy.hosts_file
-    inv = inventory.load(path)
+    inv = inventory.load(hosts_file or default_hosts_file(c.config))
     name = getattr(c, "original_host", None) or inv.default
     group = inv.groups.get(name)
     if group is None:
