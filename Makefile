@@ -2,11 +2,12 @@
 #   make demo   venv + sandbox host + the main job (deploy.consolidate) against it
 #   make test   venv + sandbox host + the whole suite (unit + integration)
 #   make bench  venv + sandbox host + every benchmark (bench/), writes docs/BENCHMARKS.md
+#   make lint   shellcheck, ruff and mypy (no sandbox); .ci/run runs it before make test
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: venv sandbox demo test unit bench clean
+.PHONY: venv sandbox demo test unit lint bench clean
 
 $(BIN)/fab: pyproject.toml
 	bash sandbox/bootstrap.sh
@@ -30,6 +31,19 @@ $(VENV)/.bench-deps: pyproject.toml $(BIN)/fab
 
 bench: sandbox $(VENV)/.bench-deps
 	$(BIN)/python bench/all.py --runs 5
+
+# Every bash script: the sandbox's, the benchmarks' and the ones the package runs on hosts
+# (runbook/**/scripts/*.sh), and CI's own.
+SHELL_SCRIPTS = $(sort $(shell find sandbox bench runbook -name '*.sh' -not -path '*/__pycache__/*')) .ci/run
+
+# All three tools run (every finding is printed); any finding fails the target.
+lint: venv
+	@bash sandbox/bootstrap.sh
+	@rc=0; set -x; \
+	shellcheck $(SHELL_SCRIPTS) || rc=1; \
+	$(BIN)/ruff check --output-format concise runbook fabfile tests bench tasks.py || rc=1; \
+	$(BIN)/mypy runbook || rc=1; \
+	exit $$rc
 
 unit: venv
 	$(BIN)/pytest tests/unit -q

@@ -25,8 +25,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dataset  # noqa: E402
-from common import (BIN, ROOT, fab_env, fmt_row, inventory, profile_lines, profiled, sh,  # noqa: E402
-                    ssh_script, verdict, write_section)
+from common import (  # noqa: E402
+    BIN,
+    ROOT,
+    fab_env,
+    fmt_row,
+    inventory,
+    profile_lines,
+    profiled,
+    sh,
+    ssh_script,
+    verdict,
+    write_section,
+)
 
 OUT = Path("/var/tmp/bench-backups")      # deploy's, 0700 (the tool chmods backup.dir so)
 PGOUT = Path("/var/tmp/bench-pgdir")      # postgres's: pg_dump -Fd writes its files itself
@@ -136,7 +147,8 @@ def main():
         "Goal: backup.create (dump plus full verification) at most 1.3 x raw `pg_dump -Fc`.",
         "",
         f"Command: `.venv/bin/python bench/backups.py --runs {args.runs} --runbook-runs "
-        f"{args.runbook_runs} --runbook-cap {args.runbook_cap}`. Dataset: {info['text']}. Every way runs on the sandbox host as "
+        f"{args.runbook_runs} --runbook-cap {args.runbook_cap}`. Dataset: {info['text']}. "
+        "Every way runs on the sandbox host as "
         "`deploy` over one SSH connection (the tool through `fab`, the others as "
         "`ssh ... bash -s`), writes to /var/tmp/bench-backups (emptied between runs), and the "
         "ways are interleaved within each round.",

@@ -22,8 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (BIN, fab_env, fmt_row, inventory, profile_lines, profiled, reset, sh,  # noqa: E402
-                    verdict, write_section)
+from common import BIN, fab_env, fmt_row, inventory, profile_lines, profiled, reset, sh, verdict, write_section  # noqa: E402
 
 FAB = ["deploy.consolidate", "--no-json"]
 

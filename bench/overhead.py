@@ -25,8 +25,24 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (BIN, ROOT, STATE, CountingProxy, as_postgres_sql, fab_env, fmt_row, inventory,  # noqa: E402
-                    profile_lines, profiled, reset, secrets, sh, ssh_argv, verdict, write_section)
+from common import (  # noqa: E402
+    BIN,
+    ROOT,
+    STATE,
+    CountingProxy,
+    as_postgres_sql,
+    fab_env,
+    fmt_row,
+    inventory,
+    profile_lines,
+    profiled,
+    reset,
+    secrets,
+    sh,
+    ssh_argv,
+    verdict,
+    write_section,
+)
 
 HERE = Path(__file__).resolve().parent
 PLAYBOOK = HERE / "ansible" / "deploy.yml"
