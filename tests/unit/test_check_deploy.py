@@ -5,12 +5,12 @@ from types import SimpleNamespace
 import pytest
 from invoke import Result
 
-from runbook.host import project
-from runbook.runbooks import release
 from runbook.engine.errors import ConfigError
 from runbook.engine.runner import Failed
-
-from .test_commands import Recorder, make_site
+from runbook.host import project
+from runbook.runbooks import release
+from tests.support.host import FakeHost
+from tests.support.sites import make_site
 
 REPORT = """System check identified some issues:
 
@@ -23,7 +23,7 @@ System check identified 2 issues (0 silenced).
 """
 
 
-class Django(Recorder):
+class Django(FakeHost):
     """`manage.py shell` answering with Django's report and an exit code."""
 
     def __init__(self, site, exited, stderr=REPORT):

@@ -7,10 +7,10 @@ import subprocess
 
 import pytest
 
-from runbook.ops import code_update
 from runbook.engine.runner import Failed
-
-from .test_commands import Recorder, make_site
+from runbook.ops import code_update
+from tests.support.host import FakeHost
+from tests.support.sites import make_site
 
 
 def git(repo, *args):
@@ -102,7 +102,7 @@ def test_update(tmp_path, repo, start, target, files, installed, change, expecte
     venv.mkdir()
     if installed:
         stamp_of(repo, installed, venv)
-    c = Recorder(make_site(tmp_path, app={"dir": str(repo), "venv": str(venv)}), execute=True)
+    c = FakeHost(make_site(tmp_path, app={"dir": str(repo), "venv": str(venv)}), execute=True)
     commit, before = git(repo, "rev-parse", target), git(repo, "rev-parse", start)
     if isinstance(expected, str):
         with pytest.raises(Failed) as e:
@@ -130,7 +130,7 @@ def test_only_a_whole_install_is_recorded(tmp_path, repo, pip_exit, recorded):
                                          f"echo installing; exit {pip_exit}\n")
     (venv / "bin" / "python").chmod(0o755)
     git(repo, "checkout", "-q", "-B", "main", "v3")
-    c = Recorder(make_site(tmp_path, app={"dir": str(repo), "venv": str(venv)}), execute=True)
+    c = FakeHost(make_site(tmp_path, app={"dir": str(repo), "venv": str(venv)}), execute=True)
     assert code_update.dependencies_stale(c)          # no record: installing is the safe side
     if pip_exit:
         with pytest.raises(Failed, match="installing the dependencies with pip failed"):

@@ -1,11 +1,11 @@
 """Command construction without SSH: services, database client, file helpers, manage.py, parsers.
 
-A `Recorder` stands in for the Connection: it records each command (and its stdin) and, for the
-file helpers, really runs it with bash on this machine in a temp dir, so quoting is proven by
-what the shell does with hostile paths, not by string comparison alone.
+The fake host (tests/support/host.py) stands in for the Connection: it records each command
+(and its stdin) and, for the file helpers, really runs it with bash on this machine in a temp
+dir, so quoting is proven by what the shell does with hostile paths, not by string comparison
+alone.
 """
 import io
-import json
 import shlex
 import subprocess
 import sys
@@ -13,81 +13,15 @@ from types import SimpleNamespace
 
 import pytest
 from invoke import Result
-from invoke.exceptions import UnexpectedExit
 
 from runbook.django import app
-from runbook.postgres import db
-from runbook.host import inventory, remote, services
-from runbook.ops import verify
-from runbook.host.connection import DeployConnection
 from runbook.engine.errors import ConfigError
-
-# --- a real inventory Site, from a temp hosts.toml -------------------------------------------
-BASE = {
-    "hostname": "10.0.0.1",
-    "app": {"dir": "/srv/app", "venv": "/srv/venv"},
-    "database": {"name": "app"},
-    "service": {"manager": "systemd", "app": "gunicorn"},
-    "maintenance": {"snippet": "/etc/nginx/snippets/m.conf", "flag": "/srv/m/on",
-                    "page": "/srv/m/page.html"},
-    "health": {"url": "http://127.0.0.1/healthz"},
-    "backup": {"dir": "/srv/backups"},
-}
-
-
-def _merge(base, over):
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(base.get(k, {}), v) if isinstance(v, dict) else v
-    return out
-
-
-def make_site(tmp_path, env="", **over):
-    """A validated Site `web` built from BASE with `over` merged in (None removes a key)."""
-    table = _merge(BASE, over)
-    lines = ["[hosts.web]"]
-    lines += [f"{k} = {json.dumps(v)}" for k, v in table.items()
-              if not isinstance(v, dict) and v is not None]
-    for name, sub in table.items():
-        if isinstance(sub, dict):
-            lines.append(f"[hosts.web.{name}]")
-            lines += [f"{k} = {json.dumps(v)}" for k, v in sub.items() if v is not None]
-    path = tmp_path / "hosts.toml"
-    path.write_text("\n".join(lines) + "\n")
-    (tmp_path / ".env").write_text(env)
-    return inventory.load(path).site("web")
-
-
-class Recorder:
-    """A stand-in Connection: records commands; `execute=True` runs them locally with bash."""
-
-    def __init__(self, site=None, execute=False, cwd=None):
-        self.site, self.execute, self.cwd = site, execute, cwd
-        self.commands, self.stdins, self.kwargs = [], [], []
-        self.recorder = None
-
-    def run(self, command, **kwargs):
-        stream = kwargs.get("in_stream")
-        stdin = stream.getvalue() if stream is not None else None
-        self.commands.append(command)
-        self.stdins.append(stdin)
-        self.kwargs.append(kwargs)
-        if not self.execute:
-            return Result(stdout="", exited=0, command=command)
-        p = subprocess.run(["bash", "-c", command], input=stdin or "", capture_output=True,
-                           text=True, cwd=self.cwd, timeout=30)
-        result = Result(stdout=p.stdout, stderr=p.stderr, exited=p.returncode, command=command)
-        if p.returncode and not kwargs.get("warn"):
-            raise UnexpectedExit(result)
-        return result
-
-    def mask(self, text):
-        return text
-
-    @property
-    def last(self):
-        return self.commands[-1]
-
+from runbook.host import remote, services
+from runbook.host.connection import DeployConnection
+from runbook.ops import verify
+from runbook.postgres import db
+from tests.support.host import FakeHost
+from tests.support.sites import make_site
 
 # --- services.argv -------------------------------------------------------------------------
 SERVICE_CASES = [
@@ -125,7 +59,7 @@ SERVICE_CASES = [
 def test_service_argv(tmp_path, manager, compose_file, action, expected):
     site = make_site(tmp_path, service={"manager": manager, "app": "gunicorn",
                                         "compose_file": compose_file})
-    assert services.argv(Recorder(site), action) == expected
+    assert services.argv(FakeHost(site), action) == expected
 
 
 @pytest.mark.parametrize("manager, expected", [
@@ -135,7 +69,7 @@ def test_service_argv(tmp_path, manager, compose_file, action, expected):
 ])
 def test_service_control_names_another_unit_and_goes_through_sudo_quoted(tmp_path, manager,
                                                                           expected):
-    c = Recorder(make_site(tmp_path, service={"manager": manager, "app": "gunicorn"}))
+    c = FakeHost(make_site(tmp_path, service={"manager": manager, "app": "gunicorn"}))
     services.control(c, "restart", "celery@worker 1")
     assert c.last == expected
     assert c.kwargs[-1]["hide"] is True
@@ -145,7 +79,7 @@ def test_service_control_names_another_unit_and_goes_through_sudo_quoted(tmp_pat
 @pytest.mark.parametrize("tool", ["psql", "pg_dump", "pg_restore"])
 @pytest.mark.parametrize("os_user, port", [("postgres", 5432), ("pg admin", 5433)])
 def test_client_prefix_local_runs_the_tool_as_the_os_user(tmp_path, tool, os_user, port):
-    c = Recorder(make_site(tmp_path, database={"name": "app", "os_user": os_user, "port": port}))
+    c = FakeHost(make_site(tmp_path, database={"name": "app", "os_user": os_user, "port": port}))
     prefix, preamble = db.client_prefix(c, tool)
     argv = shlex.split(prefix)
     assert argv[:5] == ["sudo", "-n", "-u", os_user, tool]
@@ -167,7 +101,7 @@ DSN_CASES = [
 def test_client_prefix_dsn_password_only_in_the_stdin_preamble(tmp_path, dsn, where, password):
     site = make_site(tmp_path, env=f"APP_DSN={dsn}\n",
                      database={"name": "app", "access": "dsn", "dsn_env": "APP_DSN"})
-    c = Recorder(site)
+    c = FakeHost(site)
     prefix, preamble = db.client_prefix(c, "pg_dump")
     assert preamble == password + "\n"
     assert password not in prefix and "s3cret" not in prefix
@@ -197,7 +131,7 @@ def test_client_prefix_dsn_hands_the_password_to_the_tool_by_environment(tmp_pat
     dsn = "postgres://app:p%40ss%20w%3Bo%27r%22d%24%28touch%20PWNED%29%60id%60@db/app"
     site = make_site(tmp_path, env=f"APP_DSN={dsn}\n",
                      database={"name": "app", "access": "dsn", "dsn_env": "APP_DSN"})
-    c = Recorder(site, execute=True, cwd=tmp_path)
+    c = FakeHost(site, execute=True, cwd=tmp_path)
     prefix, preamble = db.client_prefix(c, str(fake))
     out = c.run(prefix, in_stream=io.StringIO(preamble + "SELECT 1;\n")).stdout
     assert out.splitlines() == [f"env={HOSTILE_PASSWORD}", "arg=-h", "arg=db", "arg=-p",
@@ -212,7 +146,7 @@ def test_client_prefix_dsn_hands_the_password_to_the_tool_by_environment(tmp_pat
 def test_client_prefix_dsn_without_a_dsn_is_a_config_error(tmp_path, monkeypatch, database, env,
                                                            message):
     monkeypatch.delenv("NOPE_DSN", raising=False)
-    c = Recorder(make_site(tmp_path, env=env, database=database))
+    c = FakeHost(make_site(tmp_path, env=env, database=database))
     with pytest.raises(ConfigError) as e:
         db.client_prefix(c, "psql")
     assert message in e.value.text and e.value.code == 2
@@ -236,10 +170,10 @@ HOSTILE = ["with space", "semi;colon", "$(touch PWNED)", "`touch PWNED`", "it's"
 
 @pytest.fixture
 def local(tmp_path):
-    """A Recorder running commands with bash in tmp_path (where an injection leaves PWNED)."""
+    """A FakeHost running commands with bash in tmp_path (where an injection leaves PWNED)."""
     work = tmp_path / "work"
     work.mkdir()
-    return Recorder(execute=True, cwd=work)
+    return FakeHost(execute=True, cwd=work)
 
 
 @pytest.mark.parametrize("name", HOSTILE, ids=lambda n: repr(n))
@@ -276,7 +210,7 @@ def test_file_helpers_quote_hostile_paths(local, name):
 
 
 def test_atomic_write_sends_the_content_on_stdin_never_in_the_command():
-    c = Recorder()
+    c = FakeHost()
     remote.atomic_write(c, "/srv/a b/x.conf", "password=s3cret $(rm -rf /)\n")
     assert "s3cret" not in c.last and "'/srv/a b/x.conf.XXXXXX'" in c.last
     assert c.stdins[-1] == "password=s3cret $(rm -rf /)\n"
@@ -290,7 +224,7 @@ def test_atomic_write_sends_the_content_on_stdin_never_in_the_command():
      "sudo -n -u 'pg user' echo '$(id)' '`id`' 'it'\"'\"'s'"),
 ])
 def test_sudo_quotes_every_argument_and_never_prompts(argv, user, expected):
-    c = Recorder()
+    c = FakeHost()
     remote.sudo(c, *argv, user=user, warn=True)
     assert c.last == expected
     assert shlex.split(c.last)[-len(argv):] == list(argv)
@@ -306,7 +240,7 @@ def test_sh_round_trips_through_the_shell(argv):
 
 
 def test_run_script_sends_the_script_on_stdin():
-    c = Recorder()
+    c = FakeHost()
     remote.run_script(c, "set -e\necho hi\n")
     assert c.last == "bash -s" and c.stdins[-1] == "set -e\necho hi\n"
     assert c.kwargs[-1]["hide"] is True
@@ -334,7 +268,7 @@ PREFIX_CASES = [
 @pytest.mark.parametrize("app_settings, expected", PREFIX_CASES,
                          ids=["plain", "settings", "env-file", "both", "spaces", "hostile"])
 def test_app_prefix(tmp_path, app_settings, expected):
-    c = Recorder(make_site(tmp_path, app={"dir": "/srv/app", "venv": "/srv/venv", **app_settings}))
+    c = FakeHost(make_site(tmp_path, app={"dir": "/srv/app", "venv": "/srv/venv", **app_settings}))
     assert app.prefix(c) == expected
     app.manage(c, "migrate", "--plan", "accounts")
     assert c.last == expected + " migrate --plan accounts"
@@ -354,14 +288,14 @@ def test_app_prefix_runs_for_real_with_env_file_and_settings(tmp_path):
     site = make_site(tmp_path / "inv", app={"dir": str(root / "app"), "venv": str(root / "venv"),
                                             "env_file": str(root / "app.env"),
                                             "settings_module": "config.settings.prod"})
-    c = Recorder(site, execute=True, cwd=tmp_path)
+    c = FakeHost(site, execute=True, cwd=tmp_path)
     out = app.manage(c, "showmigrations", "--plan", "it's").stdout.splitlines()
     assert out == [str(root / "app"), "config.settings.prod", "a b;c",
                    "['showmigrations', '--plan', \"it's\"]"]
 
 
 def test_app_git_and_head(tmp_path):
-    c = Recorder(make_site(tmp_path, app={"dir": "/srv/my app", "venv": "/srv/venv"}))
+    c = FakeHost(make_site(tmp_path, app={"dir": "/srv/my app", "venv": "/srv/venv"}))
     app.git(c, "fetch", "origin", "refs/tags/v2;x")
     assert c.last == "git -C '/srv/my app' fetch origin 'refs/tags/v2;x'"
 
@@ -413,7 +347,7 @@ def test_parse_plan(text, expected):
 
 
 def test_pending_lists_unapplied_in_plan_order(tmp_path):
-    class Planned(Recorder):
+    class Planned(FakeHost):
         def run(self, command, **kwargs):
             super().run(command, **kwargs)
             return Result(stdout=PLAN_V2, exited=0, command=command)
@@ -444,9 +378,14 @@ def test_status_script_quotes_paths_and_makes_one_round_trip(tmp_path):
     site = make_site(tmp_path, backup={"dir": "/srv/my backups"},
                      maintenance={"snippet": "/etc/nginx/m.conf", "flag": "/srv/m;x/on",
                                   "page": "/srv/m/page.html"})
-    script = verify.status_script(Recorder(site))
-    assert "d='/srv/my backups'" in script and "test -e '/srv/m;x/on'" in script
-    assert "'/srv/my backups/deploy.lock'" in script
+    c = FakeHost(site)
+    verify.facts(c)
+    assert len(c.commands) == 1
+    words = shlex.split(c.commands[0])
+    assert {"RB_BACKUP_DIR=/srv/my backups", "RB_MAINTENANCE_FLAG=/srv/m;x/on",
+            "RB_LOCK=/srv/my backups/deploy.lock"} <= set(words)
+    assert words[words.index("bash"):] == ["bash", "-s", "--", "systemctl", "is-active", "gunicorn"]
+    script = c.stdins[0].split("\n", 1)[1]     # after the secret line (the health headers)
     sections = [line.split(";")[0][len("echo @@"):] for line in script.splitlines()
                 if line.startswith("echo @@")]
     assert {"os", "disk", "pg", "service", "commit", "pending", "maintenance", "health",
@@ -464,7 +403,7 @@ def test_status_script_quotes_paths_and_makes_one_round_trip(tmp_path):
 ])
 def test_install_command_per_installer(tmp_path, installer, files, must):
     from runbook.ops import code_update
-    c = Recorder(make_site(tmp_path, app={"installer": installer}))
+    c = FakeHost(make_site(tmp_path, app={"installer": installer}))
     assert code_update.dependency_files(c) == files
     command = code_update.install_command(c)
     assert command.startswith("cd /srv/app && ")

@@ -1,8 +1,8 @@
 """pg_upgrade.compose's executor pieces: image naming and the fingerprint comparison."""
 import pytest
 
-from runbook.runbooks.compose_run import new_image_for, same_fingerprints
 from runbook.engine.errors import ConfigError
+from runbook.runbooks.compose_run import new_image_for, same_fingerprints
 
 
 @pytest.mark.parametrize("old, to, new", [

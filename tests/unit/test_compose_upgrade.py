@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 
-from runbook.postgres import compose_upgrade as cu
 from runbook.engine.errors import ConfigError
+from runbook.postgres import compose_upgrade as cu
 
 OLD, NEW, RUN = "postgres:14", "postgres:15", "20240101-120000-ab12"
 
@@ -47,7 +47,7 @@ def test_upgrade_plan_order(apps, expected):
     plan = cu.upgrade_plan(cfg_(app_services=apps), OLD, NEW, RUN)
     got = titles(plan)
     assert len(got) == len(expected), got
-    for title, prefix in zip(got, expected):
+    for title, prefix in zip(got, expected, strict=True):
         assert title.startswith(prefix), (title, prefix)
     if apps:
         assert shlex.split(plan[1].command)[-len(apps):] == list(apps)
@@ -64,7 +64,7 @@ def test_upgrade_plan_order(apps, expected):
 def test_rollback_plan_order(apps, expected):
     got = titles(cu.rollback_plan(cfg_(app_services=apps), OLD, NEW, RUN))
     assert len(got) == len(expected), got
-    for title, prefix in zip(got, expected):
+    for title, prefix in zip(got, expected, strict=True):
         assert title.startswith(prefix), (title, prefix)
 
 

@@ -18,13 +18,13 @@ from invoke import Result
 from invoke.exceptions import UnexpectedExit
 
 from runbook.django import checks, migrate
-from runbook.ops import verify_steps
 from runbook.engine.errors import DeployError
 from runbook.engine.output import UpTo
-from runbook.host.project import Project
 from runbook.engine.runner import Failed
-
-from .test_commands import Recorder, make_site
+from runbook.host.project import Project
+from runbook.ops import verify_steps
+from tests.support.host import FakeHost
+from tests.support.sites import make_site
 
 MARK = "@@after-migrate"
 
@@ -78,7 +78,7 @@ def test_output_cut_short_names_the_first_check_that_never_ran():
 
 
 def test_evaluate_takes_django_values_read_elsewhere_and_runs_only_psql(tmp_path):
-    c = Recorder(make_site(tmp_path))
+    c = FakeHost(make_site(tmp_path))
     sql = {"name": "n", "sql": "SELECT 1", "expect": 1}
     dj = {"name": "d", "django": "print(0)", "expect": 0}
     out = checks.verdicts(c, [sql, dj], {}, django=[["0"]])
@@ -120,7 +120,7 @@ def fake_app(tmp_path):
     (venv / "bin").mkdir(parents=True)
     os.symlink(sys.executable, venv / "bin" / "python")
     site = make_site(tmp_path, app={"dir": str(app_dir), "venv": str(venv)})
-    return Recorder(site, execute=True)
+    return FakeHost(site, execute=True)
 
 
 def plan_of(*names):
@@ -150,7 +150,7 @@ def test_a_failed_migration_stops_the_shell_before_the_next_target_and_the_check
 
 
 # --- verify.post: SQL checks and fingerprints in one psql, Django checks already read -------
-class Host(Recorder):
+class Host(FakeHost):
     """Answers psql with the rows each `\\echo @@key` section asks for, and the shell with
     django_script's output for `shell_prints`."""
 

@@ -6,12 +6,10 @@ from types import SimpleNamespace
 import pytest
 
 from runbook.engine import fabcmd
-from runbook.host import inventory
 from runbook.engine.errors import CheckpointFailed
 from runbook.engine.runner import Run, Step, fail
-
-from .test_inventory import MINIMAL
-from .test_runner import c, site  # noqa: F401 - fixtures: a fake connection to a real Site
+from runbook.host import inventory
+from tests.support.sites import MINIMAL
 
 
 def conn(tmp_path, dirname="my inv"):

@@ -8,9 +8,9 @@ import textwrap
 import pytest
 
 from runbook.django import guards
-from runbook.host import project
 from runbook.engine.errors import ConfigError
 from runbook.engine.output import UpTo
+from runbook.host import project
 from runbook.host.project import Project
 
 MIGRATION = textwrap.dedent("""\

@@ -3,8 +3,7 @@ import pytest
 
 from runbook.engine import history
 from runbook.engine.runner import Run, Step
-
-from .test_runner import c, local_records, site  # noqa: F401 - c, site: fixtures (fake connection, real Site)
+from tests.support.host import local_records
 
 RID, RID2 = "20261121-074618-5ec9", "20261121-080000-beef"
 

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from runbook.ops import code_update
 from runbook.engine.runner import Failed
-
-from .test_commands import Recorder, make_site
+from runbook.ops import code_update
+from tests.support.host import FakeHost
+from tests.support.sites import make_site
 
 FAKE = """#!/bin/sh
 python3 - "$0" "$@" <<'EOF' >> "$FAKE_LOG"
@@ -27,7 +27,7 @@ fi
 
 @pytest.fixture
 def host(tmp_path, monkeypatch):
-    """(make(installer) -> Recorder, calls()): an app dir with a space, a fake venv Python (for
+    """(make(installer) -> FakeHost, calls()): an app dir with a space, a fake venv Python (for
     `python -m pip`), poetry and uv."""
     app_dir = tmp_path / "app dir"
     venv = tmp_path / "my venv"
@@ -44,7 +44,7 @@ def host(tmp_path, monkeypatch):
     def make(installer):
         site = make_site(tmp_path, app={"dir": str(app_dir), "venv": str(venv),
                                         "installer": installer, "requirements": "req s.txt"})
-        return Recorder(site, execute=True)
+        return FakeHost(site, execute=True)
 
     def calls():
         return [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
@@ -90,7 +90,7 @@ def test_a_failed_install_names_the_whole_command_and_the_end_of_its_output(host
     assert "progress line 15" not in msg
 
 
-class Masking(Recorder):
+class Masking(FakeHost):
     def mask(self, text):
         return text.replace("hunter2", "*****")
 

@@ -1,29 +1,9 @@
 """hosts.toml validation: every bad inventory is one line naming file, key and fix."""
 import pytest
 
-from runbook.host import inventory
 from runbook.engine.errors import ConfigError
-
-MINIMAL = """
-[hosts.web]
-hostname = "10.0.0.1"
-[hosts.web.app]
-dir = "/srv/app"
-venv = "/srv/venv"
-[hosts.web.database]
-name = "app"
-[hosts.web.service]
-manager = "systemd"
-app = "gunicorn"
-[hosts.web.maintenance]
-snippet = "/etc/nginx/snippets/m.conf"
-flag = "/srv/m/on"
-page = "/srv/m/page.html"
-[hosts.web.health]
-url = "http://127.0.0.1/healthz"
-[hosts.web.backup]
-dir = "/srv/backups"
-"""
+from runbook.host import inventory
+from tests.support.sites import MINIMAL
 
 
 def test_example_file_is_valid_and_documents_every_key(example_text, write_inventory):

@@ -9,15 +9,15 @@ import pytest
 from invoke import Result
 from invoke.exceptions import UnexpectedExit
 
-from runbook.ops import maintenance
 from runbook.engine.errors import DeployError
-
-from .test_commands import Recorder, make_site
+from runbook.ops import maintenance
+from tests.support.host import FakeHost
+from tests.support.sites import make_site
 
 SECRET = "bypass-0123456789"
 
 
-class Host(Recorder):
+class Host(FakeHost):
     """Runs file commands for real; `sudo -n nginx -t` passes unless nginx_ok is False; the
     host's poll of its public URL ends with `public` (what nginx answers after the reload)."""
 
@@ -67,7 +67,7 @@ def setup(tmp_path, snippet=None, page=None, flag=False, nginx_ok=True, public="
 def kinds(c):
     """Each command sent, as a word: the facts script, a write, nginx, a flag change..."""
     out = []
-    for cmd, stdin in zip(c.commands, c.stdins):
+    for cmd, stdin in zip(c.commands, c.stdins, strict=True):
         if cmd == "bash -s":
             out.append("facts" if "sha256sum" in (stdin or "") else "script")
         elif cmd.startswith("sudo -n nginx -t"):

@@ -5,18 +5,12 @@ import io
 import pytest
 
 from runbook.engine import output
+from tests.support.host import FakeHost
 
 
 class Tty(io.StringIO):
     def isatty(self):
         return True
-
-
-class FakeC:
-    out_prefix = None
-
-    def mask(self, text):
-        return text
 
 
 @pytest.mark.parametrize("tty, env, coloured", [
@@ -36,7 +30,7 @@ def test_colour_only_on_a_terminal(monkeypatch, tty, env, coloured):
 
 def test_progress_shows_only_its_lines_and_they_leave_the_sections_intact(capsys):
     text = "@@tables\nusers|3|abc\n@@progress 2500000\n@@files\n1 x f\n@@progress nope\n"
-    p = output.Progress(FakeC(), "backup")
+    p = output.Progress(FakeHost(), "backup")
     p.write(text[:20])
     p.write(text[20:])
     shown = capsys.readouterr().out.splitlines()
@@ -51,4 +45,4 @@ def test_quiet_reads_the_deploy_config_and_defaults_to_off():
             class deploy:
                 quiet = True
     assert output.quiet(C()) is True
-    assert output.quiet(FakeC()) is False
+    assert output.quiet(FakeHost()) is False

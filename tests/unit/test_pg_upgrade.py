@@ -10,11 +10,11 @@ import pytest
 
 from runbook.postgres import clusters, upgrade_check
 from runbook.postgres.clusters import Cluster
+from tests.support.host import FakeHost
+from tests.support.sites import make_site
 
-from .test_commands import Recorder, make_site
 
-
-class AsThisUser(Recorder):
+class AsThisUser(FakeHost):
     """Runs the commands locally, dropping the `sudo -n -u postgres` the host needs."""
 
     def run(self, command, **kwargs):
@@ -96,7 +96,7 @@ def test_settings_the_target_version_lacks_are_refused_by_the_check():
     (None, "it is not ours to drop"),
 ])
 def test_a_target_cluster_kept_by_a_rollback_points_to_cleanup(tmp_path, state, says):
-    c = Recorder(make_site(tmp_path, backup={"dir": str(tmp_path)}), execute=True)
+    c = FakeHost(make_site(tmp_path, backup={"dir": str(tmp_path)}), execute=True)
     if state:
         (tmp_path / upgrade_check.STATE_FILE).write_text(json.dumps(state))
     tgt = Cluster("15", "main", 5434, "down", "postgres", "/d15")

@@ -4,8 +4,8 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from runbook.runbooks import plan
 from runbook.engine.runner import ALL, ROLLING, Step
+from runbook.runbooks import plan
 
 
 def host(name):

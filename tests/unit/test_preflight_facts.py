@@ -5,8 +5,8 @@ import subprocess
 import pytest
 
 from runbook.ops import preflight_facts
-
-from .test_commands import Recorder, make_site
+from tests.support.host import FakeHost
+from tests.support.sites import make_site
 
 
 def git(repo, *args):
@@ -43,7 +43,7 @@ def host(tmp_path):
                      nginx={"access_log": str(tmp_path / "absent.log"),
                             "error_log": str(tmp_path / "app.log")},
                      backup={"dir": str(tmp_path / "backups")})
-    return Recorder(site, execute=True), src, work, tmp_path
+    return FakeHost(site, execute=True), src, work, tmp_path
 
 
 CASES = [

@@ -8,10 +8,9 @@ import json
 import pytest
 from invoke import Result
 
-from runbook.ops import restart
 from runbook.engine.runner import Failed
-
-from .test_commands import make_site
+from runbook.ops import restart
+from tests.support.sites import make_site
 
 NEW, OLD = "a" * 40, "b" * 40
 

@@ -80,8 +80,7 @@ def test_a_run_without_an_end_names_deploy_show_with_the_inventory(tmp_path):
     from types import SimpleNamespace
 
     from runbook.host import inventory
-
-    from .test_inventory import MINIMAL
+    from tests.support.sites import MINIMAL
     (tmp_path / "hosts.toml").write_text(MINIMAL)
     c = SimpleNamespace(site=inventory.load(tmp_path / "hosts.toml").site("web"))
     with pytest.raises(DeployError) as e:

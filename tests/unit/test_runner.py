@@ -1,75 +1,20 @@
 """The checkpoint runner (steps.Run) with a fake connection: order, first failure stops the run,
 state and recovery printed, exit codes, and the journal (local, and the remote append it sends).
 
-The fake has what the runner uses of a DeployConnection: a real inventory `.site` (from a temp
-hosts.toml), `.run`, `.mask` and `.recorder`. No SSH; `take_lock=False`.
+The fake host (tests/support/host.py) has what the runner uses of a DeployConnection: a real
+inventory `.site` (from a temp hosts.toml), `.run`, `.mask` and `.recorder`. No SSH; `take_lock=False`.
 """
 import json
 import re
 
 import pytest
 from invoke import Result
-from invoke.exceptions import CommandTimedOut, UnexpectedExit
+from invoke.exceptions import CommandTimedOut
 
-from runbook.host import inventory
-from runbook.engine import journal
-from runbook.engine.errors import CheckpointFailed, ConfigError, Interrupted
+from runbook.engine.errors import CheckpointFailed, ConfigError, DeployError, Interrupted, SudoDenied
 from runbook.engine.runner import Failed, Run, Step, fail
-
-from .test_inventory import MINIMAL
-
-HOSTS = MINIMAL.replace('page = "/srv/m/page.html"',
-                        'page = "/srv/m/page.html"\nbypass_secret_env = "WEB_BYPASS"')
-SECRET = "hunter2-Zq8xPw"
-
-
-class FakeConnection:
-    """Records commands; `fail` maps a command to (exit code, stderr); records like the real one."""
-
-    def __init__(self, site, fail=None, remote_down=False):
-        self.site = site
-        self.recorder = None
-        self.fail = fail or {}
-        self.remote_down = remote_down
-        self.commands = []   # (command, stdin)
-
-    def mask(self, text):
-        for value in self.site.secrets.values():
-            text = text.replace(value, "*****")
-        return text
-
-    def run(self, command, warn=False, in_stream=None, **kwargs):
-        self.commands.append((command, in_stream.getvalue() if in_stream is not None else None))
-        if self.remote_down and "journal.jsonl" in command:
-            raise OSError("Socket is closed")
-        code, err = self.fail.get(command, (0, ""))
-        result = Result(stdout=f"ran {command}\n", stderr=err, exited=code, command=command)
-        if self.recorder is not None:
-            self.recorder({"command": self.mask(command), "exit": code, "duration": 0.001})
-        if code and not warn:
-            raise UnexpectedExit(result)
-        return result
-
-    def remote_appends(self):
-        return [stdin for cmd, stdin in self.commands
-                if "cat >> " in cmd and "journal.jsonl" in cmd]
-
-
-@pytest.fixture
-def site(tmp_path):
-    path = tmp_path / "hosts.toml"
-    path.write_text(HOSTS)
-    (tmp_path / ".env").write_text(f"WEB_BYPASS={SECRET}\n")
-    return inventory.load(path).site("web")
-
-
-@pytest.fixture
-def c(site):
-    return FakeConnection(site)
-
-
-def local_records(site):
-    return journal.read_local(site.inventory.path.parent / ".deploy-journal" / "web.jsonl")
+from tests.support.host import FakeHost, local_records
+from tests.support.sites import SECRET
 
 
 def three_steps(calls, middle):
@@ -126,10 +71,10 @@ def test_stops_at_the_first_failed_step_and_says_state_and_recovery(c, site, cap
     ]
     lines = out.splitlines()
     assert len(lines) == len(expected), out
-    for line, want in zip(lines, expected):
+    for line, want in zip(lines, expected, strict=True):
         assert want.fullmatch(line) if isinstance(want, re.Pattern) else line == want, line
-    assert "third" not in out and "echo three" not in [cmd for cmd, _ in c.commands]
-    assert not any("deploy.lock" in cmd for cmd, _ in c.commands)  # take_lock=False
+    assert "third" not in out and "echo three" not in c.commands
+    assert not any("deploy.lock" in cmd for cmd in c.commands)  # take_lock=False
 
     records = local_records(site)
     assert {r["run"] for r in records} == {run.run_id} and {r["host"] for r in records} == {"web"}
@@ -150,7 +95,7 @@ def test_stops_at_the_first_failed_step_and_says_state_and_recovery(c, site, cap
     appends = c.remote_appends()
     assert len(appends) == 1
     assert [json.loads(line) for line in appends[0].splitlines()] == records
-    flush = [cmd for cmd, _ in c.commands if "journal.jsonl" in cmd][0]
+    flush = [cmd for cmd in c.commands if "journal.jsonl" in cmd][0]
     assert "/srv/backups/journal.jsonl" in flush and "mkdir -p /srv/backups" in flush
 
 
@@ -226,7 +171,7 @@ STOP_CASES = [
 def test_every_kind_of_failure_stops_with_its_exit_code(site, capsys, body, exc, code, reason,
                                                         outcome):
     stderr = "warning\npg_dump: error: connection refused\n"
-    c = FakeConnection(site, fail={"pg_dump -Fc app": (3, stderr)})
+    c = FakeHost(site, fail={"pg_dump -Fc app": (3, stderr)})
     calls = []
     with pytest.raises(exc) as e:
         Run(c, "deploy.test", take_lock=False).execute(three_steps(calls, body))
@@ -262,7 +207,7 @@ def test_all_steps_ok_prints_a_summary_and_journals_ok(c, site, capsys):
 
 
 def test_unreachable_host_journal_keeps_the_local_one(site, capsys):
-    c = FakeConnection(site, remote_down=True)
+    c = FakeHost(site, fail={"journal.jsonl": OSError("Socket is closed")})
     Run(c, "deploy.test", take_lock=False).execute([Step("one", lambda c, run: None)])
     out = capsys.readouterr().out
     assert "could not write the host's journal" in out
@@ -294,3 +239,30 @@ def test_secrets_are_masked_in_output_journal_and_error(c, site, capsys):
         assert SECRET not in where
         assert "*****" in where
     assert "said *****" in out and "bypass with *****" in out
+
+
+ERRORS_IN_A_STEP = [
+    # id, raised in the step (SECRET in its text), class and code the run stops with, its line
+    ("failed-names-the-step", Failed(f"token {SECRET} refused", recovery="rerun"), CheckpointFailed,
+     1, "error: deploy.test stopped at leak: token ***** refused"),
+    ("config-keeps-class", ConfigError(f"secret {SECRET} is malformed; fix .env"), ConfigError, 2,
+     "error: secret ***** is malformed; fix .env"),
+    ("sudo-keeps-class", SudoDenied(f"sudo -n refused {SECRET}; add a rule"), SudoDenied, 5,
+     "error: sudo -n refused *****; add a rule"),
+    ("given-code-kept", DeployError(f"odd {SECRET}", code=7), DeployError, 7, "error: odd *****"),
+]
+
+
+@pytest.mark.parametrize("raised, cls, code, line", [x[1:] for x in ERRORS_IN_A_STEP],
+                         ids=[x[0] for x in ERRORS_IN_A_STEP])
+def test_an_error_in_a_step_stops_the_run_masked_with_its_class_and_code(c, site, raised, cls,
+                                                                       code, line, capsys):
+    assert site.secret("WEB_BYPASS") == SECRET   # read: the host masks it from here on
+
+    def leak(c, run):
+        raise raised
+
+    with pytest.raises(cls) as e:
+        Run(c, "deploy.test", take_lock=False).execute([Step("leak", leak)])
+    assert (type(e.value), e.value.code, e.value.message) == (cls, code, line)
+    assert SECRET not in capsys.readouterr().out

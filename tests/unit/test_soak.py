@@ -38,7 +38,7 @@ def samples(ok, errors, slow=0, fast=0.01, slow_s=0.9):
 def test_red_flags_of_the_plan(data, conns, flagged):
     got = red_flags(summarize(data), conns, SOAK_DEFAULTS, 80)
     assert len(got) == len(flagged)
-    for want, have in zip(flagged, got):
+    for want, have in zip(flagged, got, strict=True):
         assert have.startswith(want), have
 
 

@@ -3,8 +3,8 @@ import subprocess
 
 from runbook.django import app
 from runbook.ops import code_update, staging
-
-from .test_commands import Recorder, make_site
+from tests.support.host import FakeHost
+from tests.support.sites import make_site
 
 
 def git(repo, *args):
@@ -34,7 +34,7 @@ def test_prepare_stages_the_target_beside_the_live_tree_and_remove_cleans_up(tmp
     (live / "media" / "upload.jpg").write_text("x")                # not: an ignored directory
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").write_text("#!/bin/sh\n")
-    c = Recorder(make_site(tmp_path, app={"dir": str(live), "venv": str(venv)}), execute=True)
+    c = FakeHost(make_site(tmp_path, app={"dir": str(live), "venv": str(venv)}), execute=True)
 
     staging.prepare(c, v2)
     tree, copy = tmp_path / "app.next", tmp_path / "app.next-venv"

@@ -2,8 +2,7 @@
 from types import SimpleNamespace
 
 from runbook.ops import verify
-
-from .test_commands import make_site
+from tests.support.sites import make_site
 
 DOWN = {"pg": "psql: error: connection to server at \"127.0.0.1\", port 5432 failed: "
               "Connection refused\n\tIs the server running on that host and accepting TCP/IP "
