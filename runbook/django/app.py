@@ -17,6 +17,15 @@ def prefix(c):
     return " ".join(parts)
 
 
+def script_env(c):
+    """The variables of manage.sh's `manage ARG...` (script("runbook.django", "manage.sh")):
+    what prefix() puts in its command, as run_script env."""
+    a = c.site.app
+    return {"RB_APP_DIR": a.dir, "RB_APP_ENV_FILE": a.env_file or "",
+            "RB_APP_SETTINGS": a.settings_module or "", "RB_APP_PYTHON": a.venv + "/bin/python",
+            "RB_APP_MANAGE": a.manage_py}
+
+
 def manage(c, *args, **kwargs):
     kwargs.setdefault("hide", True)
     return c.run(f"{prefix(c)} {sh(*args)}", **kwargs)

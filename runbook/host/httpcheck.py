@@ -38,6 +38,12 @@ def _header_lines(headers):
     return [f"header = {_cfg_quote(f'{k}: {v}')}" for k, v in headers.items()]
 
 
+def curl_config(c, headers=None):
+    """The app's headers over `headers` as `curl -K -` config text (a script's secret: a header
+    may carry one)."""
+    return "".join(line + "\n" for line in _header_lines(app_headers(c, headers)))
+
+
 def curl(c, url, options, headers=None):
     """Shell text: `curl OPTIONS URL` (options are shell text) with the app's headers over
     `headers`, piped in as a config by printf, a shell builtin. In a script on stdin

@@ -3,7 +3,9 @@
 Every path and argument is quoted with shlex.quote. Data (file contents, SQL, secrets) travels
 on stdin, never in a process argument another user could see with `ps`.
 """
+import base64
 import io
+import re
 
 from runbook.engine.shell import q, sh
 
@@ -83,11 +85,26 @@ def sections(text):
     return out
 
 
-def run_script(c, script, **kwargs):
-    """Run a multi-line bash script sent on stdin: one round trip, nothing in `ps`.
+ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
+
+def run_script(c, script, *args, env=None, secrets=None, **kwargs):
+    """Run a multi-line bash script sent on stdin: one round trip, nothing in `ps` but `args`.
+
+    `args` are its $1..., `env` ({NAME: value}) its variables, both quoted on the command line:
+    never secrets. `secrets` ({NAME: value}) are read from stdin's first lines (base64, so any
+    text) into exported variables before bash reads the script: in no process argument.
     Wrap a script whose commands read stdin in `{ ...; } </dev/null`: bash reads a group whole
     before running it, so those commands cannot eat the rest of the script.
     """
     kwargs.setdefault("hide", True)
-    return c.run("bash -s", in_stream=io.StringIO(script), **kwargs)
+    env, secrets = env or {}, secrets or {}
+    for name in [*env, *secrets]:
+        if not ENV_NAME.match(name):
+            raise ValueError(f"run_script: {name!r} is not an upper-case variable name")
+    read = "".join(f"IFS= read -r {n} && {n}=$(printf %s \"${n}\" | base64 -d) && export {n} && "
+                   for n in secrets)
+    assign = "".join(f"{n}={q(str(v))} " for n, v in env.items())
+    stdin = "".join(base64.b64encode(str(v).encode()).decode() + "\n" for v in secrets.values())
+    argv = f" -- {sh(*args)}" if args else ""
+    return c.run(f"{read}{assign}bash -s{argv}", in_stream=io.StringIO(stdin + script), **kwargs)

@@ -18,7 +18,8 @@ from runbook.django import app, migrate
 from runbook.engine.errors import ConfigError
 from runbook.engine.fabcmd import fab
 from runbook.engine.output import Discard, Progress, without_progress
-from runbook.engine.runner import Failed
+from runbook.engine.runner import Failed, commands
+from runbook.engine.scripts import script
 from runbook.host import remote
 from runbook.host.remote import atomic_write, q, run_script
 from runbook.postgres import db
@@ -30,10 +31,6 @@ def bdir(c, name):
     return f"{c.site.backup.dir}/{name}"
 
 
-def _label_file(label):
-    return f"dumpdata-{label.replace('.', '_')}.json.gz"
-
-
 # The applied migrations as the dump holds them (application order), read in its snapshot rather
 # than by a `manage.py showmigrations` (one Django start-up) after it; none without the table.
 APPLIED_IN_SNAPSHOT = (f"SELECT {db.literal(migrate.APPLIED_SQL.rstrip(';'))} "
@@ -41,71 +38,25 @@ APPLIED_IN_SNAPSHOT = (f"SELECT {db.literal(migrate.APPLIED_SQL.rstrip(';'))} "
 
 
 def create_script(c, name, json_labels, other_dbs=()):
+    """(script, args, env) of the backup `name`: scripts/backup_create.sh with its arguments."""
     d = c.site.database
     if d.access != "local":  # pragma: no cover - dsn hosts dump with the DSN's credentials
         raise ConfigError("backup.create supports database.access = \"local\" for now; "
                           "run it on the database host")
-    target = bdir(c, name)
-    # The JSON dumps run one after another in the background, beside pg_dump. Each one runs
-    # whatever the one before did (no `set -e` there); a failed one leaves no file, only its
-    # status "failed: <its last error line>", and fails the backup (create()).
-    dumps = "( set +e\n" + "\n".join(
-        f"{app.prefix(c)} dumpdata {'' if label == 'all' else q(label)} --natural-foreign "
-        f"2>\"$D/.json-{i}.err\" </dev/null | gzip -6 > \"$D/{_label_file(label)}\"; "
-        f"st=\"${{PIPESTATUS[*]}}\"; if [ \"$st\" = \"0 0\" ]; then echo ok > \"$D/.json-{i}.status\"; "
-        f"else rm -f \"$D/{_label_file(label)}\"; echo \"failed: $(grep . \"$D/.json-{i}.err\" "
-        f"| tail -n 1)\" > \"$D/.json-{i}.status\"; fi"
-        for i, label in enumerate(json_labels)) + " ) &\nJSONS=$!" if json_labels else ""
-    json_status = "echo @@json\n" + "\n".join(
-        f"printf '%s %s\\n' {q(label)} \"$(cat \"$D/.json-{i}.status\")\""
-        for i, label in enumerate(json_labels))
-    # Never queue forever behind a migration's lock: fail the backup instead (config
-    # deploy.lock_wait_timeout, env FABRIC_DEPLOY_LOCK_WAIT_TIMEOUT).
-    wait = int(c.config.deploy.lock_wait_timeout)
-    every = float(c.config.deploy.get("progress_every", 5.0))  # seconds between progress lines
-    # In the dump's snapshot too: the table fingerprints, then the applied migrations.
-    fp_lines = " ".join(q(x) for x in (*db.FINGERPRINT_CHOICE, "\\echo @@migrations",
-                                       APPLIED_IN_SNAPSHOT, "\\echo @@END"))
-    # Other databases of the cluster (a cluster upgrade's backup): one custom dump each.
-    others = "".join(
-        f"{db.local_tool(c, 'pg_dump')} -Fc -d {q(other)} > \"$D/db-{i}.dump\" </dev/null || "
-        f"{{ printf '@@error\\npg_dump of %s failed\\n' {q(other)}; exit 1; }}\n"
-        f"printf '%s|%s\\n' db-{i}.dump {q(other)}\n" for i, other in enumerate(other_dbs, 1))
-    return f"""set -eo pipefail
-umask 077
-D={q(target)}
-mkdir -p {q(c.site.backup.dir)} && chmod 0700 {q(c.site.backup.dir)}
-mkdir -m 0700 "$D"
-# progress: the bytes written so far, every few seconds, until the files are all written
-( while sleep {every:g} </dev/null >/dev/null 2>&1; do echo "@@progress $(du -sb "$D" | cut -f1)"; done ) &
-PROGRESS=$!
-trap 'kill $PROGRESS 2>/dev/null || true' EXIT
-{dumps}
-{{
-coproc PSQL {{ {db.local_tool(c, 'psql')} -X -q -A -t -v ON_ERROR_STOP=1 -d {q(d.name)} 2>&1; }}
-echo "SET lock_timeout = '{wait}s'; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT pg_export_snapshot();" >&"${{PSQL[1]}}"
-read -r SNAP <&"${{PSQL[0]}}"
-{db.local_tool(c, 'pg_dump')} -Fc --lock-wait-timeout={wait}s --snapshot="$SNAP" -d {q(d.name)} > "$D/db.dump" 2>"$D/.dump.err" &
-DUMP=$!
-printf '%s\\n' {fp_lines} >&"${{PSQL[1]}}"
-end=0
-while read -r line <&"${{PSQL[0]}}"; do [ "$line" = @@END ] && {{ end=1; break; }}; echo "$line"; done
-[ $end = 1 ] || {{ kill $DUMP 2>/dev/null; printf '@@error\\nfingerprints: %s\\n' "$line"; exit 1; }}
-wait $DUMP || {{ printf '@@error\\npg_dump: %s\\n' "$(tail -n 1 "$D/.dump.err")"; exit 1; }}
-echo "COMMIT;" >&"${{PSQL[1]}}"
-exec {{PSQL[1]}}>&-
-}} </dev/null
-{db.local_tool(c, 'pg_dumpall')} --globals-only > "$D/globals.sql"
-echo @@others
-{others}[ -z "${{JSONS:-}}" ] || wait $JSONS || true
-kill $PROGRESS 2>/dev/null || true
-{json_status}
-rm -f "$D"/.json-* "$D/.dump.err"
-echo @@version; {db.local_tool(c, 'psql')} -X -A -t -d {q(d.name)} -c "SHOW server_version" </dev/null
-echo @@commit; git -C {q(c.site.app.dir)} rev-parse HEAD
-echo @@files; cd "$D" && for f in *; do printf '%s %s\\n' "$(stat -c %s "$f")" "$(sha256sum "$f")"; done
-echo @@end
-"""
+    pg_env, _ = db.script_env(c)
+    env = {**pg_env, **app.script_env(c), "RB_BACKUP_DIR": c.site.backup.dir,
+           "RB_BACKUP": bdir(c, name), "RB_DB": d.name,
+           # Never queue forever behind a migration's lock: fail the backup instead (config
+           # deploy.lock_wait_timeout, env FABRIC_DEPLOY_LOCK_WAIT_TIMEOUT).
+           "RB_LOCK_WAIT": int(c.config.deploy.lock_wait_timeout),
+           # seconds between progress lines
+           "RB_PROGRESS_EVERY": f"{float(c.config.deploy.get('progress_every', 5.0)):g}",
+           # In the dump's snapshot too: the table fingerprints, then the applied migrations.
+           "RB_FP_SQL": "\n".join((*db.FINGERPRINT_CHOICE, "\\echo @@migrations",
+                                   APPLIED_IN_SNAPSHOT, "\\echo @@END"))}
+    text = script("runbook.postgres", "pg.sh") + script("runbook.django", "manage.sh") + \
+        script("runbook.ops", "backup_create.sh")
+    return text, (*json_labels, "--", *other_dbs), env
 
 
 def build_manifest(c, name, sections, took):
@@ -134,7 +85,8 @@ def create(c, name, json_dumps=True, other_dbs=()):
     """Take the backup `name`; returns its manifest (written as manifest.json)."""
     labels = c.site.inventory.project.backup_json if json_dumps else []
     start = time.monotonic()
-    r = run_script(c, create_script(c, name, labels, other_dbs), warn=True, hide=False,
+    text, args, env = create_script(c, name, labels, other_dbs)
+    r = run_script(c, text, *args, env=env, warn=True, hide=False,
                    out_stream=Progress(c, "backup"), err_stream=Discard())
     sections = remote.sections(without_progress(r.stdout))
     if not r.ok or "end" not in sections:
@@ -167,65 +119,18 @@ def read_manifest(c, name):
     return json.loads(r.stdout)
 
 
-# Parses a gzipped JSON array to its end, one element at a time (a dump may not fit in memory);
-# prints why it cannot and exits 1. Run by the app's python: the host has no other we can count on.
-PARSE_JSON = r"""import gzip, json, sys, zlib
-path, n = sys.argv[1], 0
-f, dec = gzip.open(path, "rt", encoding="utf-8"), json.JSONDecoder()
-buf, pos, eof = "", 0, False
-def fail(why):
-    print(f"{path}: {why} after {n} objects"); sys.exit(1)
-def more():
-    global buf, pos, eof
-    chunk = f.read(1 << 20); eof = not chunk; buf = buf[pos:] + chunk; pos = 0
-def peek():
-    global pos
-    while True:
-        while pos < len(buf) and buf[pos] in " \t\r\n": pos += 1
-        if pos < len(buf) or eof: return buf[pos:pos + 1]
-        more()
-try:
-    if peek() != "[": fail("is not a JSON array")
-    pos += 1
-    if peek() == "]": pos += 1
-    else:
-        while True:
-            while True:
-                if peek() == "": fail("is truncated")
-                try: _obj, pos = dec.raw_decode(buf, pos); break
-                except ValueError:
-                    if eof: fail("ends inside an object (truncated?)")
-                    more()
-            n += 1
-            ch = peek()
-            if ch == "]": pos += 1; break
-            if ch != ",": fail("is truncated" if ch == "" else f"has {ch!r} where , or ] belongs")
-            pos += 1
-    if peek() != "": fail("has data after its closing ]")
-except (OSError, EOFError, UnicodeDecodeError, zlib.error) as e:
-    fail(f"cannot be read ({e})")
-"""
-
-
 def verify_files(c, name, manifest=None):
     """Every file non-empty with the manifest's size and sha256; the dumps read in full (the
     JSON dumps parsed to their end)."""
     manifest = manifest or read_manifest(c, name)
     d = bdir(c, name)
-    dumps = " ".join(q(f) for f in ["db.dump", *manifest.get("other_databases", {}).values()])
+    dumps = ["db.dump", *manifest.get("other_databases", {}).values()]
     jsons = [f for f in manifest["files"] if f.startswith("dumpdata-") and f.endswith(".json.gz")]
-    parse = (f"for f in {' '.join(q(f) for f in jsons)}; do {q(c.site.app.venv + '/bin/python')} "
-             f"-c {q(PARSE_JSON)} \"$f\" 2>&1 || echo \"BAD $f\"; done; " if jsons else "")
-    # The full read and the checksums run side by side (two cores; both only read the files).
-    script = f"""cd {q(d)} || exit 2
-R=$(mktemp) || exit 2
-trap 'rm -f "$R"' EXIT
-( for f in {dumps}; do {db.local_tool(c, 'pg_restore')} -f /dev/null < "$f" 2>&1 || echo "BAD $f"; done; {parse}echo READ-DONE ) > "$R" &
-echo @@files; for f in *; do [ "$f" = manifest.json ] || [ "$f" = verified.json ] || printf '%s %s\\n' "$(stat -c %s "$f")" "$(sha256sum "$f")"; done
-wait
-echo @@read; cat "$R"
-"""
-    r = run_script(c, script, warn=True)
+    pg_env, secrets = db.script_env(c)
+    env = {**pg_env, "RB_BACKUP": d, "RB_PYTHON": c.site.app.venv + "/bin/python",
+           "RB_PARSE_JSON": script("runbook.ops", "parse_json.py")}
+    r = run_script(c, script("runbook.postgres", "pg.sh") + script("runbook.ops", "backup_verify.sh"),
+                   *dumps, "--", *jsons, env=env, secrets=secrets, warn=True)
     sections = remote.sections(r.stdout)
     problems = []
     seen = {}
@@ -300,14 +205,10 @@ def compare(expected_tables, got):
 
 def listing(c):
     """[{name, size, manifest, verified}] of this host's backups, newest first."""
-    script = f"""cd {q(c.site.backup.dir)} 2>/dev/null || exit 0
-for d in */; do d=${{d%/}}; [ -f "$d/manifest.json" ] && m=1 || m=0
-  v=$(cat "$d/verified.json" 2>/dev/null | tr -d '\\n')
-  printf '%s\\t%s\\t%s\\t%s\\n' "$d" "$(du -sb "$d" | cut -f1)" "$m" "$v"
-done
-"""
     out = []
-    for line in run_script(c, script).stdout.splitlines():
+    r = run_script(c, script("runbook.ops", "backup_list.sh"),
+                   env={"RB_BACKUP_DIR": c.site.backup.dir})
+    for line in r.stdout.splitlines():
         parts = line.split("\t")
         if len(parts) == 4 and NAME_RE.match(parts[0]):
             verified = json.loads(parts[3]) if parts[3] else None
@@ -346,7 +247,18 @@ def step_backup(json_dumps=True, whole_cluster=False):
 
     `whole_cluster` also dumps every other database of the cluster (a cluster upgrade's backup).
     """
+    def shown(c, run):
+        b = bdir(c, run.run_id)
+        return [f"pg_dump -Fc --snapshot=... {q(c.site.database.name)} > {b}/db.dump"
+                + ("  (and each other database of the cluster)" if whole_cluster else ""),
+                f"pg_dumpall --globals-only > {b}/globals.sql",
+                *([f"manage.py dumpdata ... | gzip > {b}/dumpdata-*.json.gz"] if json_dumps else []),
+                f"pg_restore -f /dev/null {b}/db.dump  (read in full), sha256sum {b}/*"]
+
+    @commands(shown)
     def run_step(c, run):
+        """A backup of the database (pg_dump in one snapshot, globals, JSON dumps), verified in
+        full against its manifest."""
         name = run.run_id
         others = [d for d in db.databases(c) if d not in (c.site.database.name, "postgres")] \
             if whole_cluster else []

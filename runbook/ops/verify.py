@@ -2,33 +2,24 @@
 
 from runbook.django import app
 from runbook.engine import lock
+from runbook.engine.scripts import script
 from runbook.host import httpcheck
-from runbook.host.remote import q, run_script, sections
+from runbook.host.remote import run_script, sections
 from runbook.host.services import argv as service_argv
 from runbook.postgres import db
 
 
 def status_script(c):
-    """One bash script (one round trip) printing `@@key` sections with each fact."""
+    """(script, args, env, secrets): one bash script (one round trip) printing `@@key` sections
+    with each fact; its argument is the service's status command."""
     s = c.site
-    setup, psql = db.script_psql(c)
-    svc = " ".join(q(a) for a in service_argv(c, "status"))
-    manage = app.prefix(c)
-    health = httpcheck.curl(c, s.health.url, "-s -o /dev/null -w '%{http_code}' --max-time 5")
-    return f"""{setup}{{
-echo @@os; (. /etc/os-release && echo "$PRETTY_NAME"); uname -r
-echo @@disk; d={q(s.backup.dir)}; while [ ! -e "$d" ]; do d=$(dirname "$d"); done
-df -Pk "$d" | awk 'NR==2 {{print $4, $6}}'
-echo @@pg; {psql} -c "SELECT current_setting('server_version') || '|' || pg_database_size(current_database())"
-echo @@service; sudo -n {svc}
-echo @@commit; git -C {q(s.app.dir)} log -1 --format='%h %s' && git -C {q(s.app.dir)} describe --tags --always
-echo @@pending; {manage} showmigrations --plan | grep '^\\[ \\]' | sed 's/^\\[ \\] *//'
-echo @@maintenance; test -e {q(s.maintenance.flag)} && echo on || echo off
-echo @@health; {health}; echo
-echo @@lock; cat {q(lock.path(c))} 2>/dev/null || echo none
-echo @@end
-}} </dev/null 2>&1
-"""
+    pg_env, secrets = db.script_env(c)
+    env = {**pg_env, **app.script_env(c), "RB_DB": s.database.name, "RB_BACKUP_DIR": s.backup.dir,
+           "RB_MAINTENANCE_FLAG": s.maintenance.flag, "RB_HEALTH_URL": s.health.url,
+           "RB_LOCK": lock.path(c)}
+    text = script("runbook.postgres", "pg.sh") + script("runbook.django", "manage.sh") + \
+        script("runbook.ops", "status.sh")
+    return text, service_argv(c, "status"), env, {**secrets, "RB_HEALTH_CFG": httpcheck.curl_config(c)}
 
 
 def parse_sections(text):
@@ -44,7 +35,8 @@ def _size(n):
 
 
 def facts(c):
-    return parse_sections(run_script(c, status_script(c), warn=True).stdout)
+    text, args, env, secrets = status_script(c)
+    return parse_sections(run_script(c, text, *args, env=env, secrets=secrets, warn=True).stdout)
 
 
 def render_status(c, f):

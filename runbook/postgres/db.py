@@ -61,6 +61,20 @@ def script_psql(c, db=None, port=None, db_word=None):
     return f"export PGPASSWORD={q(password)}\n", f"{command} -X -q -A -t -d {dbname}"
 
 
+def script_env(c, port=None):
+    """(env, secrets) for run_script of a script using pg.sh's `pg TOOL ...` (script(
+    "runbook.postgres", "pg.sh", ...)): how to reach the database, its password a secret."""
+    d = c.site.database
+    if d.access == "local":
+        return {"RB_PG_ACCESS": "local", "RB_PG_OS_USER": d.os_user, "RB_PG_HOST": d.socket_dir,
+                "RB_PG_PORT": int(port or d.port)}, {}
+    _, password = _dsn(c, "psql")   # checks the DSN is set and registers its password's masks
+    dsn = urlparse(c.site.secret(d.dsn_env))
+    env = {"RB_PG_ACCESS": "dsn", "RB_PG_HOST": dsn.hostname or "localhost",
+           "RB_PG_PORT": int(dsn.port or 5432), "RB_PG_USER": unquote(dsn.username or "")}
+    return env, {"PGPASSWORD": password} if password else {}
+
+
 def psql(c, sql, db=None, port=None, **kwargs):
     """Run SQL (sent on stdin) in `db` (default: the app's database); return stdout, unaligned."""
     prefix, preamble = client_prefix(c, "psql", port)

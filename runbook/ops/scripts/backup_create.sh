@@ -1,0 +1,70 @@
+# shellcheck shell=bash
+# backup.create_script: the backup RB_BACKUP_DIR/RB_BACKUP of database RB_DB, printing @@ sections.
+# Arguments: the JSON dump labels ("all": every app), then --, then the cluster's other databases
+# (one custom dump each: a cluster upgrade's backup). RB_FP_SQL: the psql lines printing the
+# fingerprints and applied migrations in the dump's snapshot, then @@END. Needs pg.sh, manage.sh.
+set -eo pipefail
+umask 077
+labels=()
+while [ $# -gt 0 ] && [ "$1" != -- ]; do labels+=("$1"); shift; done
+if [ $# -gt 0 ]; then shift; fi
+others=("$@")
+D=$RB_BACKUP
+mkdir -p "$RB_BACKUP_DIR" && chmod 0700 "$RB_BACKUP_DIR"
+mkdir -m 0700 "$D"
+# progress: the bytes written so far, every few seconds, until the files are all written
+# shellcheck disable=SC2217  # sleep's stdin closed: it must not read the script
+( while sleep "$RB_PROGRESS_EVERY" </dev/null >/dev/null 2>&1; do echo "@@progress $(du -sb "$D" | cut -f1)"; done ) &
+PROGRESS=$!
+trap 'kill $PROGRESS 2>/dev/null || true' EXIT
+# The JSON dumps run one after another in the background, beside pg_dump. Each one runs whatever
+# the one before did (no `set -e` here); a failed one leaves no file, only its status
+# "failed: <its last error line>", and fails the backup (backup.create).
+if [ ${#labels[@]} -gt 0 ]; then
+  ( set +e
+    i=0
+    for label in "${labels[@]}"; do
+      f="$D/dumpdata-${label//./_}.json.gz"
+      which=("$label")
+      [ "$label" = all ] && which=()
+      manage dumpdata "${which[@]}" --natural-foreign 2>"$D/.json-$i.err" </dev/null | gzip -6 > "$f"
+      st="${PIPESTATUS[*]}"
+      if [ "$st" = "0 0" ]; then echo ok > "$D/.json-$i.status"
+      else rm -f "$f"; echo "failed: $(grep . "$D/.json-$i.err" | tail -n 1)" > "$D/.json-$i.status"; fi
+      i=$((i + 1))
+    done ) &
+  JSONS=$!
+fi
+{
+coproc PSQL { pg psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$RB_DB" 2>&1; }
+printf "SET lock_timeout = '%ss'; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT pg_export_snapshot();\n" "$RB_LOCK_WAIT" >&"${PSQL[1]}"
+read -r SNAP <&"${PSQL[0]}"
+pg pg_dump -Fc --lock-wait-timeout="${RB_LOCK_WAIT}s" --snapshot="$SNAP" -d "$RB_DB" > "$D/db.dump" 2>"$D/.dump.err" &
+DUMP=$!
+printf '%s\n' "$RB_FP_SQL" >&"${PSQL[1]}"
+end=0
+while read -r line <&"${PSQL[0]}"; do [ "$line" = @@END ] && { end=1; break; }; echo "$line"; done
+[ $end = 1 ] || { kill $DUMP 2>/dev/null; printf '@@error\nfingerprints: %s\n' "$line"; exit 1; }
+wait $DUMP || { printf '@@error\npg_dump: %s\n' "$(tail -n 1 "$D/.dump.err")"; exit 1; }
+echo "COMMIT;" >&"${PSQL[1]}"
+# shellcheck disable=SC1083  # {PSQL[1]}>&- closes the coprocess's input (bash's {var} redirection)
+exec {PSQL[1]}>&-
+} </dev/null
+pg pg_dumpall --globals-only > "$D/globals.sql"
+echo @@others
+i=1
+for other in "${others[@]}"; do
+  pg pg_dump -Fc -d "$other" > "$D/db-$i.dump" </dev/null || { printf '@@error\npg_dump of %s failed\n' "$other"; exit 1; }
+  printf '%s|%s\n' "db-$i.dump" "$other"
+  i=$((i + 1))
+done
+[ -z "${JSONS:-}" ] || wait "$JSONS" || true
+kill $PROGRESS 2>/dev/null || true
+echo @@json
+i=0
+for label in "${labels[@]}"; do printf '%s %s\n' "$label" "$(cat "$D/.json-$i.status")"; i=$((i + 1)); done
+rm -f "$D"/.json-* "$D/.dump.err"
+echo @@version; pg psql -X -A -t -d "$RB_DB" -c "SHOW server_version" </dev/null
+echo @@commit; git -C "$RB_APP_DIR" rev-parse HEAD
+echo @@files; cd "$D" && for f in *; do printf '%s %s\n' "$(stat -c %s "$f")" "$(sha256sum "$f")"; done
+echo @@end
