@@ -2,6 +2,7 @@
 
     from runbook.tasks import ns                       # every collection, as `fab` shows them
     from runbook.tasks import backup, deploy           # or one: Collection(backup.ns)
+    ns = collection(backup.ns, deploy.ns, my_runbook)  # a tree of your own (README)
 """
 from invoke import Collection
 
@@ -17,6 +18,14 @@ from runbook.tasks import (
 )
 from runbook.tasks.defaults import DEFAULTS
 
-ns = know_tasks(Collection(backup.ns, deploy.ns, maintenance.ns, migrate.ns, pg_upgrade.ns,
-                           rollback.ns, verify.ns))
-ns.configure(DEFAULTS)
+
+def collection(*items):
+    """A root task tree of `items` (collections, tasks of your own) with the `deploy` defaults
+    its tasks read, and known to the printed rerun commands: your fabfile's `ns`."""
+    tree = know_tasks(Collection(*items))
+    tree.configure(DEFAULTS)
+    return tree
+
+
+ns = collection(backup.ns, deploy.ns, maintenance.ns, migrate.ns, pg_upgrade.ns, rollback.ns,
+                verify.ns)
