@@ -88,17 +88,20 @@ def sections(text):
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
-def run_script(c, script, *args, env=None, secrets=None, **kwargs):
+def run_script(c, script, *args, env=None, secrets=None, user=None, **kwargs):
     """Run a multi-line bash script sent on stdin: one round trip, nothing in `ps` but `args`.
 
     `args` are its $1..., `env` ({NAME: value}) its variables, both quoted on the command line:
     never secrets. `secrets` ({NAME: value}) are read from stdin's first lines (base64, so any
     text) into exported variables before bash reads the script: in no process argument.
+    `user`: bash runs as that user (`sudo -n -u USER`), with `args` only (sudo drops the rest).
     Wrap a script whose commands read stdin in `{ ...; } </dev/null`: bash reads a group whole
     before running it, so those commands cannot eat the rest of the script.
     """
     kwargs.setdefault("hide", True)
     env, secrets = env or {}, secrets or {}
+    if user and (env or secrets):
+        raise ValueError("run_script: a script run as another user takes arguments only")
     for name in [*env, *secrets]:
         if not ENV_NAME.match(name):
             raise ValueError(f"run_script: {name!r} is not an upper-case variable name")
@@ -107,4 +110,6 @@ def run_script(c, script, *args, env=None, secrets=None, **kwargs):
     assign = "".join(f"{n}={q(str(v))} " for n, v in env.items())
     stdin = "".join(base64.b64encode(str(v).encode()).decode() + "\n" for v in secrets.values())
     argv = f" -- {sh(*args)}" if args else ""
-    return c.run(f"{read}{assign}bash -s{argv}", in_stream=io.StringIO(stdin + script), **kwargs)
+    sudo = f"sudo -n -u {q(user)} " if user else ""
+    return c.run(f"{read}{assign}{sudo}bash -s{argv}", in_stream=io.StringIO(stdin + script),
+                 **kwargs)

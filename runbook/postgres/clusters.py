@@ -73,9 +73,7 @@ def on_port(clusters, port):
     return hits[0] if hits else None
 
 
-# Script fragments for a facts script (one round trip): installed server versions, open ports.
-VERSIONS_SH = (f"for b in {BINROOT}/*/bin; do [ -x \"$b/postgres\" ] && [ -x \"$b/initdb\" ] && "
-               "basename \"$(dirname \"$b\")\"; done; true")
+# The ports something listens on (also in scripts/upgrade_facts.sh).
 LISTENING_SH = "ss -Hltn 2>/dev/null | awk '{print $4}' | sed 's/.*://'; true"
 
 

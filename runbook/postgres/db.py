@@ -61,11 +61,12 @@ def script_psql(c, db=None, port=None, db_word=None):
     return f"export PGPASSWORD={q(password)}\n", f"{command} -X -q -A -t -d {dbname}"
 
 
-def script_env(c, port=None):
+def script_env(c, port=None, local=False):
     """(env, secrets) for run_script of a script using pg.sh's `pg TOOL ...` (script(
-    "runbook.postgres", "pg.sh", ...)): how to reach the database, its password a secret."""
+    "runbook.postgres", "pg.sh", ...)): how to reach the database, its password a secret.
+    `local`: as the postgres OS user on the socket whatever the access (local_tool)."""
     d = c.site.database
-    if d.access == "local":
+    if local or d.access == "local":
         return {"RB_PG_ACCESS": "local", "RB_PG_OS_USER": d.os_user, "RB_PG_HOST": d.socket_dir,
                 "RB_PG_PORT": int(port or d.port)}, {}
     _, password = _dsn(c, "psql")   # checks the DSN is set and registers its password's masks

@@ -4,11 +4,11 @@ Every check is read-only. `pg_upgrade --check` needs a target data directory: it
 scratch `initdb` (same encoding, locale and checksums as the live cluster) in a temporary
 directory that is removed afterwards, with the live cluster up (FACTS.md).
 """
-import io
 import json
 from dataclasses import dataclass, field
 
 from runbook.engine.fabcmd import fab
+from runbook.engine.scripts import script
 from runbook.host.remote import q, read_text, run_script, sections
 from runbook.postgres import clusters, db
 from runbook.postgres.clusters import BINROOT
@@ -55,48 +55,22 @@ class Report:
 
 
 def facts_script(c, target):
-    """One round trip: cluster tools, clusters, installed versions, open ports, databases + sizes,
-    extensions per database, locale, extensions available for `target`, free disk."""
-    tool = db.local_tool(c, "psql")
-    return f"""{{
-echo @@tools; command -v pg_lsclusters pg_upgradecluster
-echo @@clusters; pg_lsclusters -h 2>/dev/null
-echo @@versions; {clusters.VERSIONS_SH}
-echo @@listening; {clusters.LISTENING_SH}
-echo @@databases
-{tool} -X -A -t -F'|' -d postgres -c "SELECT datname, pg_database_size(datname) FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1" 2>&1
-echo @@extensions
-for d in $({tool} -X -A -t -d postgres -c "SELECT datname FROM pg_database WHERE datallowconn" 2>/dev/null); do
-  {tool} -X -A -t -F'|' -d "$d" -c "SELECT current_database(), extname FROM pg_extension" 2>/dev/null
-done
-echo @@locale
-{tool} -X -A -t -F'|' -d postgres -c "SELECT pg_encoding_to_char(encoding), datcollate, datctype, current_setting('data_checksums') FROM pg_database WHERE datname = 'template1'" 2>&1
-echo @@available
-ls {q(BINROOT + '/' + target + '/share/extension')} /usr/share/postgresql/{q(target)}/extension 2>/dev/null | sed -n 's/\\.control$//p' | sort -u
-echo @@settings
-{tool} -X -A -t -d postgres -c {q(clusters.CONF_SETTINGS_SQL)} 2>/dev/null | cut -d'|' -f1
-echo @@known
-{q(BINROOT + '/' + target + '/bin/postgres')} --describe-config 2>/dev/null | cut -f1
-echo @@df
-for p in /var/lib/postgresql {q(c.site.backup.dir)}; do d=$p; while [ ! -e "$d" ]; do d=$(dirname "$d"); done
-  printf '%s %s\\n' "$p" "$(df -Pk "$d" | awk 'NR==2 {{print $4}}')"; done
-}} </dev/null
-"""
+    """(script, env) of one round trip: cluster tools, clusters, installed versions, open ports,
+    databases + sizes, extensions per database, locale, extensions available for `target`, free
+    disk (scripts/upgrade_facts.sh)."""
+    pg_env, _ = db.script_env(c, local=True)
+    env = {**pg_env, "RB_BINROOT": BINROOT, "RB_TARGET": target,
+           "RB_SETTINGS_SQL": clusters.CONF_SETTINGS_SQL, "RB_BACKUP_DIR": c.site.backup.dir}
+    return script("runbook.postgres", "pg.sh", "upgrade_facts.sh"), env
 
 
 def pg_upgrade_check_script(c, source, target, locale, port):
-    """pg_upgrade --check of the live `source` against a scratch initdb of `target` (as postgres)."""
+    """(script, args): pg_upgrade --check of the live `source` against a scratch initdb of
+    `target`, run as postgres (scripts/upgrade_check.sh)."""
     enc, collate, ctype, checksums = locale
-    new = f"{BINROOT}/{target}/bin"
-    old = f"{BINROOT}/{source.version}/bin"
-    k = " -k" if checksums == "on" else ""
-    return f"""set -e
-T=$(mktemp -d /var/tmp/pg_upgrade_check.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-cd "$T"
-{q(new + '/initdb')} -D "$T/data" -U {q(c.site.database.os_user)} -E {q(enc)} --lc-collate={q(collate)} --lc-ctype={q(ctype)}{k} >"$T/initdb.log" 2>&1 || {{ echo "initdb failed: $(tail -n 1 "$T/initdb.log")"; exit 1; }}
-{q(new + '/pg_upgrade')} --check -b {q(old)} -B {q(new)} -d {q(source.configdir)} -D "$T/data" -p {int(source.port)} -P {int(port)} -U {q(c.site.database.os_user)} 2>&1 || {{ for f in $(find "$T" -name '*.txt' -o -name 'loadable_libraries*' 2>/dev/null); do echo "--- $f"; head -n 20 "$f"; done; exit 1; }}
-"""
+    return script("runbook.postgres", "upgrade_check.sh"), (
+        f"{BINROOT}/{target}/bin", f"{BINROOT}/{source.version}/bin", c.site.database.os_user,
+        enc, collate, ctype, checksums, source.configdir, int(source.port), int(port))
 
 
 def target_state(c, target_cluster):
@@ -133,7 +107,8 @@ def need_space(size, method):
 def run(c, target, method=None):
     """The full read-only check; returns a Report."""
     rep = Report(target_version=str(target))
-    f = sections(run_script(c, facts_script(c, str(target))).stdout)
+    text, env = facts_script(c, str(target))
+    f = sections(run_script(c, text, env=env).stdout)
     if len(f.get("tools", [])) < 2:
         rep.add(False, "Debian's postgresql-common (pg_lsclusters, pg_upgradecluster) is not on "
                        "the host", "pg_upgrade.* needs postgresql-common's cluster tools; install "
@@ -197,8 +172,8 @@ def run(c, target, method=None):
     else:
         rep.locale = "|".join(locale)
         port = clusters.free_port(c, have, start=50432, listening=f.get("listening", []))
-        r = c.run("sudo -n -u postgres bash -s", in_stream=io.StringIO(
-            pg_upgrade_check_script(c, src, str(target), locale, port)), hide=True, warn=True)
+        text, args = pg_upgrade_check_script(c, src, str(target), locale, port)
+        r = run_script(c, text, *args, user="postgres", warn=True)
         tail = [x for x in r.stdout.splitlines() if x.strip()]
         rep.add(r.ok, "pg_upgrade --check against the live cluster: " + (
             "clusters are compatible" if r.ok else " / ".join(tail[-6:])),

@@ -36,7 +36,6 @@ PENDING = {
     ("runbook/django/migrate.py", "import sys"),
     ("runbook/ops/staging.py", "set -eu"),
     ("runbook/postgres/db.py", "set -eo pipefail"),
-    ("runbook/postgres/upgrade_check.py", "set -e"),
     ("runbook/runbooks/pg_upgrade.py", "set -e"),
     ("runbook/runbooks/pg_upgrade.py", "set -eo pipefail"),
     ("runbook/runbooks/release.py", "import sys"),
@@ -178,3 +177,12 @@ def test_run_script_without_values_is_plain_bash_s(tmp_path):
 def test_run_script_refuses_a_bad_variable_name(env):
     with pytest.raises(ValueError, match="upper-case variable name"):
         remote.run_script(Bash(None), "true\n", env=env)
+
+
+def test_run_script_as_another_user_takes_arguments_only():
+    c = Bash(None)
+    c.run = lambda command, **kw: c.commands.append(command)
+    remote.run_script(c, "true\n", "a b", user="postgres")
+    assert c.commands == ["sudo -n -u postgres bash -s -- 'a b'"]
+    with pytest.raises(ValueError, match="arguments only"):
+        remote.run_script(c, "true\n", user="postgres", env={"RB_X": "1"})
