@@ -6,6 +6,8 @@ it is not the one a bare `fab` loads (`--hosts-file`, an absolute path); values 
 import inspect
 from pathlib import Path
 
+from invoke import Collection
+
 from runbook.engine.shell import q
 
 
@@ -62,7 +64,7 @@ def rerun(c, task, args, host=None):
 _TREES: list = []   # the task trees whose tasks rerun() knows (know_tasks)
 
 
-def know_tasks(ns):
+def know_tasks(ns: Collection) -> Collection:
     """Let rerun() read the options of the tasks in `ns` (the task tree registers itself)."""
     _TREES.append(ns)
     return ns
