@@ -16,10 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the project root
 
 import fabric  # noqa: E402
 
-from runbook.host import inventory  # noqa: E402
-from runbook.host.connection import DeployConnection  # noqa: E402
 from runbook.engine.errors import DeployError  # noqa: E402
 from runbook.engine.runner import Run, Step, fail  # noqa: E402
+from runbook.host import inventory  # noqa: E402
+from runbook.host.connection import DeployConnection  # noqa: E402
 
 
 def hold(c, run):

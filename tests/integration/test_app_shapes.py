@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, Fab, make_inventory
+from tests.support.sandbox import ROOT, Fab, make_inventory
 
 ACCESS_LOG = Path("/var/log/nginx/recorder.access.log")
 PROJECT = f'project = "{ROOT}/sandbox/deploy.toml"'

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Fab, fingerprints, make_inventory
+from tests.support.sandbox import Fab, fingerprints, make_inventory
 
 NAME = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")
 

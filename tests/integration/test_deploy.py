@@ -14,16 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Fab, fingerprints, make_inventory
+from tests.support.sandbox import SITE, Fab, fingerprints, head, make_inventory, scalar
 
 BACKUPS = Path("/srv/recorder/backups")
-SITE = "http://127.0.0.1:8080"
-
-
-@pytest.fixture
-def sfab(home, sandbox, tmp_path, reset_sandbox):
-    """`fab` against the sandbox's own backup dir, after a reset."""
-    return Fab(home, make_inventory(tmp_path / "inv"))
 
 
 def http_status(path):
@@ -39,17 +32,6 @@ def backup_name(output):
         r"backup\s+ok\s+\S+\s+(\d{8}-\d{6}-[0-9a-f]{4})", output)
     assert m, output
     return m.group(1)
-
-
-def git_head(ref="HEAD"):
-    return subprocess.run(["sudo", "-u", "deploy", "git", "-C", "/srv/recorder/app", "rev-parse", ref],
-                          capture_output=True,
-                          text=True, check=True).stdout.strip()
-
-
-def scalar(conn, sql):
-    with conn.cursor() as cur:
-        return cur.execute(sql).fetchone()[0]
 
 
 def test_a_v1_to_v2_consolidates_profiles(sfab, db):
@@ -73,10 +55,10 @@ def test_a_v1_to_v2_consolidates_profiles(sfab, db):
         assert re.search(rf"^  {re.escape(step)}\s+ok\s", out, re.M), step
     assert re.search(r"downtime \(maintenance ON->OFF\): \d+\.\ds", out)
     assert "Synced: 50 users" in out
-    assert git_head() == git_head("v2")
+    assert head() == head("v2")
     # the running app is v2: gunicorn reloaded (the sandbox's service.restart), and it says so
-    assert f"recorder reloaded, serving {git_head()[:12]}" in out
-    assert json.loads(http_status("/healthz")[1])["revision"] == git_head()
+    assert f"recorder reloaded, serving {head()[:12]}" in out
+    assert json.loads(http_status("/healthz")[1])["revision"] == head()
 
     with db() as conn:
         after = fingerprints(conn)
@@ -149,7 +131,7 @@ def test_c_failed_migration_then_restore_gives_identical_fingerprints(sfab, db):
     assert r.returncode == 0, r.stdout + r.stderr
     with db() as conn:
         assert fingerprints(conn) == before
-    assert git_head() == git_head("v1")
+    assert head() == head("v1")
     assert http_status("/workshops/")[0] == 200
     # The replaced database is kept, not dropped.
     with db("postgres") as conn:
@@ -210,7 +192,7 @@ def test_e_deploy_refuses_to_continue_past_a_failed_backup(sfab, db):
     assert r.returncode == 1
     assert "[2/12] backup.create FAILED" in r.stdout and "lock timeout" in r.stdout
     assert "[3/12]" not in r.stdout
-    assert git_head() == git_head("v1")
+    assert head() == head("v1")
     with db() as conn:
         assert fingerprints(conn) == before
     assert http_status("/workshops/")[0] == 200
@@ -231,7 +213,7 @@ def test_preflight_refuses_when_the_backup_disk_is_too_small(home, sandbox, tmp_
         r = fab("-H", "sandbox", "deploy.consolidate", "--no-json")
         assert r.returncode == 1
         assert "[1/12] preflight FAILED: only 0.00 GB free" in r.stdout
-        assert "[2/12]" not in r.stdout and git_head() == git_head("v1")
+        assert "[2/12]" not in r.stdout and head() == head("v1")
         assert not (tiny / "deploy.lock").exists()
     finally:
         subprocess.run(["umount", str(tiny)], check=False)
@@ -300,5 +282,5 @@ def test_auto_rollback_restores_database_and_code(sfab, db):
     assert "failed and was rolled back" in r.stderr
     with db() as conn:
         assert fingerprints(conn) == before
-    assert git_head() == git_head("v1")
+    assert head() == head("v1")
     assert http_status("/workshops/")[0] == 200

@@ -19,42 +19,33 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Fab, fingerprints, http_get, make_inventory
+from tests.support.sandbox import (
+    APP,
+    BACKUPS,
+    Fab,
+    Watch,
+    all_fingerprints,
+    assert_same_data,
+    clusters,
+    fingerprints,
+    head,
+    host_listing,
+    locked,
+    make_inventory,
+    state_before,
+    status,
+    tag,
+    version,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
-SITE = "http://127.0.0.1:8080"
-APP = "/srv/recorder/app"
-BACKUPS = "/srv/recorder/backups"
 STEPS = ["preflight", "backup.create", "verify.audit", "code update", "migrate.check",
          "maintenance.on", "migrate.run", "verify.post", "restart", "maintenance.off",
          "verify.smoke", "verify.logs"]
 
 
 # --- helpers -------------------------------------------------------------------------------
-@pytest.fixture
-def sfab(home, sandbox, tmp_path, reset_sandbox):
-    return Fab(home, make_inventory(tmp_path / "inv"))
-
-
-def status(path="/workshops/"):
-    return http_get(SITE + path, timeout=10)
-
-
-def head():
-    return subprocess.run(["sudo", "-u", "deploy", "git", "-C", APP, "rev-parse", "HEAD"],
-                          capture_output=True, text=True, check=True).stdout.strip()
-
-
-def tag(name):
-    return subprocess.run(["git", "--git-dir", "/srv/git/recorder.git", "rev-parse", name],
-                          capture_output=True, text=True, check=True).stdout.strip()
-
-
-def locked():
-    return os.path.exists(f"{BACKUPS}/deploy.lock")
-
-
 def recovery_commands(out):
     """The `fab ...` lines under "Recover with:" (the runner prints them indented)."""
     text = out.split("Recover with:", 1)[1] if "Recover with:" in out else ""
@@ -78,40 +69,6 @@ def assert_stopped_at(r, step):
     assert f"Stopped at checkpoint '{step}'" in out, out
     assert "Host state:" in out and "Recover with:" in out
     assert not locked(), "the deploy lock was left behind"
-
-
-class Watch:
-    """`fab` in the background; `when(text, action)` runs the action once the output shows text."""
-
-    def __init__(self, sfab, *args):
-        self.proc = sfab.popen(*args)
-        self.lines, self.triggers = [], []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-
-    def when(self, text, action):
-        self.triggers.append([text, action, False])
-        return self
-
-    def start(self):
-        self.reader.start()
-        return self
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            for trig in self.triggers:
-                if not trig[2] and trig[0] in line:
-                    trig[2] = True
-                    trig[1]()
-
-    def finish(self, timeout=300):
-        code = self.proc.wait(timeout=timeout)
-        self.reader.join(timeout=10)
-        return subprocess.CompletedProcess(self.proc.args, code, "".join(self.lines), "")
-
-    @property
-    def fired(self):
-        return all(t[2] for t in self.triggers)
 
 
 def procs():
@@ -365,7 +322,6 @@ def test_sudo_denied_for_a_needed_command(sfab, db, sudo_without_supervisorctl):
 def test_pg_upgrade_failing_halfway(sfab, db):
     """pg_upgradecluster is SIGKILLed while it copies: the run stops at that step; the printed
     recovery brings 14 back on 5432 with the data the tool fingerprinted with the app stopped."""
-    from .test_pg_upgrade import all_fingerprints, assert_same_data, clusters, state_before, version
     killed = []
 
     def kill_upgrade():
@@ -393,18 +349,6 @@ def test_pg_upgrade_failing_halfway(sfab, db):
 
 
 # --- bad input: one line naming the problem and the fix, non-zero, the host unchanged --------
-def host_listing():
-    """What a bad input must not change: the app tree (HEAD, status, files), the backups (but
-    the journal, which records the refused run), the maintenance files and nginx snippets."""
-    script = (f"git -C {APP} rev-parse HEAD; git -C {APP} status --porcelain; "
-              f"cd {APP} && find . -path ./.git -prune -o -name __pycache__ -prune -o -type f "
-              f"-printf '%p %s\\n' | sort; "
-              f"cd {BACKUPS} && find . -mindepth 1 ! -name journal.jsonl -printf '%p %s\\n' | sort; "
-              "ls -la /srv/recorder/maintenance /etc/nginx/deploy.d | awk '{print $1, $5, $9}'")
-    return subprocess.run(["sudo", "-u", "deploy", "bash", "-c", script], capture_output=True,
-                          text=True, check=True).stdout
-
-
 def applied_migration():
     r = subprocess.run(["sudo", "-u", "postgres", "psql", "-XtA", "-d", "recorder", "-c",
                         "SELECT app || '.' || name FROM django_migrations WHERE app = 'accounts' "
@@ -424,8 +368,8 @@ def foreign_backup(sfab):
 
 def missing_secret(inv):
     env = inv.parent / ".env"
-    env.write_text("".join(l for l in env.read_text().splitlines(True)
-                           if not l.startswith("SANDBOX_BYPASS_SECRET=")))
+    env.write_text("".join(line for line in env.read_text().splitlines(True)
+                           if not line.startswith("SANDBOX_BYPASS_SECRET=")))
 
 
 BAD_INPUTS = [

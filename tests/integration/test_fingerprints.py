@@ -9,15 +9,9 @@ from pathlib import Path
 import pytest
 
 from runbook.postgres.db import RECORD_HASHABLE, fingerprint_sql
-
-from .conftest import Fab, fingerprints, make_inventory
+from tests.support.sandbox import fingerprints
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def sfab(home, sandbox, tmp_path, reset_sandbox):
-    return Fab(home, make_inventory(tmp_path / "inv"))
 
 
 def older(conn, version):

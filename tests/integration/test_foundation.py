@@ -24,8 +24,7 @@ from pathlib import Path
 import pytest
 
 from runbook.host import inventory as inventory_mod
-
-from .conftest import default_sigint
+from tests.support.sandbox import default_sigint
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / ".sandbox"

@@ -13,9 +13,8 @@ import re
 
 import pytest
 
-from .conftest import ROOT, Fab, make_inventory
-from .test_deploy import git_head, scalar
-from .test_ledger import ledger_fab, rows
+from tests.support.ledger import ledger_fab, rows
+from tests.support.sandbox import ROOT, Fab, head, make_inventory, scalar
 
 pytestmark = pytest.mark.faults
 
@@ -61,7 +60,7 @@ def test_unguarded_drop_is_refused_at_preflight_then_allowed_with_consent(gfab, 
     assert "add an [[invariants]] check to deploy.toml" in r.stderr
     assert "--allow-unguarded" in r.stderr
     assert "backup.create" not in r.stdout          # stopped before the backup: nothing changed
-    assert git_head() == git_head("v1")
+    assert head() == head("v1")
     rows_intact(db)
 
     r = fab("-H", "sandbox", "deploy.consolidate", "--no-json", "--allow-unguarded")
@@ -69,7 +68,7 @@ def test_unguarded_drop_is_refused_at_preflight_then_allowed_with_consent(gfab, 
     # what each drop removes is shown before it runs, from the migrating process itself
     assert "about to drop: workshops.0025_remove_userprofile: DeleteModel drops " \
            "workshops_userprofile: 10000 rows" in r.stdout
-    assert git_head() == git_head("v2")
+    assert head() == head("v2")
     with db() as conn:
         assert scalar(conn, "SELECT count(*) FROM information_schema.tables "
                             "WHERE table_name = 'workshops_userprofile'") == 0

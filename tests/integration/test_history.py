@@ -1,15 +1,6 @@
 """deploy.history and deploy.show against the sandbox: the runs, read back from the host's journal."""
 import re
 
-import pytest
-
-from .conftest import Fab, make_inventory
-
-
-@pytest.fixture
-def sfab(home, sandbox, tmp_path, reset_sandbox):
-    return Fab(home, make_inventory(tmp_path / "inv"))
-
 
 def test_history_lists_runs_and_show_prints_one(sfab):
     ok = sfab("-H", "sandbox", "backup.create", "--no-json")

@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from .conftest import INVOKE, ROOT, Fab, fingerprints, make_inventory
+from tests.support.sandbox import INVOKE, ROOT, Fab, fingerprints, make_inventory
 
 HOSTS = 4
 NAMES = ["sandbox"] + [f"sandbox{k}" for k in range(2, HOSTS + 1)]

@@ -13,33 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import INVOKE, ROOT, STATE, Fab, fingerprints, make_inventory
+from tests.support.ledger import APP, git, ledger_fab, rows, tag
+from tests.support.sandbox import INVOKE, ROOT, fingerprints
 
-APP = "/srv/ledger/app"
-ORIGIN = "/srv/git/ledger.git"
 SITE = "http://127.0.1.1:8080"
 HEADERS = {"Host": "ledger.sandbox.test", "X-Forwarded-Proto": "https"}
-PROJECT = 'project = "../sandbox/ledger/deploy.toml"'
-# deploy.toml has no invariants, so the tool's guard refuses the DeleteModel without consent;
-# and deploy.release runs `check --deploy --fail-level WARNING`, which ledger fails by default
-# (no HSTS, no X-Frame-Options, CSRF cookie not secure) as real apps do: the release tests consent
-# and name the three.
-RELEASE = ('[migrations]\nunguarded_ok = ["people.0004_delete_legacyprofile"]',
-           '\n[checks]\nsilence = ["security.W002", "security.W004", "security.W016"]\n')
-
-
-def ledger_fab(home, tmp_path, release=False, installer="poetry"):
-    project = tmp_path / "deploy.toml"
-    text = (ROOT / "sandbox" / "ledger" / "deploy.toml").read_text()
-    if release:
-        text = text.replace("[migrations]", RELEASE[0]) + RELEASE[1]
-    project.write_text(text)
-    inv = make_inventory(tmp_path / "inv", text=(STATE / "ledger.toml").read_text(),
-                         **{PROJECT: f'project = "{project}"',
-                            'installer = "poetry"': f'installer = "{installer}"'})
-    return Fab(home, inv)
-
-
 @pytest.fixture
 def lfab(home, sandbox, tmp_path, reset_sandbox):
     return ledger_fab(home, tmp_path)
@@ -66,23 +44,9 @@ def gunicorn_pid():
     return int(open("/srv/ledger/run/gunicorn.pid").read().strip())
 
 
-def git(*args, repo=APP):
-    # the trees belong to deploy: git refuses them to another user unless told they are safe
-    return subprocess.run(["git", "-c", "safe.directory=*", "-C", repo, *args],
-                          capture_output=True, text=True, check=True).stdout.strip()
-
-
-def tag(name):
-    return git("rev-parse", f"{name}^{{commit}}", repo=ORIGIN)
-
-
 def supervisor(name):
     out = subprocess.run(["supervisorctl", "status", name], capture_output=True, text=True).stdout
     return out.split()[1] if len(out.split()) > 1 else out
-
-
-def rows(conn, sql):
-    return conn.execute(sql).fetchall()
 
 
 def table_exists(conn, name):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Fab, make_inventory
+from tests.support.sandbox import Fab, make_inventory
 
 SITE = "http://127.0.0.1:8080"
 SNIPPET = "/etc/nginx/deploy.d/recorder-maintenance.conf"

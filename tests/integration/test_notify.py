@@ -6,8 +6,6 @@ import threading
 
 import pytest
 
-from .conftest import Fab, make_inventory
-
 
 class Receiver(http.server.BaseHTTPRequestHandler):
     got = []
@@ -28,11 +26,6 @@ def receiver():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}/hooks/T000/SECRETPART"
     server.shutdown()
-
-
-@pytest.fixture
-def sfab(home, sandbox, tmp_path, reset_sandbox):
-    return Fab(home, make_inventory(tmp_path / "inv"))
 
 
 def test_start_failure_and_success_reach_the_receiver(sfab, receiver):

@@ -7,14 +7,9 @@ import subprocess
 
 import pytest
 
-from .conftest import FAB, ROOT, Fab, make_inventory
+from tests.support.sandbox import FAB, ROOT
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def sfab(home, sandbox, tmp_path, reset_sandbox):
-    return Fab(home, make_inventory(tmp_path / "inv"))
 
 
 def test_quiet_prints_each_steps_result_and_the_summary_only(sfab):

@@ -12,16 +12,26 @@ import re
 import shlex
 import subprocess
 import termios
-import uuid
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
 
-from .conftest import FAB, ROOT, Fab, fingerprints, make_inventory
+from tests.support.sandbox import (
+    FAB,
+    PG_UPGRADE_STATE,
+    ROOT,
+    SITE,
+    Fab,
+    all_fingerprints,
+    assert_same_data,
+    clusters,
+    make_inventory,
+    state_before,
+    version,
+)
 
-STATE = Path("/srv/recorder/backups/pg_upgrade.json")
-SITE = "http://127.0.0.1:8080"
 EXT_DIR = Path("/usr/lib/postgresql/14/share/extension")
 
 
@@ -31,24 +41,6 @@ def sfab(home, sandbox, tmp_path, reset_sandbox):
     # leave PostgreSQL 14 on 5432 for the next test whatever happened here
     subprocess.run(["bash", "sandbox/reset.sh"], capture_output=True, check=False,
                    cwd=Path(__file__).resolve().parents[2])
-
-
-def clusters():
-    out = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True, check=True).stdout
-    return sorted(tuple(line.split()[:4]) for line in out.splitlines())
-
-
-def all_fingerprints(db):
-    out = {}
-    for name in ("recorder", "recorder_seed_v1"):
-        with db(name) as conn:
-            out[name] = fingerprints(conn)
-    return out
-
-
-def version(db):
-    with db("recorder") as conn:
-        return conn.execute("SHOW server_version").fetchone()[0]
 
 
 def call(method, path, body=None, headers=None):
@@ -71,24 +63,6 @@ def smoke_contract(secrets):
     assert status == 200 and data["slackId"] == "U_TEST_CONTRACT"
 
 
-def state_before():
-    """The fingerprints the tool recorded with the app stopped, as {db: {table: (rows, md5)}}."""
-    state = json.loads(STATE.read_text())
-    return {d: {t: tuple(v) for t, v in tables.items()} for d, tables in state["before"].items()}
-
-
-def assert_same_data(before, now, logins=1):
-    """Every table equal, except the tokens table that the tool's smoke logins append to."""
-    for dbname in ("recorder", "recorder_seed_v1"):
-        b, a = before[dbname], now[dbname]
-        assert set(a) == set(b), dbname
-        for table in b:
-            if dbname == "recorder" and table == "accounts_apitoken":
-                assert a[table][0] == b[table][0] + logins, (table, a[table], b[table])
-            else:
-                assert a[table] == b[table], (dbname, table)
-
-
 @pytest.mark.parametrize("method", ["dump", "copy", "link"])
 def test_upgrade_each_method(sfab, db, secrets, method):
     assert version(db).startswith("14.")
@@ -100,7 +74,7 @@ def test_upgrade_each_method(sfab, db, secrets, method):
     old = [k for k in clusters() if k[:2] == ("14", "main")]   # (not the bench's 14/benchsrc)
     assert old and old[0][3] == "down" and old[0][2] != "5432"  # kept, stopped, moved aside
     # version 4 on 14 before, on 15 after: the per-type hashes hold across the major versions
-    assert json.loads(STATE.read_text())["fingerprint_version"] == 4
+    assert json.loads(PG_UPGRADE_STATE.read_text())["fingerprint_version"] == 4
     assert_same_data(state_before(), all_fingerprints(db))
     assert "fingerprint after == before" in r.stdout and "downtime (maintenance ON->OFF):" in r.stdout
     smoke_contract(secrets)
@@ -188,7 +162,7 @@ def test_rollback_returns_to_14(sfab, custom_pg_config, db, secrets, method):
     assert_same_data(before, all_fingerprints(db), logins=1)
     assert "recorder.accounts_apitoken" in r.stdout  # the writes since the upgrade are named
     smoke_contract(secrets)
-    assert json.loads(STATE.read_text())["phase"] == "rolled back"
+    assert json.loads(PG_UPGRADE_STATE.read_text())["phase"] == "rolled back"
     again = sfab("-H", "sandbox", "pg_upgrade.rollback", "--yes")
     assert again.returncode == 0 and "nothing to do" in again.stdout
     # a second upgrade is refused while the kept 15 cluster exists; the refusal names the way out
@@ -200,7 +174,7 @@ def test_rollback_returns_to_14(sfab, custom_pg_config, db, secrets, method):
     assert code == 0 and "[y/N]" in out, out
     assert not [k for k in clusters() if k[0] == "15"]
     assert not Path("/etc/postgresql/15/main").exists()   # conf.d/* too: kept in the backup
-    name = json.loads(STATE.read_text())["cleanup"]["backup"]   # the 15 cluster's databases
+    name = json.loads(PG_UPGRADE_STATE.read_text())["cleanup"]["backup"]   # the 15 cluster's databases
     kept = json.loads(Path(f"/srv/recorder/backups/{name}/config.json").read_text())
     assert HBA_LINE in kept["files"]["pg_hba.conf"] and f"conf.d/{CONF_D}" in kept["files"]
     verify = sfab("-H", "sandbox", "backup.verify", "--backup", name)

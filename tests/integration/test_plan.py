@@ -4,13 +4,7 @@ import subprocess
 
 import pytest
 
-from .conftest import Fab, fingerprints, make_inventory
-from .test_faults import host_listing
-
-
-@pytest.fixture
-def sfab(home, sandbox, tmp_path, reset_sandbox):
-    return Fab(home, make_inventory(tmp_path / "inv"))
+from tests.support.sandbox import fingerprints, host_listing
 
 
 @pytest.mark.parametrize("flags", [["deploy.consolidate", "--plan"], ["--dry", "deploy.consolidate"]])
@@ -87,7 +81,7 @@ def test_every_composite_plans_truthfully_and_changes_nothing(sfab, db, argv, st
     r = sfab(*args)
     out = r.stdout
     assert r.returncode == 0, out + r.stderr
-    assert f"PLAN for " in out and "on sandbox - nothing below has run" in out, out
+    assert "PLAN for " in out and "on sandbox - nothing below has run" in out, out
     for check in ("ok   health: service RUNNING", "ok   deploy lock: free", "ok   PostgreSQL 14.",
                   "maintenance: off", "code: deployed"):
         assert check in out, check

@@ -9,19 +9,7 @@ import subprocess
 
 import pytest
 
-from .conftest import FAB, ROOT, Fab, fingerprints, http_get, make_inventory
-
-SITE = "http://127.0.0.1:8080"
-
-
-def head(ref="HEAD"):
-    return subprocess.run(["sudo", "-u", "deploy", "git", "-C", "/srv/recorder/app", "rev-parse",
-                           ref], capture_output=True, text=True, check=True).stdout.strip()
-
-
-def tag(name):
-    return subprocess.run(["git", "--git-dir", "/srv/git/recorder.git", "rev-parse", name],
-                          capture_output=True, text=True, check=True).stdout.strip()
+from tests.support.sandbox import FAB, ROOT, SITE, Fab, fingerprints, head, http_get, make_inventory, tag
 
 
 def verbatim(home, line):

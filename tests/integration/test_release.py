@@ -10,16 +10,11 @@ import uuid
 
 import pytest
 
-from .conftest import Fab, fingerprints, http_get, make_inventory
+from tests.support.sandbox import Fab, fingerprints, http_get, make_inventory
 
 SITE = "http://127.0.0.1:8080"
 ORIGIN = "/srv/git/recorder.git"
 APP_FLAG = 'backend = "app-flag"\nflag = "/srv/recorder/maintenance/app.flag"'
-
-
-@pytest.fixture
-def sfab(home, sandbox, tmp_path, reset_sandbox):
-    return Fab(home, make_inventory(tmp_path / "inv"))
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from .test_ledger import git, ledger_fab, tag
+from tests.support.ledger import git, ledger_fab, tag
 
 pytestmark = pytest.mark.faults
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from .conftest import Fab, http_get, make_inventory
+from tests.support.sandbox import Fab, http_get, make_inventory
 
 SITE = "http://127.0.0.1:8080"
 

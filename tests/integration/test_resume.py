@@ -8,17 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import INVOKE, ROOT, Fab, fingerprints, make_inventory
-from .test_faults import BACKUPS, Watch, head, locked, status, tag
+from tests.support.sandbox import (
+    BACKUPS,
+    INVOKE,
+    ROOT,
+    Watch,
+    fingerprints,
+    head,
+    locked,
+    status,
+    tag,
+)
 
 pytestmark = pytest.mark.integration
 
 SUDOERS = Path("/etc/sudoers.d/deploy-sandbox")
-
-
-@pytest.fixture
-def sfab(home, sandbox, tmp_path, reset_sandbox):
-    return Fab(home, make_inventory(tmp_path / "inv"))
 
 
 @pytest.fixture
@@ -66,7 +70,7 @@ def test_resume_after_a_fixed_fault_ends_like_a_clean_run(sfab, db, sudoers, res
     assert r.returncode == 0, out + r.stderr
     second = re.search(r"\(run (\S+)\)", out).group(1)
     assert f"resuming run {first}, which stopped at restart" in out
-    assert f"backup.create kept" in out and f"{first} of run {first}, verified again in full" in out
+    assert "backup.create kept" in out and f"{first} of run {first}, verified again in full" in out
     assert "verify.audit kept" in out and "read back from" in out
     assert "migrate.check ok" in out and "no pending migrations" in out
     assert "maintenance.on ok" in out and "already ON" in out

@@ -7,7 +7,7 @@ import shlex
 import subprocess
 import time
 
-from .conftest import fingerprints
+from tests.support.sandbox import fingerprints
 
 FLAG = "/srv/recorder/maintenance/maintenance.on"
 NAME = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")
