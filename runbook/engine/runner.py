@@ -16,18 +16,20 @@ import time
 from collections import ChainMap
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Any, Callable, NoReturn, Sequence
 
 from fabric.exceptions import GroupException
 from invoke.exceptions import CommandTimedOut, UnexpectedExit
 
 from runbook.engine import lock
-from runbook.engine.errors import (
+from runbook.engine.errors import (  # Failed is re-exported: steps import it from here
     CheckpointFailed,
     DeployError,
+    Failed,
     Interrupted,
     LockHeld,
     PlanShown,
+    Recovery,
 )
 from runbook.engine.fabcmd import fab, rerun
 from runbook.engine.fleet import Fleet, StepGroup, batches
@@ -36,15 +38,6 @@ from runbook.engine.notify import Notifier
 from runbook.engine.output import paint, planning, quiet
 
 ONCE, ALL, ROLLING = "once", "all", "rolling"
-
-
-class Failed(Exception):
-    """A checkpoint did not hold. `recovery` overrides the step's recovery hint."""
-
-    def __init__(self, reason, recovery=None):
-        super().__init__(reason)
-        self.reason = reason
-        self.recovery = recovery
 
 
 @dataclass
@@ -58,6 +51,39 @@ class Step:
     # --resume: fn(c, run, prior) -> note when the failed run's result still holds (the step is
     # then skipped), None to run it again; steps without one always run again
     keep: Callable | None = None
+    # what --plan shows: one line of what the step does (default: the function's docstring) and
+    # its main commands as the host would see them, a list or fn(c, run) -> list (default: the
+    # function's `commands`, set by `@commands`); [LOCAL] when it runs none
+    about: str = ""
+    commands: Callable | list | None = None
+
+    def __post_init__(self) -> None:
+        self.about = self.about or doc_line(self.fn)
+        if self.commands is None:
+            self.commands = getattr(self.fn, "commands", None)
+
+    def main_commands(self, c: Any, run: Any) -> list[str]:
+        """The step's main commands on host `c` (run: the planning run, its data so far)."""
+        cmds = self.commands(c, run) if callable(self.commands) else self.commands
+        return list(cmds or [])
+
+
+LOCAL = "no command (local check)"   # a step that only checks what earlier steps found
+
+
+def commands(build: Callable[..., list[str]] | list[str]) -> Callable[[Callable[..., Any]], Any]:
+    """A step function's main commands for the plan: `build(c, run) -> [str]`, or a list."""
+    def mark(fn):
+        fn.commands = build
+        return fn
+    return mark
+
+
+def doc_line(fn: Callable[..., Any]) -> str:
+    """The first sentence of a function's docstring ("" without one)."""
+    text = " ".join((getattr(fn, "__doc__", None) or "").strip().split("\n\n")[0].split())
+    end = text.find(". ")
+    return text if end < 0 else text[:end + 1]
 
 
 class HostView:
@@ -126,7 +152,7 @@ def _layered(shared, own, shared_first):
 class Run:
     """One composite run on one host or on a group of hosts (`c`: a DeployConnection or Fleet)."""
 
-    c: object
+    c: Any   # a DeployConnection or a Fleet (the host layer's classes: the engine cannot import them)
     task: str
     args: dict = field(default_factory=dict)
     take_lock: bool = True
@@ -134,7 +160,7 @@ class Run:
     results: list = field(default_factory=list)
     data: dict = field(default_factory=dict)    # values steps pass to later steps
     batch: int = 1                              # hosts per batch of a rolling step
-    resume: object = None                       # the failed run's Prior (--resume), or None
+    resume: Any = None                          # the failed run's Prior (--resume), or None
     facts: Facts = field(default_factory=Facts)  # what the end record tells deploy.history
 
     def __post_init__(self):
@@ -155,12 +181,12 @@ class Run:
         # runs that change the host (they take the lock) tell the team's webhook, if set
         self.notifier = Notifier(self.c.site) if self.take_lock else None
 
-    def notify(self, event, **fields):
+    def notify(self, event: str, **fields: Any) -> None:
         if self.notifier is not None:
             self.notifier.send(event, self, self.say, **fields)
 
     # --- output --------------------------------------------------------------------------
-    def say(self, text="", host=None, detail=False):
+    def say(self, text: str = "", host: str | None = None, detail: bool = False) -> None:
         """Print a line of the run (masked: secrets never reach a terminal or CI log); a `detail`
         (a step's own lines, a step starting) is left out under --quiet."""
         if detail and quiet(self.c):
@@ -168,17 +194,17 @@ class Run:
         prefix = f"[{host}] " if host and self.fleet.multi else ""
         print(prefix + self.c.mask(text), flush=True)
 
-    def cmd(self, name):
+    def cmd(self, name: str) -> str:
         """The `fab` command line for a task ("TASK OPTIONS") on this host (or group), runnable
         as printed; this run's own task gets the run's options (a rerun)."""
         if name == self.task:
             return rerun(self.c, self.task, self.args, host=self.fleet.name)
         return fab(self.c, name, host=self.fleet.name)
 
-    def view(self, c, shared=False):
+    def view(self, c: Any, shared: bool = False) -> HostView:
         return HostView(self, c, shared)
 
-    def state_lines(self):
+    def state_lines(self) -> list[str]:
         """The host state for a failure message: shared lines, then each host's, named."""
         lines = list(self.state.values())
         for name, st in self.host_state.items():
@@ -186,7 +212,7 @@ class Run:
                 lines += [f"{name}: {line}" for line in st.values()]
         return lines
 
-    def overview(self):
+    def overview(self) -> HostView:
         """A view for recovery hints: the primary's data over the shared, every host's state."""
         v = self.view(self.c, shared=True)
         v.state = dict(self.state)
@@ -195,7 +221,7 @@ class Run:
         return v
 
     # --- execution -----------------------------------------------------------------------
-    def execute(self, steps):
+    def execute(self, steps: Sequence[Step]) -> "Run":
         if self.planning:
             self._show_plan(steps)
         self.say(f"{self.task} on {self.fleet.describe()} (run {self.run_id})")
@@ -237,7 +263,7 @@ class Run:
                                    "fix it first")
         raise PlanShown()
 
-    def plan_lines(self, steps):
+    def plan_lines(self, steps: Sequence[Step]) -> tuple[list[str], bool]:
         """(lines, ok) of the plan: the steps in order. A runbook's Run adds its host checks."""
         return [f"plan: {self.task} on {self.fleet.describe()}"] + [
             f"  [{i}/{len(steps)}] {s.name}" for i, s in enumerate(steps, 1)], True
@@ -302,9 +328,9 @@ class Run:
         except Exception as e:  # noqa: BLE001 - every failure stops the run the same way
             reason = _reason(e)
             self._record(step, "failed", start, reason)
-            self._stopped(label, step, reason, e.recovery if isinstance(e, Failed) else None)
-            if isinstance(e, DeployError):   # keeps its exit code (2 config, 5 sudo, ...)
-                raise type(e)(self.c.mask(e.text), code=e.code) from None
+            self._stopped(label, step, reason, e.recovery if isinstance(e, DeployError) else None)
+            if isinstance(e, DeployError) and not isinstance(e, Failed):
+                raise e.masked(self.c.mask) from None   # keeps its class and exit code
             raise CheckpointFailed(
                 self.c.mask(f"{self.task} stopped at {step.name}: {reason}")) from None
         try:
@@ -421,7 +447,7 @@ class Run:
         self.notify("failure", step=step.name, reason=self.c.mask(reason),
                     state="; ".join(self.state_lines()), recovery=rec)
 
-    def summary(self):
+    def summary(self) -> None:
         total = time.monotonic() - self.started
         self.say("")
         self.say(f"Summary of {self.task} on {self.fleet.describe()} (run {self.run_id}):")
@@ -459,12 +485,10 @@ def _group_recovery(step, host, host_fix, changed):
 
 def _reason(e):
     """One line for why a step failed on a host."""
-    if isinstance(e, Failed):
-        return e.reason
-    if isinstance(e, (UnexpectedExit, CommandTimedOut)):
-        return _command_failure(e)
     if isinstance(e, DeployError):
         return e.text
+    if isinstance(e, (UnexpectedExit, CommandTimedOut)):
+        return _command_failure(e)
     return f"{type(e).__name__}: {e}"
 
 
@@ -481,5 +505,5 @@ def _command_failure(e):
             f"{' - ' + tail if tail else ''}")
 
 
-def fail(reason, recovery=None):
+def fail(reason: str, recovery: Recovery = None) -> NoReturn:
     raise Failed(reason, recovery)
