@@ -4,7 +4,7 @@
     from runbook.tasks import backup, deploy           # or one: Collection(backup.ns)
     ns = collection(backup.ns, deploy.ns, my_runbook)  # a tree of your own (README)
 """
-from invoke import Collection
+from invoke import Collection, Task
 
 from runbook.engine.fabcmd import know_tasks
 from runbook.tasks import (
@@ -19,7 +19,7 @@ from runbook.tasks import (
 from runbook.tasks.defaults import DEFAULTS
 
 
-def collection(*items):
+def collection(*items: Collection | Task) -> Collection:
     """A root task tree of `items` (collections, tasks of your own) with the `deploy` defaults
     its tasks read, and known to the printed rerun commands: your fabfile's `ns`."""
     tree = know_tasks(Collection(*items))
