@@ -33,14 +33,14 @@ bench: sandbox $(VENV)/.bench-deps
 	$(BIN)/python bench/all.py --runs 5
 
 # Every bash script: the sandbox's, the benchmarks' and the ones the package runs on hosts
-# (runbook/**/scripts/*.sh), and CI's own.
+# (runbook/**/scripts/*.sh, fed to `bash -s`, so checked as bash), and CI's own.
 SHELL_SCRIPTS = $(sort $(shell find sandbox bench runbook -name '*.sh' -not -path '*/__pycache__/*')) .ci/run
 
 # All three tools run (every finding is printed); any finding fails the target.
 lint: venv
 	@bash sandbox/bootstrap.sh
 	@rc=0; set -x; \
-	shellcheck $(SHELL_SCRIPTS) || rc=1; \
+	shellcheck --shell=bash $(SHELL_SCRIPTS) || rc=1; \
 	$(BIN)/ruff check --output-format concise runbook fabfile tests bench tasks.py || rc=1; \
 	$(BIN)/mypy runbook || rc=1; \
 	exit $$rc
