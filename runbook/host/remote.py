@@ -88,13 +88,14 @@ def sections(text):
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
-def run_script(c, script, *args, env=None, secrets=None, user=None, **kwargs):
+def run_script(c, script, *args, env=None, secrets=None, user=None, data="", **kwargs):
     """Run a multi-line bash script sent on stdin: one round trip, nothing in `ps` but `args`.
 
     `args` are its $1..., `env` ({NAME: value}) its variables, both quoted on the command line:
     never secrets. `secrets` ({NAME: value}) are read from stdin's first lines (base64, so any
     text) into exported variables before bash reads the script: in no process argument.
     `user`: bash runs as that user (`sudo -n -u USER`), with `args` only (sudo drops the rest).
+    `data` follows the script on stdin, for a script that is one `{ ...; exit; }` group reading it.
     Wrap a script whose commands read stdin in `{ ...; } </dev/null`: bash reads a group whole
     before running it, so those commands cannot eat the rest of the script.
     """
@@ -111,5 +112,5 @@ def run_script(c, script, *args, env=None, secrets=None, user=None, **kwargs):
     stdin = "".join(base64.b64encode(str(v).encode()).decode() + "\n" for v in secrets.values())
     argv = f" -- {sh(*args)}" if args else ""
     sudo = f"sudo -n -u {q(user)} " if user else ""
-    return c.run(f"{read}{assign}{sudo}bash -s{argv}", in_stream=io.StringIO(stdin + script),
+    return c.run(f"{read}{assign}{sudo}bash -s{argv}", in_stream=io.StringIO(stdin + script + data),
                  **kwargs)

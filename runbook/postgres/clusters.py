@@ -10,11 +10,11 @@ bring back: pg_hba.conf, pg_ident.conf, conf.d/*, postgresql.conf and postgresql
 verbatim, and every setting the server read from a configuration file.
 """
 import base64
-import io
 import re
 from dataclasses import dataclass
 
-from runbook.host.remote import q, sh, sudo
+from runbook.engine.scripts import script
+from runbook.host.remote import q, run_script, sh, sudo
 
 BINROOT = "/usr/lib/postgresql"
 CONFROOT = "/etc/postgresql"
@@ -115,12 +115,8 @@ def _path(cluster, rel):
 def config_snapshot(c, cluster):
     """{"files": {name: text}, "settings": {name: value}} of `cluster` (settings: online only)."""
     from runbook.postgres import db
-    script = (f"cd {q(cluster.configdir)} || exit 0\n"
-              "for f in pg_hba.conf pg_ident.conf postgresql.conf conf.d/*; do\n"
-              "  [ -f \"$f\" ] && printf '%s %s\\n' \"$f\" \"$(base64 -w0 < \"$f\")\"; done\n"
-              f"f={q(_path(cluster, 'postgresql.auto.conf'))}\n"
-              "[ -f \"$f\" ] && printf 'postgresql.auto.conf %s\\n' \"$(base64 -w0 < \"$f\")\"; true\n")
-    out = c.run("sudo -n -u postgres bash -s", in_stream=io.StringIO(script), hide=True).stdout
+    out = run_script(c, script("runbook.postgres", "conf_snapshot.sh"), cluster.configdir,
+                     _path(cluster, "postgresql.auto.conf"), user="postgres").stdout
     snap = {"files": {}, "settings": {}}
     for line in out.splitlines():
         rel, _, b64 = line.rpartition(" ")   # base64 has no spaces; a file name may
@@ -137,16 +133,13 @@ def write_config(c, cluster, files):
     """Write {name: text} into `cluster`'s configuration as postgres (pg_hba/ident 0640)."""
     if not files:
         return
-    lines = ["set -e", "umask 022", f"mkdir -p {q(cluster.configdir + '/conf.d')}"]
+    lines = []
     for rel, text in sorted(files.items()):
-        path = _path(cluster, rel)
         mode = "0600" if rel == "postgresql.auto.conf" else "0640" if rel in (
             "pg_hba.conf", "pg_ident.conf") else "0644"
-        b64 = base64.b64encode(text.encode()).decode()
-        lines.append(f"printf '%s' {q(b64)} | base64 -d > {q(path + '.new')} && chmod {mode} "
-                     f"{q(path + '.new')} && mv -f {q(path + '.new')} {q(path)}")
-    c.run("sudo -n -u postgres bash -s", in_stream=io.StringIO("\n".join(lines) + "\n"),
-          hide=True)
+        lines.append(f"{mode} {base64.b64encode(text.encode()).decode()} {_path(cluster, rel)}\n")
+    run_script(c, script("runbook.postgres", "conf_write.sh"), cluster.configdir + "/conf.d",
+               user="postgres", data="".join(lines))
 
 
 def config_diff(want, have, rewritten=False):
