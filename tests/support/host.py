@@ -17,6 +17,7 @@ class FakeHost:
     proven by what a shell does with hostile paths; otherwise they succeed, printing nothing.
     Like the real one: secrets masked, each command handed to `recorder` (set by the runner),
     exit codes raised unless `warn`, and `sudo` refused (steps use runbook.host.remote.sudo).
+    A test's own host state is a subclass overriding `answer` (recording stays here).
     """
     out_prefix = None
 

@@ -348,8 +348,7 @@ def test_parse_plan(text, expected):
 
 def test_pending_lists_unapplied_in_plan_order(tmp_path):
     class Planned(FakeHost):
-        def run(self, command, **kwargs):
-            super().run(command, **kwargs)
+        def answer(self, command, stdin):
             return Result(stdout=PLAN_V2, exited=0, command=command)
 
     c = Planned(make_site(tmp_path))

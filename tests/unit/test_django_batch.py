@@ -158,9 +158,8 @@ class Host(FakeHost):
         super().__init__(site)
         self.rows, self.shell_prints = rows, shell_prints
 
-    def run(self, command, **kwargs):
-        super().run(command, **kwargs)
-        stdin = self.stdins[-1] or ""
+    def answer(self, command, stdin):
+        stdin = stdin or ""
         if command.endswith(" shell"):
             out = "".join(f"@@django {i}\n{p}\n" for i, p in enumerate(self.shell_prints))
         else:

@@ -17,8 +17,8 @@ from tests.support.sites import make_site
 class AsThisUser(FakeHost):
     """Runs the commands locally, dropping the `sudo -n -u postgres` the host needs."""
 
-    def run(self, command, **kwargs):
-        return super().run(command.replace("sudo -n -u postgres ", ""), **kwargs)
+    def answer(self, command, stdin):
+        return super().answer(command.replace("sudo -n -u postgres ", ""), stdin)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from invoke import Result
 
 from runbook.engine.runner import Failed
 from runbook.ops import restart
+from tests.support.host import FakeHost
 from tests.support.sites import make_site
 
 NEW, OLD = "a" * 40, "b" * 40
@@ -19,37 +20,33 @@ def body(rev):
     return json.dumps({"status": "ok", "db": True, "revision": rev})
 
 
-class Host:
-    """A stand-in Connection: answers git, sudo supervisorctl and curl from a scripted state."""
+class Host(FakeHost):
+    """The fake host answering git, sudo supervisorctl and curl from a scripted state."""
 
     def __init__(self, site, reload_exit=0, after_reload=(200, OLD), after_restart=(200, NEW)):
-        self.site, self.reload_exit = site, reload_exit
-        self.answer = (200, OLD)
+        super().__init__(site)
+        self.reload_exit = reload_exit
+        self.health = (200, OLD)
         self.after_reload, self.after_restart = after_reload, after_restart
-        self.commands = []
 
-    def run(self, command, **kwargs):
-        self.commands.append(command)
+    def answer(self, command, stdin):
         if command.startswith("git "):
             return Result(stdout=NEW + "\n", command=command)
         if "supervisorctl signal HUP" in command:
             if self.reload_exit == 0:
-                self.answer = self.after_reload
+                self.health = self.after_reload
             return Result(stdout="" if self.reload_exit == 0 else "recorder: ERROR (not running)",
                           exited=self.reload_exit, command=command)
         if "supervisorctl restart" in command:
-            self.answer = self.after_restart
+            self.health = self.after_restart
             return Result(stdout="recorder: started", command=command)
         if "supervisorctl status" in command:
             return Result(stdout="recorder RUNNING pid 1", command=command)
         if command.startswith("curl "):
-            status, rev = self.answer
+            status, rev = self.health
             text = body(rev) if status == 200 else "<html>502</html>"
             return Result(stdout=f"{text}\n@@status {status}", command=command)
         raise AssertionError(f"unexpected command {command}")
-
-    def mask(self, text):
-        return text
 
     def sent(self):
         """The commands, curl requests folded into one word each."""
