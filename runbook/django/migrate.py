@@ -14,7 +14,7 @@ from invoke.exceptions import UnexpectedExit
 from runbook.django import app, checks, guards
 from runbook.engine.errors import ConfigError
 from runbook.engine.output import Prefixed, UpTo
-from runbook.engine.runner import Failed
+from runbook.engine.runner import Failed, commands
 from runbook.host.remote import q, run_script, sections
 from runbook.postgres import db
 
@@ -218,8 +218,17 @@ def expect_list(c, expect):
     return c.site.inventory.project.expect_migrations
 
 
+def shown_plan(c, run):
+    """The command reading the migration plan (`plan`), for a step's plan line."""
+    return [f"{app.prefix(c)} shell  <- the migration plan from Django's executor, every "
+            "operation classified"]
+
+
 def step_check(expect=None):
+    @commands(shown_plan)
     def run_step(c, run):
+        """The pending migrations read from Django: exactly the expected ones, every destructive
+        operation guarded by an invariant (or consented to)."""
         entries = plan(c)
         pending = check_expected(entries, expect_list(c, expect), applied_ok=run.resume is not None)
         run.data["plan"] = entries
@@ -254,6 +263,14 @@ def refuse_resume_past_guard(run):
                               "migration and deploy again")
 
 
+def shown_migrate(c, run):
+    """The migrate step's command for the plan (the pending ones when the plan knows them)."""
+    pending = ", ".join(run.data.get("pending") or []) or "the pending migrations"
+    return [f"{app.prefix(c)} shell  <- migrate {pending}: the non-destructive ones, the "
+            "invariants, then the destructive ones behind the data-loss guard"]
+
+
+@commands(shown_migrate)
 def step_run_staged(c, run, post=False):
     """Non-destructive prefix; its output read and the invariants checked; then the destructive
     rest, behind the in-process guard. `post`: verify.post comes next, so its Django checks run
@@ -308,8 +325,10 @@ def between_stages(c, run, project, text, safe, rest):
         run.say(f"    WARNING: a sign of a swallowed failure in the migrations' output: {line!r}")
 
 
+@commands(shown_migrate)
 def step_run_staged_then_post(c, run):
-    """step_run_staged for a run whose next step is verify.post (deploy.consolidate)."""
+    """The migrations in stages (step_run_staged), verify.post's Django checks in the last
+    stage's process (deploy.consolidate)."""
     return step_run_staged(c, run, post=True)
 
 

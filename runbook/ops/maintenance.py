@@ -21,6 +21,7 @@ from invoke.exceptions import UnexpectedExit
 from runbook.engine.errors import ConfigError, DeployError
 from runbook.engine.fabcmd import fab
 from runbook.engine.fleet import each
+from runbook.engine.runner import commands
 from runbook.host import httpcheck, services
 from runbook.host.httpcheck import BYPASS_HEADER, bypass_headers
 from runbook.host.remote import atomic_write, exists, q, read_text, run_script
@@ -240,6 +241,9 @@ def status_text(c):
     return on, public, page, bypass, post, f"maintenance {'ON' if on else 'OFF'}: {proof}"
 
 
+@commands(lambda c, run: [
+    f"sudo -n nginx -t && reload nginx  (only when the snippet {c.site.maintenance.snippet} is "
+    "missing)", f"mv -f <tmp> {q(c.site.maintenance.flag)}  (the flag; the public gets 503)"])
 def step_on(c, run):
     """Install the nginx snippet if missing (nginx -t first), create the flag: the public gets 503."""
     f = facts(c)
@@ -261,6 +265,8 @@ def mark_on(c, run, since=None):
                                 f"{fab(c, 'maintenance.off')}")
 
 
+@commands(lambda c, run: [
+    f"if [ -e {q(c.site.maintenance.flag)} ]; then rm -f {q(c.site.maintenance.flag)}; fi"])
 def step_off(c, run):
     """Remove the flag: the public is served again (the downtime is measured since ON)."""
     note = turn_off(c)

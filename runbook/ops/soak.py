@@ -8,7 +8,7 @@ checkpoint fails as soon as a limit of deploy.toml [soak] is crossed.
 import re
 import time
 
-from runbook.engine.runner import Failed
+from runbook.engine.runner import Failed, commands
 from runbook.host.remote import q, run_script, sections
 from runbook.postgres import db
 
@@ -107,7 +107,11 @@ def watch(c, minutes, interval, say):
 
 def step(minutes, interval, recovery):
     """The soak as a runner step (verify.soak, deploy.pg_upgrade); `recovery` says how to go back."""
+    @commands(lambda c, run: [
+        f"every {interval:g}s for {minutes:g} min: tail -c +OFFSET {q(c.site.nginx.access_log)} "
+        "(5xx/405 rate, p95)", f"{db.script_psql(c)[1]}  <- the count of pg_stat_activity"])
     def run_step(c, run):
+        """The live app watched against the red flags (5xx rate, p95, database connections)."""
         summary, flags = watch(c, minutes, interval, run.say)
         if flags:
             raise Failed("red flag: " + "; ".join(flags), recovery=recovery(c))

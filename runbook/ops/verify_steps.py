@@ -7,7 +7,7 @@ import re
 
 from runbook.django import checks
 from runbook.engine.errors import ConfigError
-from runbook.engine.runner import Failed
+from runbook.engine.runner import LOCAL, Failed, commands
 from runbook.host import httpcheck
 from runbook.host.remote import atomic_write, q, read_text, run_script, sections
 from runbook.postgres import db
@@ -31,7 +31,12 @@ def render_audit(values):
     return "\n".join(lines)
 
 
+@commands(lambda c, run: [
+    f"{db.script_psql(c)[1]}  <- the {len(c.site.inventory.project.audit)} [[audit]] queries of deploy.toml",
+    f"write {c.site.backup.dir}/{run.data.get('backup', '<run id>')}/audit.json"])
 def step_audit(c, run):
+    """The project's audit queries (deploy.toml [[audit]]): shown, and saved beside the backup
+    as the baseline the invariants and post checks compare with."""
     values = audit(c)
     run.data["audit"] = values
     run.say(render_audit(values))
@@ -57,6 +62,9 @@ def keep_audit(c, run, prior):
     return f"read back from {path}"
 
 
+@commands(lambda c, run: [
+    f"{db.script_psql(c)[1]}  <- the [[post_checks]] SQL, every table's row count and md5",
+    "manage.py shell  <- the Django post checks (unless migrate.run ran them)"])
 def step_post(c, run):
     """The project's post checks, plus: no table lost rows except those the plan drops.
 
@@ -162,7 +170,11 @@ def smoke(c, bypass=False):
     return results
 
 
+@commands(lambda c, run: [
+    f"{chk.get('method', 'GET')} {chk['path']}  (HTTP from the host, smoke check {chk['name']})"
+    for chk in c.site.inventory.project.smoke] or [LOCAL])
 def step_smoke(c, run, bypass=False):
+    """The smoke contract (deploy.toml [smoke]): each HTTP check from the host must pass."""
     results = smoke(c, bypass)
     for name, ok, detail in results:
         run.say(f"    {'ok  ' if ok else 'FAIL'} {name}: {detail}")
@@ -212,7 +224,10 @@ def scan_since(c, offsets):
     return found
 
 
+@commands(lambda c, run: [
+    f"tail -c +OFFSET {q(f)} | grep -F <the [logs] patterns>" for f in log_files(c)])
 def step_logs(c, run):
+    """The app's and nginx's logs, since the run started, scanned for the red flags ([logs])."""
     project = c.site.inventory.project
     found = scan_since(c, run.data.get("log_offsets") or {})
     total = sum(len(v) for v in found.values())

@@ -9,14 +9,13 @@ code update, maintenance and checks on every host at once; the restart rolls, `-
 
 
 from runbook.django import migrate
-from runbook.engine.errors import CheckpointFailed, ConfigError
-from runbook.engine.runner import ALL, ROLLING, Failed, Step
+from runbook.engine.errors import ConfigError
+from runbook.engine.runner import ALL, LOCAL, ROLLING, Failed, Step, commands
 from runbook.host import services
-from runbook.host.remote import sections
-from runbook.ops import backup, code_update, maintenance, preflight_facts, verify_steps
+from runbook.host.remote import q, sections
+from runbook.ops import backup, code_update, maintenance, preflight_facts, restart, verify_steps
 from runbook.ops.restart import restart_and_wait
 from runbook.postgres import db
-from runbook.runbooks import plan as plan_mod
 
 
 def step_preflight(ref, json_dumps, expect=None):
@@ -24,7 +23,14 @@ def step_preflight(ref, json_dumps, expect=None):
     migrations against the target commit - all before anything changes (write access to the
     backup dir is proved by the lock, taken before this step). On --resume: the failed run's
     target and starting commit, and the host's state re-read instead (see `resumed_state`)."""
+    @commands(lambda c, run: [
+        f"git -C {q(c.site.app.dir)} fetch --quiet --tags --force {q(c.site.app.git_remote)}; "
+        f"rev-parse {q(code_update.ref_name(c, ref))}; status --porcelain",
+        f"df -Pk {q(c.site.backup.dir)}", f"GET {c.site.health.url}",
+        "psql <- pg_database_size, the applied migrations"])
     def run_step(c, run):
+        """Read-only: health, room for the backup, the target commit, a clean work tree, the
+        expected and guarded migrations."""
         prior = run.resume
         for var in c.site.secret_names():   # a missing secret stops here, not half-way
             c.site.secret(var)
@@ -111,6 +117,7 @@ def resumed_state(c, run, prior, web, now):
     return "resuming: " + ", ".join(notes) + f"; target {target[:12]}"
 
 
+@commands([LOCAL])
 def step_hosts_agree(c, run):
     """Every host resolves the same target and runs the same commit now (no mixed fleet)."""
     seen = {name: (d["before"], d["target"][1]) for name, d in run.host_data.items()}
@@ -129,7 +136,16 @@ def step_hosts_agree(c, run):
     return f"{len(seen)} hosts on {run.data['before'][:12]}, all resolve to {targets.pop()[:12]}"
 
 
+def target(run):
+    """The target commit as far as the run (or its plan) knows it."""
+    return (run.data.get("target") or ("", "<target commit>"))[1][:12]
+
+
+@commands(lambda c, run: [f"git -C {q(c.site.app.dir)} merge --ff-only {target(run)}",
+                          f"{code_update.install_command(c)}  (only if the requirements changed)"])
 def step_code_update(c, run):
+    """The work tree fast-forwarded to the target commit; the requirements installed if they
+    changed."""
     _name, commit = run.data["target"]
     u = code_update.update(c, commit, c.site.inventory.project.migration_files)
     note = code_update.record_move(c, run, u.before, u.after)
@@ -142,7 +158,9 @@ def step_code_update(c, run):
     return note
 
 
+@commands(lambda c, run: [restart.plan_line(c)])
 def step_restart(c, run):
+    """The app restarted (or reloaded), then healthy and serving the deployed commit."""
     target = run.data.get("target")     # the commit the run deployed (a bare restart: the tree's)
     return restart_and_wait(c, run.say, commit=target[1] if target else None)
 
@@ -203,11 +221,3 @@ def batch_size(value, fleet):
                           "e.g. --batch 1 restarts one host at a time")
     return min(int(text), len(fleet.members))
 
-
-def show_plan(fleet, ref, json_dumps, expect, allow_unguarded=False):
-    """--plan (and --dry, made truthful): read-only checks, then what would run."""
-    lines, ok = plan_mod.consolidate_plan(fleet, ref, json_dumps, expect, allow_unguarded)
-    print("\n".join(lines))
-    if not ok:
-        raise CheckpointFailed("the plan found a failing check (marked FAIL above); "
-                               "fix it before deploying")

@@ -23,7 +23,8 @@ from datetime import datetime, timezone
 from runbook.engine.errors import ConfigError
 from runbook.engine.fabcmd import fab
 from runbook.engine.output import Prefixed
-from runbook.engine.runner import Failed, Step
+from runbook.engine.runner import Failed, Step, commands
+from runbook.engine.shell import sh
 from runbook.host import services
 from runbook.host.remote import atomic_write, q, run_script, sections, sudo
 from runbook.ops import backup, maintenance, verify_steps
@@ -73,8 +74,30 @@ def check_version(to):
 
 
 # --- the run's steps -------------------------------------------------------------------------
+def source(c, run):
+    """(version, name) of the cluster being upgraded as far as the run knows (its report, else
+    the state file's words for it)."""
+    rep = run.data.get("report")
+    return (rep.source.version, rep.source.name) if rep else ("<old version>", "<cluster>")
+
+
+def ctl_shown(version, name, action):
+    """The pg_ctlcluster command clusters.ctl runs."""
+    return f"sudo -n {sh('pg_ctlcluster', version, name, action)}"
+
+
+def psql_shown(c, what):
+    """A psql command line for a step's plan: the app's client, `what` on its stdin."""
+    return f"{db.script_psql(c, db='postgres')[1]}  <- {what}"
+
+
 def step_preflight(to, method, drop_empty_target):
+    @commands(lambda c, run: [
+        f"pg_lsclusters -h; sudo -n -u postgres pg_upgrade --check ... (pg_upgrade.check --to {to} "
+        f"--method {method})", f"GET {c.site.health.url}; the smoke checks"])
     def run_step(c, run):
+        """Read-only: pg_upgrade.check passes (binaries, pg_upgrade --check, target cluster,
+        space), the app is healthy and its smoke contract passes before the upgrade."""
         rep = upgrade_check.run(c, to, method)
         for ok, text in rep.lines:
             run.say(f"    {'    ' if ok is None else 'ok  ' if ok else 'FAIL'} {text}")
@@ -98,6 +121,9 @@ def step_preflight(to, method, drop_empty_target):
     return run_step
 
 
+@commands(lambda c, run: [
+    f"pg_restore -d <scratch> {backup.bdir(c, run.data.get('backup', run.run_id))}/db.dump; every "
+    "table's rows and md5 compared with the manifest; DROP DATABASE <scratch>"])
 def step_drill(c, run):
     """link: the backup is the only way back; prove it restores before touching anything."""
     diffs = backup.restore_drill(c, run.data["backup"], run.data["manifest"])
@@ -108,7 +134,11 @@ def step_drill(c, run):
     return f"{run.data['backup']} restored into a scratch database: every table equal"
 
 
+@commands(lambda c, run: [psql_shown(c, "every table's row count and md5, in every database"),
+                          f"write {state_path(c)}"])
 def step_fingerprint_before(c, run):
+    """Every table of every database fingerprinted (rows, md5); what pg_upgrade.rollback needs
+    written to the state file."""
     rep = run.data["report"]
     version = db.fingerprint_version_for(rep.source.version)   # both sides hash as the old can
     fps = db.all_fingerprints(c, version=version)
@@ -127,7 +157,10 @@ def step_fingerprint_before(c, run):
     return f"{tables} tables in {len(fps)} databases fingerprinted; state in {state_path(c)}"
 
 
+@commands(lambda c, run: [f"sudo -n {sh('pg_dropcluster', run.args['to'], source(c, run)[1], '--stop')}"
+                          "  (only when it holds no data)"])
 def step_drop_empty_target(c, run):
+    """An EMPTY pre-created target cluster dropped (never one with data)."""
     rep = run.data["report"]
     tgt = clusters.find(clusters.listing(c), rep.target_version, rep.source.name)
     if tgt is None:
@@ -139,15 +172,22 @@ def step_drop_empty_target(c, run):
     return f"dropped the empty target cluster {tgt.id}"
 
 
+def upgrade_argv(to, method, version, name):
+    """The pg_upgradecluster command (run through sudo)."""
+    return ("pg_upgradecluster", "-v", to, "-m", upgrade_check.UPGRADECLUSTER_METHOD[method],
+            version, name)
+
+
+@commands(lambda c, run: [f"sudo -n {sh(*upgrade_argv(run.args['to'], run.args['method'], *source(c, run)))}"])
 def step_upgrade(c, run):
+    """pg_upgradecluster: the new cluster made from the old one, which is kept, stopped."""
     rep = run.data["report"]
     src, to, method = rep.source, rep.target_version, run.args["method"]
     run.state["cluster"] = (f"pg_upgradecluster {src.id} -> {to} ({method}) was started; "
                             f"to go back: {fab(c, 'pg_upgrade.rollback')}")
     start = time.monotonic()
-    r = sudo(c, "pg_upgradecluster", "-v", to, "-m", upgrade_check.UPGRADECLUSTER_METHOD[method],
-             src.version, src.name, hide=False, warn=True, out_stream=Prefixed(c),
-             err_stream=Prefixed(c))
+    r = sudo(c, *upgrade_argv(to, method, src.version, src.name), hide=False, warn=True,
+             out_stream=Prefixed(c), err_stream=Prefixed(c))
     took = time.monotonic() - start
     if not r.ok:
         raise Failed(f"pg_upgradecluster exited {r.exited} after {took:.0f}s (its output is above)")
@@ -155,6 +195,8 @@ def step_upgrade(c, run):
     return f"pg_upgradecluster -m {upgrade_check.UPGRADECLUSTER_METHOD[method]} in {took:.1f}s"
 
 
+@commands(lambda c, run: ["pg_lsclusters -h", psql_shown(c, "SHOW server_version"),
+                          f"write {state_path(c)}"])
 def step_new_cluster(c, run):
     """The new cluster answers on the app's port with the target version; the old one is down."""
     rep = run.data["report"]
@@ -181,6 +223,10 @@ def step_new_cluster(c, run):
         if old else f"PostgreSQL {version} on port {new.port}"
 
 
+@commands(lambda c, run: [
+    f"the old cluster's conf.d/* and changed files written to the new one; "
+    f"{ctl_shown(run.args['to'], source(c, run)[1], 'restart')}  (only if one was)",
+    "pg_conftool show all  (both clusters' settings compared)"])
 def step_config(c, run):
     """What pg_upgradecluster does not carry (conf.d/*, files changed since) copied to the new
     cluster, restarted if so; then its configuration must equal the old one's."""
@@ -206,6 +252,9 @@ def step_config(c, run):
         f"{len(old['files'])} files and {len(old['settings'])} settings as in {rep.source.id}"
 
 
+@commands(lambda c, run: [
+    f"{db.local_tool(c, clusters.BINROOT + '/' + run.args['to'] + '/bin/vacuumdb')} --all "
+    "--analyze-in-stages", "psql -f update_extensions.sql  (when pg_upgrade wrote one)"])
 def step_analyze(c, run):
     """vacuumdb --analyze-in-stages (planner statistics are not carried over), and the extension
     updates pg_upgrade wrote, if any: one script."""
@@ -225,7 +274,9 @@ fi
     return "vacuumdb --all --analyze-in-stages done" + (f"; ran {ran[0]}" if ran else "")
 
 
+@commands(lambda c, run: [psql_shown(c, "every table's row count and md5, in every database")])
 def step_fingerprint_after(c, run):
+    """Every table's fingerprint equal to before the upgrade (rows and content md5)."""
     after = db.all_fingerprints(c, version=run.data["upgrade"]["fingerprint_version"])
     diffs = _fp_diff(run.data["fingerprints"], after)
     if diffs:
@@ -234,12 +285,15 @@ def step_fingerprint_after(c, run):
     return f"all {tables} tables equal before and after (rows and content md5)"
 
 
+@commands(lambda c, run: verify_steps.step_smoke.commands(c, run))
 def step_smoke(c, run):
     """The smoke contract through the maintenance bypass (the public still sees the page)."""
     return verify_steps.step_smoke(c, run, bypass=True)
 
 
+@commands(lambda c, run: [f"write {state_path(c)}"])
 def step_done(c, run):
+    """The upgrade recorded as done in the state file (what pg_upgrade.rollback reads)."""
     run.data["upgrade"]["phase"] = "done"
     write_state(c, run.data["upgrade"])
     run.state.pop("cluster", None)
@@ -285,7 +339,13 @@ def rollback_steps(c, state):
     before = {d: {t: tuple(v) for t, v in tables.items()} for d, tables in state["before"].items()}
     fp_version = int(state.get("fingerprint_version", 1))   # as the upgrade recorded them
 
+    def ctl(version, action):
+        return ctl_shown(version, name, action)
+
+    @commands(lambda c, run: ["pg_lsclusters -h", psql_shown(c, f"on the {to_v} cluster's port: every "
+                              "table's row count and md5, compared with before the upgrade")])
     def step_changes(c, run):
+        """The tables written on the new cluster since the upgrade (they stay there: reported)."""
         have = clusters.listing(c)
         new = clusters.find(have, to_v, name)
         if new is None or not new.online:
@@ -297,7 +357,10 @@ def rollback_steps(c, state):
         return ("changed since the upgrade (kept in the new cluster): " + "; ".join(diffs[:5])
                 if diffs else "no table changed since the upgrade")
 
+    @commands(lambda c, run: [ctl(to_v, "stop"), f"start.conf of {to_v}/{name}: manual",
+                              f"sudo -n -u postgres pg_conftool {sh(to_v, name)} set port <free port>"])
     def step_park_new(c, run):
+        """The new cluster stopped, kept (start.conf manual) and moved off the app's port."""
         have = clusters.listing(c)
         new = clusters.find(have, to_v, name)
         if new is None:
@@ -312,7 +375,13 @@ def rollback_steps(c, state):
         run.state["new"] = f"the {to_v} cluster {new.id} is kept, stopped, on port {spare}"
         return f"{new.id} stopped, kept on port {spare} (start.conf manual)"
 
+    @commands(lambda c, run: [
+        f"sudo -n -u postgres pg_conftool {sh(from_v, name)} set port {int(port)}; start.conf auto; "
+        + ctl(from_v, "start"), f"(link: pg_createcluster {sh(from_v, name)} and the backup "
+        f"{state['backup']} restored into it)"])
     def step_old_back(c, run):
+        """The old version back on the app's port: the kept cluster started (dump, copy), or the
+        backup restored into a fresh cluster (link)."""
         have = clusters.listing(c)
         old = clusters.find(have, from_v, name)
         usable = old is not None and not _linked(c, old)
@@ -328,7 +397,11 @@ def rollback_steps(c, state):
             return f"{old.id} (kept by the upgrade) started on port {port}"
         return restore_old(c, run, state, old)
 
+    @commands(lambda c, run: [psql_shown(c, "every table's row count and md5; SHOW server_version"),
+                              "pg_conftool show all  (the configuration compared with before)"])
     def step_prove(c, run):
+        """Every table equal to its fingerprint before the upgrade; the old version answers,
+        configured as before."""
         now = db.all_fingerprints(c, version=fp_version)
         diffs = _fp_diff(before, now)
         if diffs:
@@ -349,7 +422,9 @@ def rollback_steps(c, state):
         return f"PostgreSQL {version}; all {sum(len(t) for t in now.values())} tables equal the " \
                f"pre-upgrade fingerprints{config}"
 
+    @commands(lambda c, run: [f"write {state_path(c)}"])
     def step_record(c, run):
+        """The rollback recorded in the state file (pg_upgrade.cleanup reads it)."""
         state["phase"] = "rolled back"
         state["rolled_back_by"] = run.run_id
         write_state(c, state)
@@ -437,7 +512,12 @@ echo @@files; cd "$D" && for f in *; do printf '%s %s\n' "$(stat -c %s "$f")" "$
 def cleanup_steps(c, state, kept):
     fp_version = int(state.get("fingerprint_version", 1))
 
+    @commands(lambda c, run: [
+        f"{ctl_shown(kept.version, kept.name, 'start')}  (if stopped; stopped again after)",
+        f"pg_dump -Fc per database, pg_dumpall --globals-only > {backup.bdir(c, run.run_id)}/",
+        f"pg_restore -f /dev/null each dump (read in full); write {backup.bdir(c, run.run_id)}/manifest.json"])
     def step_backup_kept(c, run):
+        """Every database of the kept cluster dumped into a backup, each dump read in full."""
         started = not kept.online
         if started:
             clusters.ctl(c, kept, "start")
@@ -473,7 +553,10 @@ def cleanup_steps(c, state, kept):
         run.state["backup"] = f"{kept.id}'s databases are in backup {name}"
         return f"{len(files) - 1} dump(s) and globals in {backup.bdir(c, name)}, each read in full"
 
+    @commands(lambda c, run: [f"sudo -n {sh('pg_dropcluster', kept.version, kept.name, '--stop')}",
+                              f"sudo -n -u postgres rm -rf -- {kept.configdir}"])
     def step_drop(c, run):
+        """The kept cluster dropped, its configuration saved beside its backup first."""
         # pg_dropcluster leaves the files it did not create (conf.d/*), and a later cluster of
         # that name would start with them: they go into the backup, then away with the cluster
         atomic_write(c, f"{backup.bdir(c, run.data['backup'])}/config.json",
@@ -492,7 +575,10 @@ def cleanup_steps(c, state, kept):
 
 
 def step_tag(name):
+    @commands(lambda c, run: [f"git tag -a {name} -m 'release tag {name}' HEAD",
+                              f"git push --quiet {c.site.app.git_remote} refs/tags/{name}"])
     def run_step(c, run):
+        """The deployed commit tagged and the tag pushed (a tag is never moved)."""
         from runbook.runbooks.release import tag_commit
         return tag_commit(c, name, "HEAD")
     return run_step

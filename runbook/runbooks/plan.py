@@ -1,25 +1,27 @@
-"""Plan mode (`deploy.consolidate --plan`, and `--dry` made truthful): what a deploy WOULD do.
+"""Plan mode (`--plan`, and `--dry` made truthful): what a composite WOULD do.
 
-Read-only checks first (health, lock holder, disk and write access for the backup, current and
-target commit, a clean tree, pending migrations with the destructive operations read from the
-target commit's own migration files, PostgreSQL version), then the steps that would change the
-host, where they would run and their main commands, secrets masked. Nothing that changes the
-host runs and nothing is uploaded; the one write is `git fetch` of the remote's refs (the work
-tree is untouched), so the target commit can be read.
+Read-only checks first (health, lock holder, disk and write access for the backup, PostgreSQL
+version, the deployed commit; for deploy.consolidate also the target commit, a clean tree and the
+pending migrations with the destructive operations read from the target commit's own migration
+files), then the SAME step list the run executes: where each step runs, its description and its
+main commands (`Step.about`, `Step.commands`), secrets masked. Nothing that changes the host
+runs and nothing is uploaded; the one write is `git fetch` of the remote's refs (the work tree
+is untouched), so the target commit can be read.
 
 Invoke's own `--dry` only echoes commands and pretends each succeeded, so every check would
-"pass" (FACTS.md): under `--dry` the composites print this plan instead.
+"pass" (docs/BEHAVIOUR.md#invoke-dry-pretends-success): under `--dry` the composites print this plan instead.
 """
 import re
+from typing import Any, Sequence
 
 from runbook.django import guards, migrate
-from runbook.django.app import head, prefix
+from runbook.django.app import head
 from runbook.engine import lock
 from runbook.engine import runner as steps_mod
 from runbook.engine.history import cli_args
 from runbook.host import services
 from runbook.host.remote import q
-from runbook.ops import code_update, maintenance, preflight_facts, restart
+from runbook.ops import code_update, maintenance, preflight_facts
 from runbook.postgres import db
 
 OP_RE = re.compile(r"migrations\.(\w+)\(")
@@ -80,27 +82,57 @@ def check_lines(fleet, m, facts, lines):
     return all(ok is not False for ok, _text in facts)
 
 
-def consolidate_plan(fleet, ref, json_dumps, expect, allow_unguarded=False):
-    """The lines `deploy.consolidate --plan` prints, and whether every check passed."""
-    c = fleet.primary
-    lines, all_ok = [f"PLAN for deploy.consolidate on {fleet.describe()} - nothing below has run", "",
+def generic_plan(run, steps):
+    """The plan of any composite (`--plan` or `fab --dry`): the read-only checks on each host
+    (`run.host_facts`), the composite's own (`run.run_facts`), then its steps in order, where
+    each would run, what it does and its main commands; and whether every check passed."""
+    fleet = run.fleet
+    lines, all_ok = [f"PLAN for {run.task} on {fleet.describe()} - nothing below has run", "",
                      "Read-only checks:"], True
-    commit = None
     for m in fleet.members:
-        facts, name, commit = checks(m, ref)
-        all_ok = check_lines(fleet, m, facts, lines) and all_ok
+        all_ok = check_lines(fleet, m, run.host_facts(m), lines) and all_ok
+    more, ok = run.run_facts()
+    lines, all_ok = lines + more, all_ok and ok
+    lines += ["", f"Steps that would run, in order ({run.task} {cli_args(run.args)}):".replace(" )", ")")]
+    lines += step_lines(run, steps)
+    lines += ["", "Verdict: " + ("every check passed; run without --plan (or --dry) to do it"
+                                 if all_ok else "a check FAILED above: fix it first")]
+    return [run.c.mask(x) for x in lines], all_ok
+
+
+def step_lines(run, steps):
+    """Each step in order: where it runs, what it does, its main commands (built for the
+    primary, from the run's data so far)."""
+    fleet, lines = run.fleet, []
+    for i, step in enumerate(steps, 1):
+        where = {steps_mod.ONCE: f"on {fleet.primary.site.name}",
+                 steps_mod.ALL: "on every host at once",
+                 steps_mod.ROLLING: f"rolling, {run.batch} at a time"}[step.where] \
+            if fleet.multi else fleet.primary.site.name
+        role = f", {step.role} hosts" if step.role and fleet.multi else ""
+        lines.append(f"  {i}. {step.name} [{where}{role}]"
+                     f"{'' if step.changes_host else ' (read-only)'}"
+                     f"{' - ' + step.about if step.about else ''}")
+        lines += [f"      $ {cmd}" for cmd in step.main_commands(fleet.primary, run)]
+    return lines
+
+
+def migration_facts(c, commit, expect, allow_unguarded=False):
+    """(lines, ok): deploy.consolidate's own read-only facts, read from the target commit's
+    migration files: the data-loss guard, the expected migrations, the pending ones tagged
+    DESTRUCTIVE or DATA."""
+    lines, ok = [], True
     files = pending_files(c, commit)
     sources = migrate.sources_at(c, commit, files)
     ops = {name: OP_RE.findall(text) for name, text in sources.items()}
     refusal = guards.unguarded(guards.source_entries(sources), c.site.inventory.project,
                                allow_unguarded)
     if refusal:
-        all_ok = False
+        ok = False
         lines.append(f"  FAIL data-loss guard: {refusal}")
     wanted = migrate.expect_list(c, expect)
-    problems = migrate.expected_at(c, commit, wanted) if wanted else []
-    for p in problems:
-        all_ok = False
+    for p in migrate.expected_at(c, commit, wanted) if wanted else []:
+        ok = False
         lines.append(f"  FAIL expected migrations: {p}")
     lines += ["", f"Pending migrations in {commit[:12]} ({len(files)}):"]
     for mig, names in ops.items():
@@ -110,67 +142,34 @@ def consolidate_plan(fleet, ref, json_dumps, expect, allow_unguarded=False):
         lines.append(f"  {tag}{mig}: {', '.join(names) or 'no operations found'}")
     if not files:
         lines.append("  none")
-    lines += ["", "Steps that would change the host, in order (where, main commands):"]
-    for step, where, cmds in steps(c, fleet, commit, files, json_dumps):
-        lines.append(f"  {step} [{where}]")
-        lines += [f"      $ {c.mask(cmd)}" for cmd in cmds]
-    lines += ["", "Verdict: " + ("every check passed; run without --plan to deploy" if all_ok
-                                 else "a check FAILED above: the deploy would stop at preflight")]
-    return lines, all_ok
-
-
-def steps(c, fleet, commit, files, json_dumps):
-    """(step, where, [commands]) for deploy.consolidate, from this host's settings."""
-    s, b = c.site, f"{c.site.backup.dir}/<run id>"
-    manage = prefix(c)
-    migrations = " ".join(files) or "(none)"
-    primary = "once, on " + fleet.primary.site.name if fleet.multi else s.name
-    every = "every host at once" if fleet.multi else s.name
-    dumps = [f"{manage} dumpdata ... | gzip > {b}/dumpdata-*.json.gz"] if json_dumps else []
-    return [
-        ("backup.create", primary, [f"pg_dump -Fc --snapshot=... {s.database.name} > {b}/db.dump",
-                                    f"pg_dumpall --globals-only > {b}/globals.sql", *dumps,
-                                    f"pg_restore -f /dev/null {b}/db.dump  (verification)"]),
-        ("verify.audit", primary, [f"the project's audit queries -> {b}/audit.json"]),
-        ("code update", every, [f"git -C {s.app.dir} merge --ff-only {commit[:12]}",
-                                "pip install -r requirements (only if they changed)"]),
-        ("maintenance.on", every, [f"nginx snippet {s.maintenance.snippet} (if missing; nginx -t)",
-                                   f"create {s.maintenance.flag}"]),
-        ("migrate.run", primary, [f"{manage} migrate --noinput ... ({migrations}); "
-                                  "invariants before the destructive ones"]),
-        ("verify.post", primary, ["the project's post checks; fingerprints compared"]),
-        ("restart", "rolling" if fleet.multi else s.name, [restart.plan_line(c)]),
-        ("maintenance.off", every, [f"rm {s.maintenance.flag}"]),
-        ("verify.smoke / verify.logs", every, ["HTTP smoke checks; log scan"]),
-    ]
-
-
-def generic_plan(run, steps):
-    """The plan of any composite (`--plan` or `fab --dry`): the read-only checks on each host,
-    then its steps in order, where each would run; and whether every check passed."""
-    fleet = run.fleet
-    lines, all_ok = [f"PLAN for {run.task} on {fleet.describe()} - nothing below has run", "",
-                     "Read-only checks:"], True
-    for m in fleet.members:
-        facts = host_checks(m) + [(None, f"code: deployed {head(m)[:12]}")]
-        all_ok = check_lines(fleet, m, facts, lines) and all_ok
-    lines += ["", f"Steps that would run, in order ({run.task} {cli_args(run.args)}):".replace(" )", ")")]
-    for i, step in enumerate(steps, 1):
-        where = {"once": f"on {fleet.primary.site.name}", "all": "on every host at once",
-                 "rolling": f"rolling, {run.batch} at a time"}[step.where] if fleet.multi else \
-            fleet.primary.site.name
-        role = f", {step.role} hosts" if step.role and fleet.multi else ""
-        doc = (getattr(step.fn, "__doc__", None) or "").strip().splitlines()
-        lines.append(f"  {i}. {step.name} [{where}{role}]"
-                     f"{'' if step.changes_host else ' (read-only)'}{' - ' + doc[0] if doc else ''}")
-    lines += ["", "Verdict: " + ("every check passed; run without --plan (or --dry) to do it"
-                                 if all_ok else "a check FAILED above: fix it first")]
-    return [run.c.mask(x) for x in lines], all_ok
+    return lines, ok
 
 
 class Run(steps_mod.Run):
     """The runner of a composite that changes a host: its `--plan` runs the read-only host checks
-    (lock, maintenance, services, pending migrations) before listing the steps."""
+    (lock, maintenance, services, the deployed commit) before listing the steps."""
 
-    def plan_lines(self, steps):
+    def host_facts(self, m: Any) -> list[tuple[bool | None, str]]:
+        """[(ok, text)]: one host's read-only facts."""
+        return host_checks(m) + [(None, f"code: deployed {head(m)[:12]}")]
+
+    def run_facts(self) -> tuple[list[str], bool]:
+        """(lines, ok): the composite's own read-only facts after the hosts' (none here)."""
+        return [], True
+
+    def plan_lines(self, steps: Sequence[steps_mod.Step]) -> tuple[list[str], bool]:
         return generic_plan(self, steps)
+
+
+class ConsolidateRun(Run):
+    """deploy.consolidate: its plan also reads the target commit (into `data["target"]`, as
+    preflight does, so the steps' commands name it) and the migrations it would apply."""
+
+    def host_facts(self, m):
+        facts, name, commit = checks(m, self.args.get("ref") or None)
+        self.data["target"] = (name, commit)
+        return facts
+
+    def run_facts(self):
+        return migration_facts(self.c, self.data["target"][1], self.args.get("expect"),
+                               self.args.get("allow_unguarded", False))

@@ -16,16 +16,18 @@ import re
 from runbook.django import app, migrate
 from runbook.engine.errors import ConfigError, DeployError
 from runbook.engine.journal import who
-from runbook.engine.runner import Failed, Step
+from runbook.engine.runner import LOCAL, Failed, Step, commands
+from runbook.engine.shell import q, sh
 from runbook.host import services
 from runbook.ops import backup, code_update, maintenance, staging, verify_steps
-from runbook.runbooks.deploy import step_preflight, step_restart
+from runbook.runbooks.deploy import step_preflight, step_restart, target
 
 TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 
 
 def _manage_checkpoint(what, *args):
     """A step running `manage.py ARGS` that must exit 0; its last lines are the reason if not."""
+    @commands(lambda c, run: [f"{app.prefix(c)} {sh(*args)}"])
     def run_step(c, run):
         r = app.manage(c, *args, warn=True)
         out = (r.stdout + r.stderr).strip().splitlines()
@@ -36,6 +38,7 @@ def _manage_checkpoint(what, *args):
             raise Failed(f"{what} failed (manage.py {' '.join(args)} exited {r.exited})"
                          + (": " + "; ".join(said[:5]) if said else ""))
         return f"manage.py {' '.join(args)}: ok"
+    run_step.__doc__ = f"`manage.py {' '.join(args)}` must exit 0 (else: {what})."
     return run_step
 
 
@@ -56,6 +59,10 @@ except SystemCheckError as e:
 CHECK_ID = re.compile(r"\(([\w.-]+\.[A-Z]\d+)\)")
 
 
+@commands(lambda c, run: [
+    f"{app.prefix(c)} shell  <- check --deploy --fail-level "
+    f"{c.site.inventory.project.check_fail_level}, silenced: "
+    f"{', '.join(c.site.inventory.project.check_silence) or 'none'}"])
 def step_check_deploy(c, run):
     """`check --deploy` at deploy.toml's level, its silenced ids ignored; Django's report is
     shown once (the failure names only the ids)."""
@@ -77,6 +84,9 @@ def step_check_deploy(c, run):
     return f"{what}: ok" + (f" ({', '.join(ids)} below {level})" if ids else "")
 
 
+@commands(lambda c, run: [
+    f"git -C {q(c.site.app.dir)} worktree add --detach {q(staging.paths(c)[0])} {target(run)}",
+    f"cp -a {q(c.site.app.venv)} {q(staging.paths(c)[1])}"])
 def step_stage(c, run):
     """The target commit in a worktree beside the live one, with a copy of the venv: the
     install and the checks run there first, the live tree untouched (staging.py)."""
@@ -91,9 +101,15 @@ def on_stage(step):
     def run_step(c, run):
         return step(staging.staged(c), run)
     run_step.__doc__ = (step.__doc__ or "").strip() + " (in the stage, before the tree moves)"
+    shown = getattr(step, "commands", None)
+    if shown is not None:
+        run_step.commands = lambda c, run: shown(staging.staged(c), run) if callable(shown) else shown
     return run_step
 
 
+@commands(lambda c, run: [
+    f"git -C {q(c.site.app.dir)} worktree remove --force {q(staging.paths(c)[0])}",
+    f"git -C {q(c.site.app.dir)} reset --quiet --keep {target(run)}"])
 def step_checkout(c, run):
     """The live tree to the checked target; the stage is removed."""
     staging.remove(c)
@@ -102,6 +118,8 @@ def step_checkout(c, run):
     return code_update.record_move(c, run, *code_update.move_to(c, commit))
 
 
+@commands(lambda c, run: [f"{code_update.install_command(c)}  (only when the venv was not "
+                          "installed from the tree's dependency files)"])
 def step_dependencies(c, run):
     """Install when the venv was not installed from the tree's dependency files (a rerun after
     a failed install installs again)."""
@@ -112,6 +130,7 @@ def step_dependencies(c, run):
     return f"installed with {c.site.app.installer} into {c.site.app.venv}"
 
 
+@commands(migrate.shown_plan)
 def step_plan(c, run):
     """`migrate --plan` from Django's executor: every operation classified, what each drop
     removes counted; an unguarded destructive operation is refused (guards.unguarded)."""
@@ -126,6 +145,8 @@ def step_plan(c, run):
 
 
 def step_workers(action):
+    @commands(lambda c, run: [f"sudo -n {sh(*services.argv(c, action, name))}"
+                              for name in c.site.service.workers] or [LOCAL])
     def run_step(c, run):
         workers = c.site.service.workers
         if not workers:
@@ -137,9 +158,11 @@ def step_workers(action):
         else:
             run.state.pop("workers", None)
         return f"{action} {', '.join(workers)}"
+    run_step.__doc__ = f"The workers (service.workers) {'stopped' if action == 'stop' else 'started'}."
     return run_step
 
 
+@commands(migrate.shown_migrate)
 def step_migrate(c, run):
     """The migrations in stages behind the data-loss guard: the non-destructive ones, their
     output read and the project's invariants checked, then the destructive ones."""

@@ -16,16 +16,23 @@ import re
 
 from runbook.django.app import head
 from runbook.engine.fabcmd import fab
-from runbook.engine.runner import ALL, ROLLING, Failed, Run, Step
+from runbook.engine.runner import ALL, ROLLING, Failed, Step, commands
+from runbook.engine.shell import q, sh
 from runbook.host import services
 from runbook.ops import backup as backups
 from runbook.ops import code_update, maintenance
-from runbook.ops.restart import restart_and_wait, wait_serving
+from runbook.ops.restart import wait_serving
 from runbook.postgres import db
+from runbook.runbooks.deploy import step_restart
+from runbook.runbooks.plan import Run  # its --plan: the host checks, then the steps
 
 
 def step_check_backup(name):
+    @commands(lambda c, run: [f"sha256sum {q(backups.bdir(c, name))}/*  (against its manifest)",
+                              f"pg_restore -f /dev/null {q(backups.bdir(c, name))}/db.dump  "
+                              "(read in full)"])
     def run_step(c, run):
+        """The backup usable: its files match the manifest, the dump reads in full."""
         manifest = backups.read_manifest(c, name)
         problems = backups.verify_files(c, name, manifest)
         if problems:
@@ -36,11 +43,31 @@ def step_check_backup(name):
     return run_step
 
 
+def service_commands(action):
+    """`sudo -n` commands doing `action` on the app and its workers, as services.control runs them."""
+    return lambda c, run: [f"sudo -n {sh(*services.argv(c, action, name))}"
+                           for name in [c.site.service.app, *c.site.service.workers]]
+
+
+@commands(service_commands("stop"))
 def step_stop_app(c, run):
+    """The app and its workers stopped."""
     for name in [c.site.service.app, *c.site.service.workers]:
         services.control(c, "stop", name, warn=True)
     run.state["app"] = f"the app ({c.site.service.app}) is STOPPED"
     return f"stopped {c.site.service.app}"
+
+
+def step_restore_database(name):
+    @commands(lambda c, run: [
+        f"createdb <fresh>; pg_restore -d <fresh> {q(backups.bdir(c, name))}/db.dump",
+        "psql <- every table's rows and md5 compared with the manifest",
+        f"psql <- ALTER DATABASE {c.site.database.name} RENAME TO <kept>; ALTER DATABASE "
+        f"<fresh> RENAME TO {c.site.database.name}"])
+    def run_step(c, run):
+        """Restore into a fresh database, prove it, swap names; the old one is kept."""
+        return restore_database(c, run, name)
+    return run_step
 
 
 def restore_database(c, run, name):
@@ -87,7 +114,10 @@ def kept_databases(c):
     return out
 
 
+@commands(lambda c, run: [*service_commands("start")(c, run), f"GET {c.site.health.url} until 200"])
 def step_start_app(c, run):
+    """The app and its workers started, then healthy (serving the tree's commit with
+    health.revision_key)."""
     for name in [c.site.service.app, *c.site.service.workers]:
         services.control(c, "start", name, warn=True)
     commit = head(c) if c.site.health.revision_key else None
@@ -101,7 +131,12 @@ def step_start_app(c, run):
 
 
 def step_code_to(ref_or_commit):
+    @commands(lambda c, run: [
+        f"git -C {q(c.site.app.dir)} fetch --quiet --tags --force {q(c.site.app.git_remote)}",
+        f"git -C {q(c.site.app.dir)} reset --quiet --keep {ref_or_commit or '<commit>'}",
+        f"{code_update.install_command(c)}  (only if the dependencies changed)"])
     def run_step(c, run):
+        """The code moved to the ref; the dependencies reinstalled when they changed."""
         code_update.fetch(c)
         _name, commit = code_update.resolve(c, ref_or_commit)
         code_update.record_stamp_before_move(c)
@@ -116,18 +151,24 @@ def step_code_to(ref_or_commit):
     return run_step
 
 
+@commands(lambda c, run: step_code_to(
+    (run.data.get("manifest") or {}).get("git_commit", "<the backup's commit>")).commands(c, run))
+def step_code_to_backup(c, run):
+    """The code moved to the commit the backup was taken at (its manifest's git_commit)."""
+    return step_code_to(run.data["manifest"]["git_commit"])(c, run)
+
+
 def restore_steps(name, with_code):
     """Database once on the primary; maintenance, app and code on every (web) host."""
     steps = [Step("check backup", step_check_backup(name), changes_host=False),
              Step("maintenance on", maintenance.step_on, where=ALL, role="web"),
              Step("stop app", step_stop_app, where=ALL),
-             Step("restore database", lambda c, run: restore_database(c, run, name),
+             Step("restore database", step_restore_database(name),
                   recovery=lambda run: "the live database is unchanged unless the swap was "
                                        "reported; retry: " + run.cmd(f"rollback.restore "
                                        f"--backup={name} --yes") + ", or " + run.cmd("maintenance.off"))]
     if with_code:
-        steps.append(Step("code to the backup's commit", where=ALL,
-                          fn=lambda c, run: step_code_to(run.data["manifest"]["git_commit"])(c, run)))
+        steps.append(Step("code to the backup's commit", step_code_to_backup, where=ALL))
     steps += [Step("start app", step_start_app, where=ALL),
               Step("maintenance off", maintenance.step_off, where=ALL, role="web")]
     return steps
@@ -143,8 +184,7 @@ def restore(c, name, with_code=False):
 def code_to(c, ref, maintenance_off=False):
     """Code on every host to `ref`, then a rolling restart (and maintenance off if asked)."""
     steps = [Step("code to ref", step_code_to(ref), where=ALL),
-             Step("restart", lambda c, run: restart_and_wait(c, run.say),
-                  where=ROLLING, role="web")]
+             Step("restart", step_restart, where=ROLLING, role="web")]
     if maintenance_off:
         steps.append(Step("maintenance off", maintenance.step_off, where=ALL, role="web"))
     return Run(c, "rollback.code", {"ref": ref}).execute(steps)

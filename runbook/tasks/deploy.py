@@ -14,10 +14,9 @@ from runbook.runbooks import rollback
 from runbook.runbooks.deploy import (
     batch_size,
     consolidate_steps,
-    show_plan,
     step_restart,
 )
-from runbook.runbooks.plan import Run
+from runbook.runbooks.plan import ConsolidateRun, Run
 from runbook.runbooks.release import check_tag_name, release_steps, tag_commit
 from runbook.tasks.defaults import DEFAULTS
 
@@ -66,9 +65,8 @@ def consolidate(c, ref="", no_json=False, expect="", auto_rollback=False, batch=
             print(f"run {prior.run_id} stopped at {prior.failed_step} before changing anything; "
                   "running it again from the start")
             prior = None
-    if dry:
-        return show_plan(fleet, ref or None, not no_json, expect, allow_unguarded)
-    run = Run(fleet, "deploy.consolidate", {"ref": ref, "no_json": no_json, "expect": expect,
+    # --plan: the same steps, each shown with its commands after the read-only checks
+    run = ConsolidateRun(fleet, "deploy.consolidate", {"ref": ref, "no_json": no_json, "expect": expect,
                                             "auto_rollback": auto_rollback, "batch": size,
                                             **({"allow_unguarded": True} if allow_unguarded
                                                else {}),

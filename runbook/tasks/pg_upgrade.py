@@ -176,7 +176,9 @@ def compose(c, to="", old_image="", execute=False, rollback=False, yes=False):
     plan = build(cfg, old_image, new, run.run_id)
     outputs = []
     run.execute([Step(cmd.title, _step(c, cfg, cmd, old_image, new, outputs),
-                      changes_host=cmd.changes_host) for cmd in plan])
+                      changes_host=cmd.changes_host, commands=[cmd.command],
+                      about=f"{cmd.title} (checked: {cmd.check or 'its exit code'})")
+                 for cmd in plan])
 
 
 ns = Collection("pg_upgrade")

@@ -2,15 +2,16 @@
 from invoke import Collection
 
 from runbook.django import migrate
-from runbook.django.app import head
+from runbook.django.app import head, manage, prefix
 from runbook.engine.confirm import confirm
 from runbook.engine.errors import ConfigError, DeployError
 from runbook.engine.fabcmd import fab
-from runbook.engine.runner import Failed, Step
+from runbook.engine.runner import Failed, Step, commands
+from runbook.engine.shell import sh
 from runbook.host.connection import hosttask
 from runbook.ops import backup as backups
-from runbook.ops.restart import restart_and_wait
 from runbook.postgres import db
+from runbook.runbooks.deploy import step_restart
 from runbook.runbooks.plan import Run
 from runbook.runbooks.rollback import code_to, kept_databases, restore
 from runbook.tasks.defaults import DEFAULTS
@@ -71,17 +72,15 @@ def migrations_task(c, to="", force=False, yes=False):
                           "accept the loss)")
     confirm(f"migrate {app_label} back to {name} on {c.site.name}?", yes)
 
-    def step_backup_first(c, run):
-        return backups.step_backup(json_dumps=False)(c, run)
-
+    @commands(lambda c, run: [f"{prefix(c)} {sh('migrate', '--noinput', app_label, name)}"])
     def step_migrate_back(c, run):
-        from runbook.django.app import manage
+        """The app migrated backwards to the target (Django runs each operation's reverse)."""
         manage(c, "migrate", "--noinput", app_label, name, hide=False)
         return f"{app_label} at {name}"
 
     Run(c, "rollback.migrations", {"to": to, "force": force}).execute([
-        Step("backup", step_backup_first), Step("migrate backwards", step_migrate_back),
-        Step("restart", lambda c, run: restart_and_wait(c, run.say))])
+        Step("backup", backups.step_backup(json_dumps=False)),
+        Step("migrate backwards", step_migrate_back), Step("restart", step_restart)])
 
 
 @hosttask(plan=True, name="code", fleet=True, help={"ref": "branch, tag or commit to go back to (required)",

@@ -1,0 +1,140 @@
+"""Every composite's plan comes from the step list its run executes: each task is called (on the
+fake host, its `--plan` on) up to `Run.execute`, which records the steps it was handed and the
+plan the runner derives from them (`Run.plan_lines`). The plan's step lines must be the run's
+step names in order, and every step must say what it does and its main commands (or LOCAL)."""
+import re
+from types import SimpleNamespace as NS
+
+import pytest
+
+from runbook.engine import runner
+from runbook.engine.errors import PlanShown
+from runbook.engine.fleet import Fleet
+from runbook.postgres import clusters
+from runbook.runbooks import plan
+from runbook.tasks import backup, deploy, migrate, pg_upgrade, rollback, verify
+from tests.support.host import FakeHost
+from tests.support.sites import make_site
+
+STEP_LINE = re.compile(r"^  \d+\. (.+?) \[[^\]]*\]")
+BACKUP = "20261203-010203-abcd"
+UPGRADE = {"run": "20261203-010203-abcd", "phase": "done", "from": "14", "to": "15",
+           "cluster": "main", "port": 5432, "method": "dump", "backup": BACKUP, "before": {},
+           "fingerprint_version": 2}
+KEPT = "15 main 5433 down postgres /var/lib/postgresql/15/main /var/log/postgresql/x.log"
+MANIFEST = {"host": "web", "database": "app", "created": "2026-12-03T01:02:03+00:00",
+            "git_commit": "850f5b3f1b2f" + "0" * 28}
+MIGRATION = {"migration": "shop.0002_price", "backwards": True,
+             "ops": [{"op": "AddField", "describe": "Add field price to item", "kind": "schema",
+                      "reversible": True}]}
+
+
+RESTORE = {"runbook.tasks.rollback.backups.check_name": lambda c, name: name,
+           "runbook.tasks.rollback.backups.read_manifest": lambda c, name: MANIFEST}
+
+
+def patch_state(phase):
+    return {"runbook.tasks.pg_upgrade.read_state": lambda c: {**UPGRADE, "phase": phase},
+            "runbook.tasks.pg_upgrade.clusters.listing": lambda c: clusters.parse(KEPT)}
+
+
+# (task, keyword arguments, what the task reads from the host before its run, faked)
+COMPOSITES = [
+    ("deploy.consolidate", deploy.consolidate, {"ref": "v2"}, {}),
+    ("deploy.consolidate --no-json", deploy.consolidate, {"ref": "v2", "no_json": True}, {}),
+    ("deploy.release", deploy.release, {"ref": "v2"}, {}),
+    ("deploy.restart", deploy.restart, {}, {}),
+    ("deploy.pg_upgrade", deploy.deploy_pg_upgrade,
+     {"to": "15", "method": "link", "tag": "v1-pre", "soak_minutes": "5", "drop_empty_target": True,
+      "yes": True}, {}),
+    *[(f"pg_upgrade.run --method {m}", pg_upgrade.run_task, {"to": "15", "method": m, "yes": True},
+       {}) for m in ("dump", "copy", "link")],
+    ("pg_upgrade.run --drop-empty-target", pg_upgrade.run_task,
+     {"to": "15", "drop_empty_target": True, "yes": True}, {}),
+    ("pg_upgrade.rollback", pg_upgrade.rollback, {"yes": True}, patch_state("done")),
+    ("pg_upgrade.cleanup", pg_upgrade.cleanup, {"yes": True}, patch_state("rolled back")),
+    ("pg_upgrade.compose", pg_upgrade.compose,
+     {"to": "15", "old_image": "postgres:14", "execute": True, "yes": True},
+     {"runbook.postgres.compose_upgrade.switch_for": lambda *a: ""}),
+    ("pg_upgrade.compose --rollback", pg_upgrade.compose,
+     {"to": "15", "old_image": "postgres:14", "execute": True, "rollback": True, "yes": True}, {}),
+    ("rollback.restore", rollback.restore_task, {"backup": BACKUP, "yes": True},
+     RESTORE),
+    ("rollback.restore --code", rollback.restore_task, {"backup": BACKUP, "code": True, "yes": True},
+     RESTORE),
+    ("rollback.migrations", rollback.migrations_task, {"to": "shop.0001_initial", "force": True, "yes": True},
+     {"runbook.tasks.rollback.migrate.plan": lambda c, target=None: [MIGRATION]}),
+    ("rollback.code", rollback.code_task, {"ref": "v1", "yes": True}, {}),
+    ("migrate.run", migrate.run_task, {}, {}),
+    ("backup.create", backup.create_task, {}, {}),
+    ("verify.audit", verify.audit, {}, {}),
+    ("verify.post", verify.post, {}, {}),
+    ("verify.soak", verify.soak, {"minutes": "2"}, {}),
+]
+
+
+@pytest.fixture
+def host(tmp_path):
+    site = make_site(tmp_path, compose={"project_dir": "/srv/stack"},
+                     service={"manager": "supervisor", "app": "gunicorn", "workers": ["celery"]})
+    c = FakeHost(site)
+    c.config = NS(deploy=NS(plan=True))   # --plan: the composites' runs plan, not run
+    return c
+
+
+@pytest.fixture
+def planned(monkeypatch):
+    """Run.execute records the steps it is handed and the plan derived from them; the
+    read-only host checks (remote facts) are left out."""
+    seen = {}
+
+    def execute(self, steps):
+        seen.update(run=self, steps=list(steps), lines=self.plan_lines(steps)[0])
+        raise PlanShown()
+
+    monkeypatch.setattr(runner.Run, "execute", execute)
+    for cls in (plan.Run, plan.ConsolidateRun):
+        monkeypatch.setattr(cls, "host_facts", lambda self, m: [])
+        monkeypatch.setattr(cls, "run_facts", lambda self: ([], True))
+    return seen
+
+
+@pytest.mark.parametrize("what, task, kwargs, fakes", COMPOSITES, ids=[c[0] for c in COMPOSITES])
+def test_the_plan_is_the_runs_steps_each_described(monkeypatch, host, planned, what, task, kwargs,
+                                                    fakes):
+    for target, value in fakes.items():
+        monkeypatch.setattr(target, value)
+    fleet = getattr(task.body.__wrapped__, "__name__", "") in {"consolidate", "restart",
+                                                              "restore_task", "code_task"}
+    with pytest.raises(PlanShown):
+        task.body.__wrapped__(Fleet.single(host) if fleet else host, **kwargs)
+    run, steps, lines = planned["run"], planned["steps"], planned["lines"]
+    assert steps, what
+    assert [m[1] for m in map(STEP_LINE.match, lines) if m] == [s.name for s in steps]
+    for step in steps:
+        shown = step.main_commands(host, run)
+        assert step.about.strip(), f"{what}: step {step.name!r} has no description"
+        assert shown and all(cmd.strip() for cmd in shown), \
+            f"{what}: step {step.name!r} shows no command (give its commands, or [LOCAL])"
+    # each step line carries its description, followed by its commands
+    starts = [i for i, line in enumerate(lines) if STEP_LINE.match(line)]
+    for i, step in zip(starts, steps, strict=True):
+        assert lines[i].endswith(" - " + step.about), lines[i]
+        assert lines[i + 1].startswith("      $ "), "\n".join(lines)
+
+
+def test_a_step_without_a_description_is_caught():
+    def bare(c, run):
+        return None
+
+    step = runner.Step("bare", bare)
+    assert step.about == "" and step.main_commands(None, None) == []
+    described = runner.Step("local", runner.commands([runner.LOCAL])(step_doc))
+    assert described.about == "Check what an earlier step found."
+    assert described.main_commands(None, None) == ["no command (local check)"]
+
+
+def step_doc(c, run):
+    """Check what an earlier step found. More words on a second sentence.
+
+    And a paragraph the plan does not show."""
