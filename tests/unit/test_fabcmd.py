@@ -9,6 +9,7 @@ from runbook.engine import fabcmd
 from runbook.engine.errors import CheckpointFailed
 from runbook.engine.runner import Run, Step, fail
 from runbook.host import inventory
+from tests.support.host import FakeHost
 from tests.support.sites import MINIMAL
 
 
@@ -16,7 +17,7 @@ def conn(tmp_path, dirname="my inv"):
     d = tmp_path / dirname
     d.mkdir()
     (d / "hosts.toml").write_text(MINIMAL)
-    return SimpleNamespace(site=inventory.load(d / "hosts.toml").site("web"))
+    return FakeHost(inventory.load(d / "hosts.toml").site("web"))
 
 
 def test_a_non_default_inventory_is_named_quoted(tmp_path):

@@ -4,6 +4,8 @@ import pytest
 
 from runbook.engine import resume
 from runbook.engine.errors import ConfigError, DeployError
+from tests.support.host import FakeHost
+from tests.support.sites import make_site
 
 TASK = "deploy.consolidate"
 A, B = "20261121-070000-aaaa", "20261121-080000-bbbb"
@@ -77,12 +79,7 @@ def test_a_different_option_is_a_new_deploy_not_a_resume(given, says):
 
 
 def test_a_run_without_an_end_names_deploy_show_with_the_inventory(tmp_path):
-    from types import SimpleNamespace
-
-    from runbook.host import inventory
-    from tests.support.sites import MINIMAL
-    (tmp_path / "hosts.toml").write_text(MINIMAL)
-    c = SimpleNamespace(site=inventory.load(tmp_path / "hosts.toml").site("web"))
+    c = FakeHost(make_site(tmp_path))
     with pytest.raises(DeployError) as e:
         resume.prior_from_records(run(A, None, STEPS), TASK, "web", c)
     assert (f"(fab -H web deploy.show --run {A} --hosts-file "
