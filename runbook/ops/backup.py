@@ -2,8 +2,11 @@
 
 A backup is a 0700 directory `<backup.dir>/<run id>/` of 0600 files:
   db.dump                pg_dump custom format, taken in an exported snapshot
-  globals.sql            pg_dumpall --globals-only (roles; pg_dump omits them)
-  dumpdata-*.json.gz     the runbook's Django JSON dumps (optional, --no-json)
+                         (docs/BEHAVIOUR.md#pg-exported-snapshot)
+  globals.sql            pg_dumpall --globals-only (roles; pg_dump omits them:
+                         docs/BEHAVIOUR.md#pg-dump-omits-globals)
+  dumpdata-*.json.gz     the runbook's Django JSON dumps (optional, --no-json; not a backup:
+                         docs/BEHAVIOUR.md#django-dumpdata-not-backup)
   manifest.json          sizes + sha256 of the files, PostgreSQL version, git commit, applied
                          migrations, and per-table row counts + content fingerprints computed in
                          the SAME snapshot as the dump, so a restore can be proved exact
@@ -47,7 +50,8 @@ def create_script(c, name, json_labels, other_dbs=()):
     env = {**pg_env, **app.script_env(c), "RB_BACKUP_DIR": c.site.backup.dir,
            "RB_BACKUP": bdir(c, name), "RB_DB": d.name,
            # Never queue forever behind a migration's lock: fail the backup instead (config
-           # deploy.lock_wait_timeout, env FABRIC_DEPLOY_LOCK_WAIT_TIMEOUT).
+           # deploy.lock_wait_timeout, env FABRIC_DEPLOY_LOCK_WAIT_TIMEOUT;
+           # docs/BEHAVIOUR.md#pg-lock-timeout).
            "RB_LOCK_WAIT": int(c.config.deploy.lock_wait_timeout),
            # seconds between progress lines
            "RB_PROGRESS_EVERY": f"{float(c.config.deploy.get('progress_every', 5.0)):g}",
@@ -121,7 +125,8 @@ def read_manifest(c, name):
 
 def verify_files(c, name, manifest=None):
     """Every file non-empty with the manifest's size and sha256; the dumps read in full (the
-    JSON dumps parsed to their end)."""
+    JSON dumps parsed to their end): `pg_restore --list` would miss a truncation
+    (docs/BEHAVIOUR.md#pg-restore-list-toc-only)."""
     manifest = manifest or read_manifest(c, name)
     d = bdir(c, name)
     dumps = ["db.dump", *manifest.get("other_databases", {}).values()]
@@ -171,7 +176,8 @@ def restore_drill(c, name, manifest=None):
 
 
 def restore_into(c, name, dbname, dump="db.dump", owner=None):
-    """Create `dbname` fresh (template0, owned like the app's database) and pg_restore into it."""
+    """Create `dbname` fresh (template0, owned like the app's database) and pg_restore into it
+    (docs/BEHAVIOUR.md#pg-template0, docs/BEHAVIOUR.md#pg-restore-over-existing-db)."""
     d = c.site.database
     owner = owner or db.psql(c, f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = "
                                 f"{db.literal(d.name)};", db="postgres").strip() or d.os_user
@@ -248,7 +254,7 @@ def step_backup(json_dumps=True, whole_cluster=False):
     `whole_cluster` also dumps every other database of the cluster (a cluster upgrade's backup).
     """
     def shown(c, run):
-        b = bdir(c, run.run_id)
+        b = bdir(c, "<run id>")   # the backup is named after the run that takes it
         return [f"pg_dump -Fc --snapshot=... {q(c.site.database.name)} > {b}/db.dump"
                 + ("  (and each other database of the cluster)" if whole_cluster else ""),
                 f"pg_dumpall --globals-only > {b}/globals.sql",

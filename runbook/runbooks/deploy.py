@@ -138,7 +138,8 @@ def step_hosts_agree(c, run):
 
 def target(run):
     """The target commit as far as the run (or its plan) knows it."""
-    return (run.data.get("target") or ("", "<target commit>"))[1][:12]
+    commit = (run.data.get("target") or ("", ""))[1]
+    return commit[:12] or "<target commit>"
 
 
 @commands(lambda c, run: [f"git -C {q(c.site.app.dir)} merge --ff-only {target(run)}",

@@ -5,13 +5,14 @@
     fab -H staging pg_upgrade.rollback
     fab -H staging pg_upgrade.cleanup     (after a rollback: back up and drop the kept new cluster)
 
-`run` takes the lock, backs up every database (verified; `link` also drills the restore),
-turns maintenance on, stops the app, fingerprints every table, upgrades with Debian's
-`pg_upgradecluster` (the new cluster takes the app's port, the old one is kept, stopped),
-analyzes, proves every table's fingerprint unchanged, starts the app, runs the smoke contract
-and turns maintenance off. What it did is kept in `<backup.dir>/pg_upgrade.json` for `rollback`:
-back to the kept old cluster (dump/copy), or the verified backup restored into a fresh old-version
-cluster (link: the old data files are no longer usable once the new cluster started). The new
+`run` takes the lock, backs up every database (verified; `link` also drills the restore), turns
+maintenance on, stops the app, fingerprints every table, upgrades with Debian's `pg_upgradecluster`
+(the new cluster takes the app's port, the old one is kept, stopped:
+docs/BEHAVIOUR.md#pg-upgradecluster), analyzes, proves every table's fingerprint unchanged, starts
+the app, runs the smoke contract and turns maintenance off. What it did is kept in
+`<backup.dir>/pg_upgrade.json` for `rollback`: back to the kept old cluster (dump/copy), or the
+verified backup restored into a fresh old-version cluster (link: the old data files are no longer
+usable once the new cluster started: docs/BEHAVIOUR.md#pg-upgrade-link-no-way-back). The new
 cluster is never dropped by a rollback: it is stopped and moved to a free port, with any writes
 made since, until `cleanup` backs it up and drops it. The old cluster's configuration (files and
 settings) is recorded, carried to the new cluster and proved equal after an upgrade or rollback.
@@ -75,10 +76,10 @@ def check_version(to):
 
 # --- the run's steps -------------------------------------------------------------------------
 def source(c, run):
-    """(version, name) of the cluster being upgraded as far as the run knows (its report, else
-    the state file's words for it)."""
+    """(version, name) of the cluster being upgraded as far as the run knows: its report, or
+    what its plan read (`data["source"]`)."""
     rep = run.data.get("report")
-    return (rep.source.version, rep.source.name) if rep else ("<old version>", "<cluster>")
+    return (rep.source.version, rep.source.name) if rep else run.data.get("source", ("OLD", "CLUSTER"))
 
 
 def ctl_shown(version, name, action):
@@ -122,7 +123,7 @@ def step_preflight(to, method, drop_empty_target):
 
 
 @commands(lambda c, run: [
-    f"pg_restore -d <scratch> {backup.bdir(c, run.data.get('backup', run.run_id))}/db.dump; every "
+    f"pg_restore -d <scratch> {backup.bdir(c, run.data.get('backup', '<run id>'))}/db.dump; every "
     "table's rows and md5 compared with the manifest; DROP DATABASE <scratch>"])
 def step_drill(c, run):
     """link: the backup is the only way back; prove it restores before touching anything."""
@@ -257,7 +258,7 @@ def step_config(c, run):
     "--analyze-in-stages", "psql -f update_extensions.sql  (when pg_upgrade wrote one)"])
 def step_analyze(c, run):
     """vacuumdb --analyze-in-stages (planner statistics are not carried over), and the extension
-    updates pg_upgrade wrote, if any: one script."""
+    updates pg_upgrade wrote, if any: one script (docs/BEHAVIOUR.md#pg-upgrade-no-statistics)."""
     rep = run.data["report"]
     binroot = f"{clusters.BINROOT}/{rep.target_version}/bin"
     logs = (f"/var/log/postgresql/pg_upgradecluster-{q(rep.source.version)}-"
@@ -514,8 +515,8 @@ def cleanup_steps(c, state, kept):
 
     @commands(lambda c, run: [
         f"{ctl_shown(kept.version, kept.name, 'start')}  (if stopped; stopped again after)",
-        f"pg_dump -Fc per database, pg_dumpall --globals-only > {backup.bdir(c, run.run_id)}/",
-        f"pg_restore -f /dev/null each dump (read in full); write {backup.bdir(c, run.run_id)}/manifest.json"])
+        f"pg_dump -Fc per database, pg_dumpall --globals-only > {backup.bdir(c, '<run id>')}/",
+        f"pg_restore -f /dev/null each dump (read in full); write {backup.bdir(c, '<run id>')}/manifest.json"])
     def step_backup_kept(c, run):
         """Every database of the kept cluster dumped into a backup, each dump read in full."""
         started = not kept.online

@@ -22,7 +22,7 @@ from runbook.engine.history import cli_args
 from runbook.host import services
 from runbook.host.remote import q
 from runbook.ops import code_update, maintenance, preflight_facts
-from runbook.postgres import db
+from runbook.postgres import clusters, db
 
 OP_RE = re.compile(r"migrations\.(\w+)\(")
 
@@ -118,7 +118,7 @@ def step_lines(run, steps):
 
 
 def migration_facts(c, commit, expect, allow_unguarded=False):
-    """(lines, ok): deploy.consolidate's own read-only facts, read from the target commit's
+    """(lines, ok, pending): deploy.consolidate's own read-only facts, read from the target commit's
     migration files: the data-loss guard, the expected migrations, the pending ones tagged
     DESTRUCTIVE or DATA."""
     lines, ok = [], True
@@ -142,7 +142,7 @@ def migration_facts(c, commit, expect, allow_unguarded=False):
         lines.append(f"  {tag}{mig}: {', '.join(names) or 'no operations found'}")
     if not files:
         lines.append("  none")
-    return lines, ok
+    return lines, ok, list(files)
 
 
 class Run(steps_mod.Run):
@@ -161,6 +161,19 @@ class Run(steps_mod.Run):
         return generic_plan(self, steps)
 
 
+class UpgradeRun(Run):
+    """pg_upgrade.run, deploy.pg_upgrade: the plan also names the cluster on the app's port (into
+    `data["source"]`), so the steps' commands name it as the upgrade will."""
+
+    def host_facts(self, m):
+        port = int(m.site.database.port)
+        src = next((k for k in clusters.listing(m) if k.port == port), None)
+        if src is not None:
+            self.data["source"] = (src.version, src.name)
+        return super().host_facts(m) + [(None, f"cluster on port {port}: "
+                                               + (f"{src.id} ({src.status})" if src else "none"))]
+
+
 class ConsolidateRun(Run):
     """deploy.consolidate: its plan also reads the target commit (into `data["target"]`, as
     preflight does, so the steps' commands name it) and the migrations it would apply."""
@@ -171,5 +184,7 @@ class ConsolidateRun(Run):
         return facts
 
     def run_facts(self):
-        return migration_facts(self.c, self.data["target"][1], self.args.get("expect"),
-                               self.args.get("allow_unguarded", False))
+        lines, ok, self.data["pending"] = migration_facts(
+            self.c, self.data["target"][1], self.args.get("expect"),
+            self.args.get("allow_unguarded", False))
+        return lines, ok

@@ -21,7 +21,7 @@ from runbook.runbooks.pg_upgrade import (
     run_steps,
     step_tag,
 )
-from runbook.runbooks.plan import Run
+from runbook.runbooks.plan import Run, UpgradeRun
 from runbook.tasks.defaults import DEFAULTS
 
 
@@ -60,7 +60,7 @@ def run_task(c, to="", method="dump", drop_empty_target=False, yes=False):
     to, method = check_version(to), check_method(method)
     confirm(f"upgrade PostgreSQL on {c.site.name} to {to} by {method} (the app is down meanwhile)?",
             yes)
-    run = Run(c, "pg_upgrade.run", {"to": to, "method": method,
+    run = UpgradeRun(c, "pg_upgrade.run", {"to": to, "method": method,
                                     "drop_empty_target": drop_empty_target})
     run.execute(run_steps(c, to, method, drop_empty_target))
     print(f"  PostgreSQL {run.data['upgrade']['version']} serves {c.site.database.name}; backup "
@@ -116,7 +116,7 @@ def deploy_pg_upgrade(c, to="", method="dump", tag="", soak_minutes="0", drop_em
         ([Step(f"soak {minutes:g} min", soak.step(minutes, min(30.0, minutes * 60), lambda c: (
             f"{fab(c, 'pg_upgrade.rollback', yes=True)}  (back to the old cluster; writes "
             "since the upgrade stay in the new one)")), changes_host=False)] if minutes else [])
-    run = Run(c, "deploy.pg_upgrade", {"to": to, "method": method, "tag": tag,
+    run = UpgradeRun(c, "deploy.pg_upgrade", {"to": to, "method": method, "tag": tag,
                                        "soak_minutes": minutes})
     run.execute(steps)
     print(f"  to go back: {fab(c, 'pg_upgrade.rollback')}")

@@ -1,5 +1,6 @@
 """deploy.consolidate --plan (and fab --dry): read-only checks and what would run; nothing changes."""
 import os
+import re
 import subprocess
 
 import pytest
@@ -24,7 +25,11 @@ def test_plan_changes_nothing_and_lists_the_destructive_migrations(sfab, db, sec
     assert "DATA accounts.0014_final_sync_before_deletion: RunPython" in out
     for step in ("backup.create", "code update", "maintenance.on", "migrate.run", "restart",
                  "maintenance.off"):
-        assert f"  {step} [" in out, step
+        assert f". {step} [" in out, step   # "  N. STEP [where] - what it does", its commands below
+    assert re.search(r"\$ git -C /srv/recorder/app merge --ff-only [0-9a-f]{12}\n", out), out
+    migrate_cmd = [x for x in out.splitlines() if x.startswith("      $ ") and " shell  <- migrate " in x]
+    assert len(migrate_cmd) == 1 and "accounts.0014_final_sync_before_deletion" in migrate_cmd[0] \
+        and "workshops.0025_remove_userprofile" in migrate_cmd[0], out
     assert "Verdict: every check passed" in out
     assert not any(v and v in out for v in secrets.values())
     with db() as conn:

@@ -12,6 +12,7 @@ from runbook.engine.errors import PlanShown
 from runbook.engine.fleet import Fleet
 from runbook.postgres import clusters
 from runbook.runbooks import plan
+from runbook.runbooks.pg_upgrade import run_steps
 from runbook.tasks import backup, deploy, migrate, pg_upgrade, rollback, verify
 from tests.support.host import FakeHost
 from tests.support.sites import make_site
@@ -93,7 +94,7 @@ def planned(monkeypatch):
         raise PlanShown()
 
     monkeypatch.setattr(runner.Run, "execute", execute)
-    for cls in (plan.Run, plan.ConsolidateRun):
+    for cls in (plan.Run, plan.ConsolidateRun, plan.UpgradeRun):
         monkeypatch.setattr(cls, "host_facts", lambda self, m: [])
         monkeypatch.setattr(cls, "run_facts", lambda self: ([], True))
     return seen
@@ -121,6 +122,18 @@ def test_the_plan_is_the_runs_steps_each_described(monkeypatch, host, planned, w
     for i, step in zip(starts, steps, strict=True):
         assert lines[i].endswith(" - " + step.about), lines[i]
         assert lines[i + 1].startswith("      $ "), "\n".join(lines)
+
+
+def test_the_upgrade_plan_names_the_cluster_on_the_apps_port(monkeypatch, host):
+    monkeypatch.setattr(plan, "host_checks", lambda m: [])
+    monkeypatch.setattr(plan, "head", lambda m: "850f5b3f1b2f" + "0" * 28)
+    monkeypatch.setattr(plan.clusters, "listing", lambda m: clusters.parse(
+        "14 main 5432 online postgres /var/lib/postgresql/14/main x\n" + KEPT))
+    run = plan.UpgradeRun(host, "pg_upgrade.run", {"to": "15", "method": "link"})
+    lines, ok = run.plan_lines(run_steps(host, "15", "link", drop_empty_target=True))
+    assert ok and "       cluster on port 5432: 14/main (online)" in lines, "\n".join(lines)
+    assert "      $ sudo -n pg_upgradecluster -v 15 -m link 14 main" in lines
+    assert "      $ sudo -n pg_dropcluster 15 main --stop  (only when it holds no data)" in lines
 
 
 def test_a_step_without_a_description_is_caught():
