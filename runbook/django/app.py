@@ -31,9 +31,12 @@ def manage(c, *args, **kwargs):
     return c.run(f"{prefix(c)} {sh(*args)}", **kwargs)
 
 
-def shell(c, code, **kwargs):
-    """`manage.py shell` running `code` sent on stdin (one Django start-up, nothing in `ps`)."""
-    return manage(c, "shell", in_stream=io.StringIO(code), **kwargs)
+def shell(c, code, env=None, **kwargs):
+    """`manage.py shell` running `code` sent on stdin (one Django start-up); `env` ({NAME:
+    value}, no secrets: they show in `ps`) is exported for it, the code's parameters."""
+    kwargs.setdefault("hide", True)
+    exports = "".join(f"export {n}={q(str(v))} && " for n, v in (env or {}).items())
+    return c.run(f"{exports}{prefix(c)} shell", in_stream=io.StringIO(code), **kwargs)
 
 
 MIGRATION_LINE = re.compile(r"^\[(?P<mark>[ X])\]\s+(?P<app>\w+)\.(?P<name>\w+)")

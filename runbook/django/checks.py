@@ -4,33 +4,20 @@ All SQL checks of a batch go to the host in one psql call (one round trip), and 
 of a batch run in one `manage.py shell` (one Django start-up), each snippet in its own namespace.
 The Django part can also ride on a `manage.py shell` the caller runs anyway (migrate.apply).
 """
+import json
+
 from runbook.django import app
 from runbook.engine.errors import DeployError
+from runbook.engine.scripts import script
 from runbook.host.remote import sections
 from runbook.postgres import db
 
-# Each snippet runs in a fresh namespace; what it prints goes under "@@django N", or the
-# exception under "@@django-error N" (a snippet that raises fails the check, it is no value).
-DJANGO_BATCH = """
-import contextlib as _cl, io as _io, sys as _sys
-for _i, _code in enumerate({codes!r}):
-    _buf = _io.StringIO()
-    try:
-        with _cl.redirect_stdout(_buf):
-            exec(_code, {{"__name__": "__deploy_check__"}})
-    except Exception as _e:
-        print("@@django-error %d" % _i)
-        print("%s: %s" % (type(_e).__name__, _e))
-        continue
-    print("@@django %d" % _i)
-    print(_buf.getvalue())
-_sys.stdout.flush()
-"""
-
 
 def django_script(checks):
-    """Python for `manage.py shell` that runs the Django snippets of `checks` in one process."""
-    return DJANGO_BATCH.format(codes=[chk["django"].strip() + "\n" for chk in checks])
+    """(code, env) for `manage.py shell` running the Django snippets of `checks` in one process
+    (scripts/checks_batch.py; the snippets in its env)."""
+    return script("runbook.django", "checks_batch.py"), {
+        "RB_CHECKS": json.dumps([chk["django"].strip() + "\n" for chk in checks])}
 
 
 def django_values(text, checks):
@@ -69,7 +56,8 @@ def _sql_batch(c, checks):
 
 
 def _django_batch(c, checks):
-    return django_values(app.shell(c, django_script(checks)).stdout, checks)
+    code, env = django_script(checks)
+    return django_values(app.shell(c, code, env=env).stdout, checks)
 
 
 def evaluate(c, checks, django=None, sql=None):

@@ -14,13 +14,12 @@ docs/GUARDS.md says what these catch and what they cannot.
 import ast
 import json
 import re
-from pathlib import Path
 
 from runbook.host.project import RED_FLAGS
+from runbook.engine.scripts import script as load
 
 DROPPING = {"DeleteModel", "RemoveField"}
 STOP = "data-loss guard: "      # the reason of every guard stop starts so (resume looks for it)
-SCRIPT = (Path(__file__).parent / "scripts" / "migration_guard.py").read_text()
 MARK = re.compile(r"^@@(data-op|drop|guard-stop) (.*)$", re.M)
 
 
@@ -32,10 +31,10 @@ def scan(text, patterns=RED_FLAGS):
 
 
 def script(project, prior=()):
-    """The guard code to run before a stage's migrations (the host's Python, one process)."""
+    """(code, env): the guard to run before a stage's migrations (the host's Python, one
+    process), its parameters in the env."""
     params = {"flags": project.red_flags, "prior": list(prior), "no_writes_ok": project.no_writes_ok}
-    return f"_GUARD = {json.dumps(params)!r}\nimport json as _gj\n_GUARD = _gj.loads(_GUARD)\n" \
-        + SCRIPT
+    return load("runbook.django", "migration_guard.py"), {"RB_GUARD": json.dumps(params)}
 
 
 def reports(text):

@@ -15,40 +15,10 @@ from runbook.django import app, checks, guards
 from runbook.engine.errors import ConfigError
 from runbook.engine.output import Prefixed, UpTo
 from runbook.engine.runner import Failed, commands
+from runbook.engine.scripts import script
 from runbook.host.remote import q, run_script, sections
 from runbook.postgres import db
 
-# Run after guards.script: _gtarget and _gcount are the guard's own (one way to name and count
-# what a drop removes, at plan time and at drop time).
-PLAN_CODE = """
-import json
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
-from django.db.migrations.operations import DeleteModel, RemoveField
-ex = MigrationExecutor(connection)
-target = {target}
-targets = [tuple(target)] if target else ex.loader.graph.leaf_nodes()
-out = []
-for mig, backwards in ex.migration_plan(targets):
-    ops = []
-    state = None
-    for o in mig.operations:
-        op = {{"op": type(o).__name__, "describe": o.describe(),
-               "reversible": bool(getattr(o, "reversible", True))}}
-        if not backwards and isinstance(o, (DeleteModel, RemoveField)):
-            try:   # what the drop removes now: "table" or "table.column", and its rows
-                state = state or ex.loader.project_state((mig.app_label, mig.name), at_end=False)
-                found = _gtarget(o, mig.app_label, state, connection)
-                if found:
-                    table, column = found
-                    op["target"] = table + ("." + column if column else "")
-                    op["rows"] = _gcount(connection, table, column)
-            except Exception as e:   # the plan still lists it; the guard counts at drop time
-                op["target"] = "unknown (%s)" % type(e).__name__
-        ops.append(op)
-    out.append({{"migration": mig.app_label + "." + mig.name, "backwards": backwards, "ops": ops}})
-print("@@PLAN " + json.dumps(out))
-"""
 DESTRUCTIVE = {"DeleteModel", "RemoveField"}
 # Undoing these drops data written since, or cannot bring the dropped data back.
 LOSSY_BACKWARDS = {"DeleteModel": "recreates the table EMPTY",
@@ -69,9 +39,9 @@ def classify(op):
 
 def plan(c, target=None):
     """[{migration, backwards, ops: [{op, describe, reversible, kind}]}] from Django on the host."""
-    code = guards.script(c.site.inventory.project) + \
-        PLAN_CODE.format(target=json.dumps(list(target)) if target else "None")
-    r = app.shell(c, code, warn=True)
+    guard, env = guards.script(c.site.inventory.project)
+    env["RB_PLAN_TARGET"] = json.dumps(list(target) if target else None)
+    r = app.shell(c, guard + script("runbook.django", "migrate_plan.py"), env=env, warn=True)
     line = next((x for x in r.stdout.splitlines() if x.startswith("@@PLAN ")), None)
     if line is None:
         err = (r.stderr or r.stdout).strip().splitlines()
@@ -130,24 +100,6 @@ def split_staged(entries):
 
 SYNC_BLOCK = re.compile(r"^=+ .* =+$\n(?:.*\n)*?^=+$", re.M)
 
-# `manage.py migrate APP NAME --noinput` per app, in one Django process (system checks kept).
-MIGRATE_CODE = """
-import sys
-from django.core.management import call_command
-from django.core.management.base import CommandError
-sys.stdout.reconfigure(line_buffering=True)
-for _app, _name in {targets!r}:
-    try:
-        call_command("migrate", _app, _name, interactive=False, skip_checks=False)
-    except _GuardStop as _e:   # scripts/migration_guard.py refused a drop (rolled back)
-        sys.stdout.flush()
-        print("\\n@@guard-stop %s" % _e, flush=True)
-        sys.exit(3)
-    except CommandError as _e:
-        sys.stdout.flush()
-        sys.stderr.write("CommandError: %s\\n" % _e)
-        sys.exit(1)
-"""
 # Printed between the migrations and the checks that follow them in the same process: what
 # comes after it is read by the tool, not shown.
 AFTER = "@@after-migrate"
@@ -162,14 +114,17 @@ def targets(entries):
     return list(last.items())
 
 
-def apply_script(entries, then=(), guard=""):
-    """The `manage.py shell` script applying exactly `entries` behind the data-loss `guard`
-    (guards.script), then running the Django checks `then` (checks.django_script) after the
-    AFTER line."""
-    code = guard + MIGRATE_CODE.format(targets=targets(entries))
+def apply_script(entries, then=(), guard=("", {})):
+    """(code, env) for `manage.py shell` applying exactly `entries` behind the data-loss `guard`
+    (guards.script's (code, env)), then running the Django checks `then` (checks.django_script)
+    after the AFTER line (scripts/migrate_apply.py, each part's parameters in the env)."""
+    code, env = guard[0] + script("runbook.django", "migrate_apply.py"), dict(guard[1])
+    env["RB_MIGRATE_TARGETS"] = json.dumps(targets(entries))
     if then:
-        code += f"print({AFTER!r})\n" + checks.django_script(then)
-    return code
+        checks_code, checks_env = checks.django_script(then)
+        code += f"print({AFTER!r})\n" + checks_code
+        env.update(checks_env)
+    return code, env
 
 
 def apply(c, entries, run=None, then=()):
@@ -182,8 +137,8 @@ def apply(c, entries, run=None, then=()):
     the guard refused a drop."""
     inner = Prefixed(c, c.out_prefix) if getattr(c, "out_prefix", None) else sys.stdout
     prior = run.data.get("data_ops", []) if run is not None else []
-    code = apply_script(entries, then, guards.script(c.site.inventory.project, prior))
-    r = app.shell(c, code, hide=False, warn=True,
+    code, env = apply_script(entries, then, guards.script(c.site.inventory.project, prior))
+    r = app.shell(c, code, env=env, hide=False, warn=True,
                   out_stream=UpTo(guards.LiveReports(inner), AFTER))
     text, _mark, after = r.stdout.partition(AFTER + "\n")
     ops, drops, stop = guards.reports(text)
@@ -327,8 +282,8 @@ def between_stages(c, run, project, text, safe, rest):
 
 @commands(shown_migrate)
 def step_run_staged_then_post(c, run):
-    """The migrations in stages (step_run_staged), verify.post's Django checks in the last
-    stage's process (deploy.consolidate)."""
+    """The pending migrations in stages (non-destructive, invariants, destructive), verify.post's
+    Django checks in the last stage's process (deploy.consolidate)."""
     return step_run_staged(c, run, post=True)
 
 

@@ -49,9 +49,11 @@ def test_up_to_shows_output_until_the_marker(chunks, shown):
 
 
 # --- checks.django_script / django_values -------------------------------------------------
-def run_python(code):
+def run_python(script):
+    """Run a (code, env) script as the host's `manage.py shell` would: code on stdin, env set."""
+    code, env = script
     return subprocess.run([sys.executable, "-"], input=code, capture_output=True, text=True,
-                          timeout=30, check=True).stdout
+                          env={**os.environ, **env}, timeout=30, check=True).stdout
 
 
 DJ = [{"name": "two lines", "django": "print(1)\nprint()\nprint(2)"},

@@ -133,11 +133,11 @@ def test_reports_reads_the_guards_lines_and_live_output_shows_drops_before_they_
 
 def test_the_guard_script_carries_its_parameters_as_data():
     proj = Project(None, red_flags=["it's \"bad\""], no_writes_ok=["a.0002"])
-    code = guards.script(proj, prior=[{"migration": "a.0001", "written": 5, "flags": []}])
-    namespace = {}
-    exec(code.split("\nimport io as _gio", 1)[0], namespace)   # only the parameters part
-    assert namespace["_GUARD"] == {"flags": ["it's \"bad\""], "no_writes_ok": ["a.0002"],
-                                   "prior": [{"migration": "a.0001", "written": 5, "flags": []}]}
+    code, env = guards.script(proj, prior=[{"migration": "a.0001", "written": 5, "flags": []}])
+    assert "it's" not in code and "a.0002" not in code      # the code is the file, unformatted
+    assert json.loads(env["RB_GUARD"]) == {"flags": ["it's \"bad\""], "no_writes_ok": ["a.0002"],
+                                           "prior": [{"migration": "a.0001", "written": 5,
+                                                      "flags": []}]}
 
 
 @pytest.mark.parametrize("migrations, error", [

@@ -30,10 +30,6 @@ LOOKS_LIKE_A_SCRIPT = re.compile(r"set -e|#!/|^\s*import |^\s*from \w+ import ",
 
 # Multi-line scripts not yet moved to files: (module, its first line). Move one, delete its line.
 PENDING = {
-    ("runbook/django/checks.py", "import contextlib as _cl, io as _io, sys as _sys"),
-    ("runbook/django/guards.py", "_GUARD = {}"),
-    ("runbook/django/migrate.py", "import json"),
-    ("runbook/django/migrate.py", "import sys"),
     ("runbook/ops/staging.py", "set -eu"),
     ("runbook/postgres/db.py", "set -eo pipefail"),
     ("runbook/runbooks/pg_upgrade.py", "set -e"),

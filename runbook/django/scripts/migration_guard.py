@@ -1,5 +1,5 @@
-# Runs inside `manage.py shell` before the migrations of one stage (runbook/django/guards.py prepends
-# `_GUARD = {...}`): the data-loss guard in the migrating process itself.
+# Runs inside `manage.py shell` before the migrations of one stage, its parameters the JSON in
+# RB_GUARD (guards.script): the data-loss guard in the migrating process itself.
 #
 # - Every data operation (RunPython, RunSQL) is watched: what it prints (stdout and stderr) is
 #   scanned for the red-flag patterns, and the rows it wrote are counted from
@@ -14,15 +14,17 @@
 import io as _gio
 import json as _gjson
 import logging as _glogging
+import os as _gos
 import re as _gre
 import sys as _gsys
 
 from django.db.migrations import operations as _gops
 from django.db.migrations.migration import Migration as _GMigration
 
-_GFLAGS = [_gre.compile(p, _gre.I | _gre.M) for p in _GUARD["flags"]]  # noqa: F821
-_GOPS = list(_GUARD["prior"])  # noqa: F821   data operations of earlier stages of this deploy
-_GNO_WRITES_OK = set(_GUARD["no_writes_ok"])  # noqa: F821   may legitimately write nothing
+_GUARD = _gjson.loads(_gos.environ["RB_GUARD"])
+_GFLAGS = [_gre.compile(p, _gre.I | _gre.M) for p in _GUARD["flags"]]
+_GOPS = list(_GUARD["prior"])  # data operations of earlier stages of this deploy
+_GNO_WRITES_OK = set(_GUARD["no_writes_ok"])  # may legitimately write nothing
 _GCURRENT = [""]
 _GCAP = 1000000   # rows counted at most: the verdict needs "are there rows", not a full scan
 
