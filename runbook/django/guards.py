@@ -15,8 +15,8 @@ import ast
 import json
 import re
 
-from runbook.host.project import RED_FLAGS
 from runbook.engine.scripts import script as load
+from runbook.host.project import RED_FLAGS
 
 DROPPING = {"DeleteModel", "RemoveField"}
 STOP = "data-loss guard: "      # the reason of every guard stop starts so (resume looks for it)
