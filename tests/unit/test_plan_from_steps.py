@@ -2,6 +2,7 @@
 fake host, its `--plan` on) up to `Run.execute`, which records the steps it was handed and the
 plan the runner derives from them (`Run.plan_lines`). The plan's step lines must be the run's
 step names in order, and every step must say what it does and its main commands (or LOCAL)."""
+import dataclasses
 import re
 from types import SimpleNamespace as NS
 
@@ -100,15 +101,41 @@ def planned(monkeypatch):
     return seen
 
 
+FLEET_TASKS = {"consolidate", "restart", "restore_task", "code_task"}   # @hosttask(fleet=True)
+GROUP = [c for c in COMPOSITES if c[1].body.__wrapped__.__name__ in FLEET_TASKS]
+
+
 @pytest.mark.parametrize("what, task, kwargs, fakes", COMPOSITES, ids=[c[0] for c in COMPOSITES])
 def test_the_plan_is_the_runs_steps_each_described(monkeypatch, host, planned, what, task, kwargs,
                                                     fakes):
-    for target, value in fakes.items():
-        monkeypatch.setattr(target, value)
-    fleet = getattr(task.body.__wrapped__, "__name__", "") in {"consolidate", "restart",
-                                                              "restore_task", "code_task"}
+    fleet = task.body.__wrapped__.__name__ in FLEET_TASKS
+    check_plan(monkeypatch, planned, what, task, kwargs, fakes, Fleet.single(host) if fleet else host)
+
+
+@pytest.mark.parametrize("what, task, kwargs, fakes", GROUP, ids=[c[0] for c in GROUP])
+def test_a_groups_plan_is_its_runs_steps_each_placed(monkeypatch, host, planned, what, task,
+                                                     kwargs, fakes):
+    other = FakeHost(dataclasses.replace(host.site, name="web2"))
+    other.config = host.config
+    lines = check_plan(monkeypatch, planned, what, task, kwargs, fakes,
+                       Fleet("prod", [host, other], host))
+    placed = {runner.ONCE: "[on web", runner.ALL: "[on every host at once",
+              runner.ROLLING: f"[rolling, {planned['run'].batch} at a time"}
+    step_lines = [line for line in lines if STEP_LINE.match(line)]
+    for step, line in zip(planned["steps"], step_lines, strict=True):
+        assert placed[step.where] + (f", {step.role} hosts]" if step.role else "]") in line, line
+    if what.startswith("deploy.consolidate"):
+        assert "  2. hosts agree [on web] (read-only) - Every host resolves the same target and " \
+               "runs the same commit now (no mixed fleet)." in lines
+
+
+def check_plan(monkeypatch, planned, what, task, kwargs, fakes, target):
+    """Call the task up to its run; its plan's step lines must be the steps it handed the run."""
+    for name, value in fakes.items():
+        monkeypatch.setattr(name, value)
     with pytest.raises(PlanShown):
-        task.body.__wrapped__(Fleet.single(host) if fleet else host, **kwargs)
+        task.body.__wrapped__(target, **kwargs)
+    host = target.primary if isinstance(target, Fleet) else target
     run, steps, lines = planned["run"], planned["steps"], planned["lines"]
     assert steps, what
     assert [m[1] for m in map(STEP_LINE.match, lines) if m] == [s.name for s in steps]
@@ -122,6 +149,7 @@ def test_the_plan_is_the_runs_steps_each_described(monkeypatch, host, planned, w
     for i, step in zip(starts, steps, strict=True):
         assert lines[i].endswith(" - " + step.about), lines[i]
         assert lines[i + 1].startswith("      $ "), "\n".join(lines)
+    return lines
 
 
 def test_the_upgrade_plan_names_the_cluster_on_the_apps_port(monkeypatch, host):
