@@ -25,6 +25,7 @@ from runbook.engine.errors import ConfigError
 from runbook.engine.fabcmd import fab
 from runbook.engine.output import Prefixed
 from runbook.engine.runner import Failed, Step, commands
+from runbook.engine.scripts import script as load
 from runbook.engine.shell import sh
 from runbook.host import services
 from runbook.host.remote import atomic_write, q, run_script, sections, sudo
@@ -260,17 +261,10 @@ def step_analyze(c, run):
     """vacuumdb --analyze-in-stages (planner statistics are not carried over), and the extension
     updates pg_upgrade wrote, if any: one script (docs/BEHAVIOUR.md#pg-upgrade-no-statistics)."""
     rep = run.data["report"]
-    binroot = f"{clusters.BINROOT}/{rep.target_version}/bin"
-    logs = (f"/var/log/postgresql/pg_upgradecluster-{q(rep.source.version)}-"
-            f"{q(rep.target_version)}-{q(rep.source.name)}.*")
-    r = run_script(c, f"""set -e
-{db.local_tool(c, binroot + '/vacuumdb')} --all --analyze-in-stages >/dev/null </dev/null
-sql="$(ls -dt {logs} 2>/dev/null | head -n 1)/update_extensions.sql"
-if sudo -n -u postgres test -f "$sql"; then
-  {db.local_tool(c, binroot + '/psql')} -X -q -v ON_ERROR_STOP=1 -d postgres -f "$sql" </dev/null
-  echo "@@ran $sql"
-fi
-""")
+    pg_env, _ = db.script_env(c, local=True)
+    r = run_script(c, load("runbook.postgres", "pg.sh") + load("runbook.runbooks", "pg_analyze.sh"),
+                   f"{clusters.BINROOT}/{rep.target_version}/bin", rep.source.version,
+                   rep.target_version, rep.source.name, env=pg_env)
     ran = [x[len("@@ran "):] for x in r.stdout.splitlines() if x.startswith("@@ran ")]
     return "vacuumdb --all --analyze-in-stages done" + (f"; ran {ran[0]}" if ran else "")
 
@@ -487,27 +481,13 @@ def restore_old(c, run, state, old):
 
 # --- cleanup: the newer cluster a rollback kept ----------------------------------------------
 def kept_backup_script(c, cluster, name):
-    """pg_dump -Fc of every database of `cluster` (the app's as db.dump, as backup.verify reads)
-    plus its globals into <backup.dir>/<name>, each dump read in full; then the file list."""
-    dump, restore = db.local_tool(c, "pg_dump", cluster.port), db.local_tool(c, "pg_restore")
-    psql = db.local_tool(c, "psql", cluster.port)
-    return f"""set -eo pipefail
-umask 077
-D={q(backup.bdir(c, name))}
-mkdir -p {q(c.site.backup.dir)} && mkdir -m 0700 "$D"
-{db.local_tool(c, 'pg_dumpall', cluster.port)} --globals-only > "$D/globals.sql" </dev/null
-echo @@others
-i=0
-{psql} -X -A -t -d postgres -c {q(db.DATABASES_SQL)} </dev/null > "$D/.databases"
-while IFS= read -r d; do
-  if [ "$d" = {q(c.site.database.name)} ]; then f=db.dump; else i=$((i+1)); f=db-$i.dump
-    printf '%s|%s\n' "$f" "$d"; fi
-  {dump} -Fc -d "$d" > "$D/$f" </dev/null
-  {restore} -f /dev/null < "$D/$f" 2>&1 >/dev/null || {{ echo "@@error"; echo "$f cannot be read in full"; exit 1; }}
-done < "$D/.databases"
-rm -f "$D/.databases"
-echo @@files; cd "$D" && for f in *; do printf '%s %s\n' "$(stat -c %s "$f")" "$(sha256sum "$f")"; done
-"""
+    """(script, args, env): pg_dump -Fc of every database of `cluster` (the app's as db.dump, as
+    backup.verify reads) plus its globals into <backup.dir>/<name>, each dump read in full; then
+    the file list (scripts/kept_backup.sh)."""
+    pg_env, _ = db.script_env(c, port=cluster.port, local=True)
+    return (load("runbook.postgres", "pg.sh") + load("runbook.runbooks", "kept_backup.sh"),
+            (c.site.backup.dir, backup.bdir(c, name), c.site.database.name),
+            {**pg_env, "RB_DATABASES_SQL": db.DATABASES_SQL})
 
 
 def cleanup_steps(c, state, kept):
@@ -524,7 +504,8 @@ def cleanup_steps(c, state, kept):
             clusters.ctl(c, kept, "start")
         try:
             name = run.run_id
-            r = run_script(c, kept_backup_script(c, kept, name), warn=True)
+            text, args, env = kept_backup_script(c, kept, name)
+            r = run_script(c, text, *args, env=env, warn=True)
             out = sections(r.stdout)
             if not r.ok:
                 said = (out.get("error") or (r.stderr or "?").strip().splitlines()[-1:])[0]

@@ -32,8 +32,6 @@ LOOKS_LIKE_A_SCRIPT = re.compile(r"set -e|#!/|^\s*import |^\s*from \w+ import ",
 PENDING = {
     ("runbook/ops/staging.py", "set -eu"),
     ("runbook/postgres/db.py", "set -eo pipefail"),
-    ("runbook/runbooks/pg_upgrade.py", "set -e"),
-    ("runbook/runbooks/pg_upgrade.py", "set -eo pipefail"),
     ("runbook/runbooks/release.py", "import sys"),
 }
 
