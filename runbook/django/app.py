@@ -32,8 +32,9 @@ def manage(c, *args, **kwargs):
 
 
 def shell(c, code, env=None, **kwargs):
-    """`manage.py shell` running `code` sent on stdin (one Django start-up); `env` ({NAME:
-    value}, no secrets: they show in `ps`) is exported for it, the code's parameters."""
+    """`manage.py shell` running `code` sent on stdin (docs/BEHAVIOUR.md#django-shell-stdin: one
+    Django start-up); `env` ({NAME: value}, no secrets: they show in `ps`) is exported for it,
+    the code's parameters."""
     kwargs.setdefault("hide", True)
     exports = "".join(f"export {n}={q(str(v))} && " for n, v in (env or {}).items())
     return c.run(f"{exports}{prefix(c)} shell", in_stream=io.StringIO(code), **kwargs)
@@ -43,7 +44,8 @@ MIGRATION_LINE = re.compile(r"^\[(?P<mark>[ X])\]\s+(?P<app>\w+)\.(?P<name>\w+)"
 
 
 def parse_plan(text):
-    """`showmigrations --plan` -> [(app.name, applied)] in order."""
+    """`showmigrations --plan` -> [(app.name, applied)] in order
+    (docs/BEHAVIOUR.md#django-showmigrations-plan)."""
     out = []
     for line in text.splitlines():
         m = MIGRATION_LINE.match(line.strip())

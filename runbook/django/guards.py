@@ -8,7 +8,8 @@
 3. What each dropping operation removes is counted and shown before it runs.
 4. Inside the migrating process (scripts/migration_guard.py) a drop is refused when a data
    migration printed a red flag, or when every data migration wrote no row while the drop
-   would remove rows (a failure swallowed in silence).
+   would remove rows (a failure swallowed in silence, which `migrate` reports as OK:
+   docs/BEHAVIOUR.md#django-swallowed-error-migrates-ok).
 docs/GUARDS.md says what these catch and what they cannot.
 """
 import ast

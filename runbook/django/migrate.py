@@ -20,7 +20,8 @@ from runbook.host.remote import q, run_script, sections
 from runbook.postgres import db
 
 DESTRUCTIVE = {"DeleteModel", "RemoveField"}
-# Undoing these drops data written since, or cannot bring the dropped data back.
+# Undoing these drops data written since, or cannot bring the dropped data back
+# (docs/BEHAVIOUR.md#django-unapply-loses-data).
 LOSSY_BACKWARDS = {"DeleteModel": "recreates the table EMPTY",
                    "RemoveField": "recreates the column EMPTY",
                    "CreateModel": "drops the table and its rows",

@@ -1,9 +1,9 @@
 """One tree of user-facing stops: each knows its exit code and renders its one line (Click-style).
 
 `Stop` subclasses invoke's `Exit`, so `fab` prints `format_message()` (its `message`) to stderr
-and exits with `code`, without a traceback. Failures are `DeployError`s ("error: what is wrong;
-what to do"); a step's failed checkpoint is `Failed`, which the runner turns into
-`CheckpointFailed` naming the step.
+and exits with `code`, without a traceback (docs/BEHAVIOUR.md#invoke-exit-one-line). Failures
+are `DeployError`s ("error: what is wrong; what to do"); a step's failed checkpoint is `Failed`,
+which the runner turns into `CheckpointFailed` naming the step.
 """
 import copy
 import sys

@@ -4,7 +4,7 @@
 steps say where they run (`Step.where`): once on the primary (backup, migrations, restore), on
 all hosts at once, or rolling in batches. "At once" is Fabric's own `ThreadingGroup`: each member
 runs the step function in its thread, and a failure anywhere comes back as `GroupException`
-holding every host's result.
+holding every host's result (docs/BEHAVIOUR.md#fabric-threadinggroup).
 """
 from fabric import ThreadingGroup
 from fabric.exceptions import GroupException

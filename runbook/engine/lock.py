@@ -1,4 +1,5 @@
-"""The deploy lock: one file on the host, created atomically (O_EXCL via `set -C`).
+"""The deploy lock: one file on the host, created atomically (O_EXCL via `set -C`:
+docs/BEHAVIOUR.md#bash-noclobber-create).
 
 It records who holds it (local user, machine, pid), since when, the task and its arguments. A
 second run is refused with the holder shown; a lock whose process is gone is reported as stale
@@ -51,7 +52,8 @@ def release(c, run_id):
     """Remove the lock if this run holds it (never another run's).
 
     Over a fresh connection when the run's own is no longer usable: a Ctrl-C that lands while
-    paramiko writes a packet leaves a half packet on the wire, and sshd then drops the session.
+    paramiko writes a packet leaves a half packet on the wire, and sshd then drops the session
+    (docs/BEHAVIOUR.md#paramiko-interrupted-write).
     """
     command = f"grep -qF {q(run_id)} {q(path(c))} 2>/dev/null && rm -f {q(path(c))}; true"
     try:

@@ -28,7 +28,8 @@ def _switch(c, name):
 
 
 def quiet(c):
-    """--quiet (or FABRIC_DEPLOY_QUIET=1): step details and live command output are not shown."""
+    """--quiet (or FABRIC_DEPLOY_QUIET=1: docs/BEHAVIOUR.md#invoke-config-from-env): step details and
+    live command output are not shown."""
     return _switch(c, "quiet")
 
 

@@ -494,6 +494,7 @@ def _reason(e):
 
 def _command_failure(e):
     result = getattr(e, "result", None)
+    # a timeout closes the channel, it kills nothing: docs/BEHAVIOUR.md#fabric-timeout-leaves-command
     if isinstance(e, CommandTimedOut):
         return f"command timed out after {e.timeout}s (it may still be running on the host)"
     tail = ""

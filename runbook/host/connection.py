@@ -1,9 +1,10 @@
 """The Connection our tasks get: strict host keys, masked secrets, every command recorded.
 
 `hosttask` is Fabric's `@task` for tasks that act on an inventory host: it resolves `-H NAME`
-(or the inventory's default) to a `DeployConnection` built with `config=c.config` (fabric#2143)
-and adds the common options `--hosts-file` and `--accept-new-host-key`. With `fleet=True` the task
-gets a `Fleet` instead: `-H NAME` may then also name a group of hosts.
+(or the inventory's default) to a `DeployConnection` built with `config=c.config`
+(docs/BEHAVIOUR.md#fabric-connection-needs-config) and adds the common options `--hosts-file` and
+`--accept-new-host-key`. With `fleet=True` the task gets a `Fleet` instead: `-H NAME` may then
+also name a group of hosts.
 """
 import functools
 import inspect
@@ -30,7 +31,8 @@ class ChunkedStdinRemote(Remote):
     returns as soon as it ends.
 
     invoke reads a non-terminal stream one byte per 10 ms loop: a 1 KB script took 10 s. And its
-    10 ms naps, in `wait` and in the stdin pump, added up to 20 ms to each command.
+    10 ms naps, in `wait` and in the stdin pump, added up to 20 ms to each command
+    (docs/BEHAVIOUR.md#invoke-stdin-polling).
     """
 
     def read_our_stdin(self, input_):
@@ -43,7 +45,8 @@ class ChunkedStdinRemote(Remote):
         # invoke polls for the exit every 10 ms: a short command waited up to 10 ms more. Here
         # the nap starts at 1 ms and doubles up to invoke's 10 ms, so a long command costs no
         # more CPU. time.sleep, not an Event: Ctrl-C lands in this loop, and a KeyboardInterrupt
-        # inside paramiko's status_event could leave its lock held, hanging the transport.
+        # inside paramiko's status_event could leave its lock held, hanging the transport
+        # (docs/BEHAVIOUR.md#paramiko-interrupted-write).
         nap = 0.001
         while not (self.process_is_finished or self.has_dead_threads):
             time.sleep(nap)
@@ -71,7 +74,8 @@ class ChunkedStdinRemote(Remote):
 
     def send_interrupt(self, interrupt):
         # Without a pty Fabric re-raises Ctrl-C, but invoke then joins the output threads with no
-        # timeout: the run hung until the remote command ended. Closing the channel ends them now.
+        # timeout: the run hung until the remote command ended. Closing the channel ends them now
+        # (docs/BEHAVIOUR.md#fabric-ctrl-c-without-pty).
         if not self.using_pty:
             self.channel.close()
         return super().send_interrupt(interrupt)
@@ -81,7 +85,8 @@ def no_delay(transport):
     """Turn Nagle's algorithm off on the SSH socket, as OpenSSH's client does.
 
     paramiko leaves it on: a command's small channel packets then wait for the server's delayed
-    ACK, 40 ms on Linux, and every command cost about 47 ms on loopback instead of 3 ms.
+    ACK, 40 ms on Linux, and every command cost about 47 ms on loopback instead of 3 ms
+    (docs/BEHAVIOUR.md#paramiko-nagle).
     A gateway or ProxyCommand socket is left as it is.
     """
     sock = getattr(transport, "sock", None)
@@ -125,7 +130,7 @@ class DeployConnection(Connection):
 
     def _recorded(self, method, command, **kwargs):
         # `fab --echo` (config run.echo) is the verbose mode: echoed here, masked - never by
-        # invoke, which would print the raw command
+        # invoke, which would print the raw command (docs/BEHAVIOUR.md#invoke-echo-unmasked)
         echo = kwargs.pop("echo", None)
         echo = self.config.run.echo if echo is None else echo
         kwargs["echo"] = False
@@ -165,7 +170,9 @@ class DeployConnection(Connection):
         """A runner step on this host (what `fleet.StepGroup` calls in each thread)."""
         return fn(self, views[self.site.name])
 
-    def sudo(self, command, **kwargs):  # pragma: no cover - use remote.sudo (FACTS.md, invoke#459)
+    # use remote.sudo: c.sudo inside c.cd()/c.prefix() runs the rest unprivileged
+    # (docs/BEHAVIOUR.md#invoke-sudo-with-cd)
+    def sudo(self, command, **kwargs):  # pragma: no cover
         raise NotImplementedError("use runbook.host.remote.sudo(c, argv) instead of c.sudo")
 
 
@@ -208,7 +215,8 @@ def hosttask(*args, fleet=False, plan=False, **kwargs):
     """`@hosttask(help={...})`: a Fabric task whose `c` is the inventory host's DeployConnection
     (with `fleet=True`: a Fleet of one host or of a group's hosts). `plan=True` (a composite
     that changes the host) adds `--plan`, and makes fab's `--dry` print the same truthful plan:
-    the read-only checks really run, nothing else does, and nothing asks for confirmation."""
+    the read-only checks really run, nothing else does, and nothing asks for confirmation
+    (docs/BEHAVIOUR.md#invoke-dry-pretends-success)."""
 
     def decorate(fn):
         @functools.wraps(fn)

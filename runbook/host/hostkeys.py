@@ -1,4 +1,5 @@
-"""Strict SSH host-key checking for Fabric (which accepts any key by default: FACTS.md).
+"""Strict SSH host-key checking for Fabric, which accepts any key by default
+(docs/BEHAVIOUR.md#fabric-accepts-any-host-key).
 
 Keys are checked against the user's known_hosts and the inventory's own file. An unknown key is
 refused unless the user opts in (trust on first use, written to a file); a changed key is always
@@ -52,7 +53,8 @@ class AcceptNew(MissingHostKeyPolicy):
 
 
 def secure(client, site_name, known_hosts_file, accept_new):
-    """Load known_hosts files into a paramiko client and set the refusing policy."""
+    """Load known_hosts files into a paramiko client and set the refusing policy (paramiko asks
+    it only about unknown keys: docs/BEHAVIOUR.md#paramiko-host-key-policy)."""
     client.load_system_host_keys()
     if known_hosts_file and Path(known_hosts_file).exists():
         client.load_host_keys(str(known_hosts_file))
@@ -65,7 +67,8 @@ def secure(client, site_name, known_hosts_file, accept_new):
 
 def changed_key_error(site_name, exc, known_hosts_file, port=22):
     """The message for paramiko's BadHostKeyException: never accepted. The removal command names
-    the entry as known_hosts stores it (`[HOST]:PORT` off port 22), quoted for the shell."""
+    the entry as known_hosts stores it (`[HOST]:PORT` off port 22:
+    docs/BEHAVIOUR.md#openssh-known-hosts-port), quoted for the shell."""
     where = q(str(known_hosts_file)) if known_hosts_file else "~/.ssh/known_hosts"
     entry = q(known_name(exc.hostname, port))
     return HostKeyError(

@@ -1,11 +1,13 @@
 """HTTP requests made FROM the host (curl over SSH), for health and smoke checks.
 
-Named httpcheck, not http: fab puts this directory on sys.path, where http.py would shadow
-the standard library's http package (urllib imports it).
+Named httpcheck, not http: it began in fabfile/, which fab puts on sys.path, where an http.py
+shadows the standard library's http package (urllib imports it;
+docs/BEHAVIOUR.md#invoke-loader-sys-path).
 
-The request (URL, method, headers, body) goes to curl as a config file on stdin (`-K -`), so a
-bearer token or bypass secret never shows in a process argument. Every request to the app carries
-the host's `health.headers` (e.g. the Host its ALLOWED_HOSTS accepts, X-Forwarded-Proto).
+The request (URL, method, headers, body) goes to curl as a config file on stdin (`-K -`:
+docs/BEHAVIOUR.md#curl-config-stdin), so a bearer token or bypass secret never shows in a process
+argument. Every request to the app carries the host's `health.headers` (e.g. the Host its
+ALLOWED_HOSTS accepts, X-Forwarded-Proto).
 """
 import io
 import json
@@ -56,7 +58,8 @@ def curl(c, url, options, headers=None):
 
 
 def request(c, url, method="GET", headers=None, body=None, timeout=10):
-    """(status, body text) for one request to the app; status 0 when nothing answered."""
+    """(status, body text) for one request to the app; status 0 when nothing answered (curl's
+    000: docs/BEHAVIOUR.md#curl-write-out-status)."""
     cfg = [f"url = {_cfg_quote(url)}", f"request = {_cfg_quote(method)}",
            f"max-time = {int(timeout)}", "silent", "show-error"]
     cfg += _header_lines(app_headers(c, headers))

@@ -1,7 +1,9 @@
-"""Small c-first helpers for files and commands on the host (what patchwork would give).
+"""Small c-first helpers for files and commands on the host (what patchwork would give, if it
+could be installed: docs/BEHAVIOUR.md#fabric-patchwork-unusable).
 
 Every path and argument is quoted with shlex.quote. Data (file contents, SQL, secrets) travels
-on stdin, never in a process argument another user could see with `ps`.
+on stdin, never in a process argument another user could see with `ps`
+(docs/BEHAVIOUR.md#shell-argv-visible-in-ps).
 """
 import base64
 import io
@@ -45,12 +47,14 @@ def append_if_missing(c, path, line):
     return r.stdout.strip() == "added"
 
 
+# what sudo itself prints when it refuses (docs/BEHAVIOUR.md#sudo-refusal-messages)
 SUDO_REFUSALS = ("sudo: a password is required", "is not allowed to execute",
                  "is not in the sudoers file", "may not run sudo")
 
 
 def sudo(c, *argv, user=None, **kwargs):
-    """Run argv through `sudo -n` (never prompts: FACTS.md), quoted, without `bash -c`.
+    """Run argv through `sudo -n` (never prompts: docs/BEHAVIOUR.md#sudo-n-never-prompts), quoted,
+    without `bash -c` (sudo covers no `&&` after it: docs/BEHAVIOUR.md#invoke-sudo-with-cd).
 
     A refusal by sudo itself is SudoDenied naming the command and the fix, even with warn=True:
     a missing sudoers rule is never "the service is down"."""
@@ -91,13 +95,15 @@ ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 def run_script(c, script, *args, env=None, secrets=None, user=None, data="", **kwargs):
     """Run a multi-line bash script sent on stdin: one round trip, nothing in `ps` but `args`.
 
-    `args` are its $1..., `env` ({NAME: value}) its variables, both quoted on the command line:
-    never secrets. `secrets` ({NAME: value}) are read from stdin's first lines (base64, so any
-    text) into exported variables before bash reads the script: in no process argument.
+    `args` are its $1..., `env` ({NAME: value}) its variables, both quoted on the command line
+    (Fabric's own env= is not: docs/BEHAVIOUR.md#fabric-env-not-quoted): never secrets.
+    `secrets` ({NAME: value}) are read from stdin's first lines (base64, so any text) into
+    exported variables before bash reads the script: in no process argument.
     `user`: bash runs as that user (`sudo -n -u USER`), with `args` only (sudo drops the rest).
     `data` follows the script on stdin, for a script that is one `{ ...; exit; }` group reading it.
     Wrap a script whose commands read stdin in `{ ...; } </dev/null`: bash reads a group whole
-    before running it, so those commands cannot eat the rest of the script.
+    before running it, so those commands cannot eat the rest of the script
+    (docs/BEHAVIOUR.md#bash-reads-group-whole).
     """
     kwargs.setdefault("hide", True)
     env, secrets = env or {}, secrets or {}

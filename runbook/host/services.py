@@ -1,7 +1,8 @@
 """Start, stop, reload and inspect the app's services: systemd, supervisor or docker compose.
 
 Each function returns the argv it runs through `sudo -n` so the command plans are unit-testable;
-nginx reload is always preceded by `nginx -t` (a failed test keeps the old config).
+nginx reload is always preceded by `nginx -t` (a failed test keeps the old config:
+docs/BEHAVIOUR.md#nginx-test-then-reload).
 """
 from runbook.host import httpcheck
 from runbook.host.remote import sudo
@@ -20,7 +21,8 @@ def argv(c, action, name=None):
         verb = {"status": "is-active"}.get(action, action)
         return ("systemctl", verb, name)
     if s.manager == "supervisor":
-        if action == "reload":  # gunicorn: HUP starts new workers and drains old ones
+        if action == "reload":  # gunicorn: HUP starts new workers, drains old ones
+            # (docs/BEHAVIOUR.md#gunicorn-hup)
             return ("supervisorctl", "signal", "HUP", name)
         return ("supervisorctl", action, name)
     verb = {"reload": "restart", "status": "ps"}.get(action, action)
@@ -33,7 +35,8 @@ def control(c, action, name=None, **kwargs):
 
 
 def state(c, name=None):
-    """A one-word state of the app service: RUNNING, STOPPED, FATAL, active, inactive, ..."""
+    """A one-word state of the app service: RUNNING, STOPPED, FATAL, active, inactive, ...
+    (supervisorctl: docs/BEHAVIOUR.md#supervisorctl-signal-status)."""
     r = control(c, "status", name, warn=True)
     out = r.stdout.strip()
     if c.site.service.manager == "supervisor":

@@ -1,8 +1,8 @@
 """The app's code on the host: resolve a ref, fast-forward the work tree, reinstall requirements.
 
-A dirty work tree or a non-fast-forward is refused (a deploy never discards changes on the host);
-dependencies are installed when the venv's record (STAMP) says it was installed from other
-dependency files than the tree's.
+A dirty work tree or a non-fast-forward is refused (a deploy never discards changes on the host:
+docs/BEHAVIOUR.md#git-fast-forward-only); dependencies are installed when the venv's record
+(STAMP) says it was installed from other dependency files than the tree's.
 """
 import re
 from dataclasses import dataclass

@@ -1,10 +1,11 @@
 """maintenance.*: the nginx flag-file maintenance mode (runbook step 5, done right).
 
-`maintenance.install` writes an nginx snippet once: it answers 503 with the maintenance page
-while the flag file exists (checked per request, so on/off need no reload), and lets the operator
-through with the secret header `X-Maintenance-Bypass` (value from .env) or from listed IPs. The
-snippet is tested with `nginx -t` and the old one restored if the test fails. `on`/`off` only
-create or remove the flag, atomically and idempotently. `status` proves the state over HTTP.
+`maintenance.install` writes an nginx snippet once: it answers 503 with the maintenance page while
+the flag file exists (checked per request, so on/off need no reload:
+docs/BEHAVIOUR.md#nginx-flag-per-request), and lets the operator through with the secret header
+`X-Maintenance-Bypass` (value from .env) or from listed IPs. The snippet is tested with `nginx -t`
+and the old one restored if the test fails. `on`/`off` only create or remove the flag, atomically
+and idempotently. `status` proves the state over HTTP.
 With `backend = "app-flag"` the app checks the flag itself (the runbook's /app/maintenance.flag):
 there is nothing to install and on/off/status work the same. On a group (`-H prod`) on/off/status
 act on every web host at once and report each.
@@ -54,7 +55,8 @@ def snippet(c):
                      "{ set $maintenance 0; }")
     # The page is an error_page URI, not a named location: nginx then serves it as a GET to
     # every method (a named location keeps the method and the static module answers POST 405).
-    # The redirect runs the server's `if`s again: the page's own URI is let through.
+    # The redirect runs the server's `if`s again: the page's own URI is let through
+    # (docs/BEHAVIOUR.md#nginx-error-page-method).
     lines += [
         f'if ($uri = "{PAGE_URI}") {{ set $maintenance 0; }}',
         'if ($maintenance = 1) { return 503; }',
@@ -154,7 +156,8 @@ def wait_served(c, note):
     """After a reload (`note` from install says so), wait until the public gets 503.
 
     `nginx -s reload` returns before the new workers run; the old ones keep serving the old
-    configuration a moment longer, so the flag alone did not yet mean 503 for every request.
+    configuration a moment longer, so the flag alone did not yet mean 503 for every request
+    (docs/BEHAVIOUR.md#nginx-reload-returns-early).
     One round trip: the host polls its public URL every 50 ms, for SERVED_WAIT s at most."""
     if not note.endswith(RELOADED):
         return

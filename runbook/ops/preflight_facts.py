@@ -2,7 +2,8 @@
 the backup disk, the log sizes and (for the expected-migrations check) the target's file list.
 
 One script instead of seven SSH execs; each exec costs about 50 ms of session set-up
-(docs/BENCHMARKS.md, Overhead). Read-only apart from the fetch (remote-tracking refs).
+(docs/BENCHMARKS.md, Overhead). Read-only apart from the fetch (remote-tracking refs, and tags
+that moved: docs/BEHAVIOUR.md#git-fetch-tags-force).
 `deploy.consolidate --plan` reads the same facts.
 """
 from dataclasses import dataclass

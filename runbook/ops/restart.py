@@ -7,7 +7,8 @@ runs), a restart is done only when the app serves the commit on disk, not merely
 `supervisorctl signal HUP`, on which gunicorn starts new workers with the new code and drains the
 old ones, without supervisor's `startsecs` wait; systemd: `systemctl reload`). A reload is
 trusted only through that proof, so it needs revision_key; when the new commit does not answer
-within health.timeout (gunicorn's preload_app keeps the old code on HUP) the app is restarted.
+within health.timeout (gunicorn's preload_app keeps the old code on HUP) the app is restarted
+(docs/BEHAVIOUR.md#gunicorn-hup, docs/BEHAVIOUR.md#supervisorctl-signal-status).
 """
 import json
 import time

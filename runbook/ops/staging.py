@@ -1,7 +1,8 @@
 """The target commit checked BEFORE the live tree moves (deploy.release).
 
-A git worktree of the target beside the work tree (`<app.dir>.next`, so paths the app finds
-relative to its tree, like `../shared/app.env`, still resolve) and a copy of the venv
+A git worktree (docs/BEHAVIOUR.md#git-worktree-stage) of the target beside the work tree
+(`<app.dir>.next`, so paths the app finds relative to its tree, like `../shared/app.env`, still
+resolve) and a copy of the venv
 (`<app.dir>.next-venv`: beside it too, never inside the live tree, even when the venv lives
 there) with the target's dependencies installed. `check --deploy`,
 `makemigrations --check` and `migrate --plan` then run there, against the live database and

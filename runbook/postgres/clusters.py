@@ -2,8 +2,8 @@
 
 A cluster is `VERSION/NAME` (`14/main`) with its config in /etc/postgresql/VERSION/NAME and its
 binaries in /usr/lib/postgresql/VERSION/bin. `pg_lsclusters` needs no privileges; start/stop go
-through `sudo -n pg_ctlcluster`; config edits (port, start.conf) are made as the postgres user,
-who owns the config files.
+through `sudo -n pg_ctlcluster` (docs/BEHAVIOUR.md#pg-lsclusters); config edits (port, start.conf)
+are made as the postgres user, who owns the config files (docs/BEHAVIOUR.md#pg-cluster-configuration).
 
 A cluster's configuration (`config_snapshot`) is what an upgrade must carry and a rollback must
 bring back: pg_hba.conf, pg_ident.conf, conf.d/*, postgresql.conf and postgresql.auto.conf
@@ -18,7 +18,8 @@ from runbook.host.remote import q, run_script, sh, sudo
 
 BINROOT = "/usr/lib/postgresql"
 CONFROOT = "/etc/postgresql"
-# Files pg_upgradecluster rewrites for the new version (paths, cluster_name): compared by settings.
+# Files pg_upgradecluster rewrites for the new version (paths, cluster_name): compared by settings
+# (docs/BEHAVIOUR.md#pg-upgradecluster).
 REWRITTEN = ("postgresql.conf", "postgresql.auto.conf")
 # Settings that name the cluster's own version, paths or name: they differ between versions.
 OWN_SETTINGS = frozenset({"data_directory", "hba_file", "ident_file", "external_pid_file",

@@ -2,10 +2,11 @@
 
 Changing the compose file's `image: postgres:14` to `postgres:15` on the same volume does not
 upgrade anything: the new server refuses the old data directory ("database files are
-incompatible with server", docker-library/postgres#37). Instead: dump the whole cluster from the
-old container, create a NEW volume, start the new image on it in a temporary container, restore,
-compare fingerprints, then switch the compose file to the new image and volume. The old volume
-and the old compose file (`<file>.pre-pgNN`) stay untouched, so `rollback_plan` is a file swap.
+incompatible with server", docs/BEHAVIOUR.md#pg-docker-same-volume). Instead: dump the whole
+cluster from the old container, create a NEW volume, start the new image on it in a temporary
+container, restore, compare fingerprints, then switch the compose file to the new image and
+volume. The old volume and the old compose file (`<file>.pre-pgNN`) stay untouched, so
+`rollback_plan` is a file swap.
 
 This module only builds commands (`Cmd`); an executor runs them in order with `c.run` and stops
 at the first failure. Commands use bash (`set -o pipefail`). Every interpolated value is quoted
@@ -84,7 +85,7 @@ class ComposeDB:
     @property
     def project(self):
         """The compose project name: project_name, or project_dir's basename normalized as compose
-        does (lower case, only a-z 0-9 _ -, no leading _ or -)."""
+        does (lower case, only a-z 0-9 _ -, no leading _ or -: docs/BEHAVIOUR.md#compose-names)."""
         if self.project_name is not None:
             return self.project_name
         base = os.path.basename(os.path.normpath(self.project_dir)).lower()
@@ -130,7 +131,8 @@ def _major_key(major):
 
 
 def data_mount(major):
-    """Where the image keeps its data: 18+ images want the volume at /var/lib/postgresql."""
+    """Where the image keeps its data: 18+ images want the volume at /var/lib/postgresql
+    (docs/BEHAVIOUR.md#pg-docker-18-layout)."""
     return "/var/lib/postgresql" if _major_key(major) >= (18,) else "/var/lib/postgresql/data"
 
 
@@ -527,12 +529,14 @@ def upgrade_plan(cfg, old_image, new_image, run_id, fingerprint_sql=COUNT_SQL):
     plan += [
         Cmd(f"start {new_image} in the temporary container {ctr} on {vol}",
             _sh(*run, new_image), changes_host=True),
-        # TCP, not the socket: the entrypoint's init server listens on the socket only.
+        # TCP, not the socket: the entrypoint's init server listens on the socket only
+        # (docs/BEHAVIOUR.md#pg-docker-init-socket-only).
         Cmd(f"wait until {ctr} answers",
             _wait(_sh("docker", "exec", ctr, *_isready(user)), ctr, f"docker logs {ctr}"),
             changes_host=False, check="pg_isready within 60 s"),
         # pg_dumpall writes CREATE ROLE for the role it ran as, which the new cluster already
-        # has: drop that one line (the first), keep its ALTER ROLE, stop at any other error.
+        # has: drop that one line (the first), keep its ALTER ROLE, stop at any other error
+        # (docs/BEHAVIOUR.md#pg-dumpall-plain-output).
         Cmd(f"restore {dump} into {ctr}",
             f"set -o pipefail && (cd {q(rd)} && sha256sum -c --quiet dumpall.sql.sha256) && "
             f"ROLE_A={q(role_a)} ROLE_B={q(role_b)} awk "

@@ -9,6 +9,7 @@ import io
 from urllib.parse import unquote, urlparse
 
 from runbook.engine.errors import ConfigError
+from runbook.engine.scripts import script
 from runbook.host.remote import q, run_script, sections, sh
 
 
@@ -77,7 +78,9 @@ def script_env(c, port=None, local=False):
 
 
 def psql(c, sql, db=None, port=None, **kwargs):
-    """Run SQL (sent on stdin) in `db` (default: the app's database); return stdout, unaligned."""
+    """Run SQL (sent on stdin) in `db` (default: the app's database); return stdout, unaligned.
+    ON_ERROR_STOP, or psql would go on past an error and exit 0
+    (docs/BEHAVIOUR.md#psql-continues-after-errors)."""
     prefix, preamble = client_prefix(c, "psql", port)
     dbname = db or c.site.database.name
     kwargs.setdefault("hide", True)
@@ -97,17 +100,19 @@ def ident(name):
 
 
 # Per table of the public schema: one query giving "table|rows|hash of its rows". Run with psql's
-# \gexec it executes those queries in the same session (one round trip, one snapshot).
-# Version 4 (now) sums each row's 64-bit hash_record_extended (PostgreSQL 14+): the columns are
-# hashed by their types' extended hash functions, which PostgreSQL keeps stable across versions
-# and pg_upgrade because hash partitions depend on them - about 2.5 x faster than version 3, which
-# first turns the row into text. Only tables whose every column has a type of RECORD_HASHABLE
-# (hashes that survive a dump and restore: no enum OIDs, no nondeterministic collation) are
-# hashed so; the others keep version 3's hash. Version 3 sums each row's hashtextextended of its
-# text; version 2 summed the first 64 bits of each row's md5; version 1 hashed the sorted row md5s,
-# which on a 1.9 GB database took longer than the pg_dump running beside it (bench/backups.py).
-# Manifests and upgrade states say their version; one written before versions existed is version
-# 1, and is compared with version 1. A server before 14 gets version 3 (FINGERPRINT_CHOICE).
+# \gexec it executes those queries in the same session (one round trip, one snapshot;
+# docs/BEHAVIOUR.md#psql-scripting-flags). Version 4 (now) sums each row's 64-bit
+# hash_record_extended (PostgreSQL 14+): the columns are hashed by their types' extended hash
+# functions, which PostgreSQL keeps stable across versions and pg_upgrade because hash partitions
+# depend on them (docs/BEHAVIOUR.md#pg-hash-record-extended) - about 2.5 x faster than version 3,
+# which first turns the row into text. Only tables whose every column has a type of
+# RECORD_HASHABLE (hashes that survive a dump and restore: no enum OIDs, no nondeterministic
+# collation) are hashed so; the others keep version 3's hash. Version 3 sums each row's
+# hashtextextended of its text; version 2 summed the first 64 bits of each row's md5; version 1
+# hashed the sorted row md5s, which on a 1.9 GB database took longer than the pg_dump running
+# beside it (bench/backups.py). Manifests and upgrade states say their version; one written before
+# versions existed is version 1, and is compared with version 1. A server before 14 gets version 3
+# (FINGERPRINT_CHOICE).
 FINGERPRINT_VERSION = 4
 RECORD_HASH_SINCE = 140000   # server_version_num of the first PostgreSQL with hash_record_extended
 TEXT_HASH_VERSION = 3   # the newest version hashing row text: what older servers compute
@@ -201,13 +206,8 @@ DATABASES_SQL = ("SELECT datname FROM pg_database WHERE datallowconn AND NOT dat
 
 def all_fingerprints(c, port=None, version=FINGERPRINT_VERSION):
     """{database: {table: (rows, md5)}} for every database of the cluster, in one round trip."""
-    setup, in_db = script_psql(c, port=port, db_word='"$d"')
-    _, in_postgres = script_psql(c, db="postgres", port=port)
-    script = f"""set -eo pipefail
-{setup}{in_postgres} -c {q(DATABASES_SQL)} </dev/null | while IFS= read -r d; do
-  printf '@@%s\n' "$d"
-  printf '%s\n' {q(fingerprint_gexec(version))} | {in_db} -v ON_ERROR_STOP=1
-done
-"""
-    return {name: parse_fingerprints(lines)
-            for name, lines in sections(run_script(c, script).stdout).items()}
+    env, secrets = script_env(c, port)
+    env.update(RB_DATABASES_SQL=DATABASES_SQL, RB_FP_SQL=fingerprint_gexec(version))
+    r = run_script(c, script("runbook.postgres", "pg.sh", "all_fingerprints.sh"), env=env,
+                   secrets=secrets)
+    return {name: parse_fingerprints(lines) for name, lines in sections(r.stdout).items()}

@@ -2,7 +2,7 @@
 
 Every check is read-only. `pg_upgrade --check` needs a target data directory: it runs against a
 scratch `initdb` (same encoding, locale and checksums as the live cluster) in a temporary
-directory that is removed afterwards, with the live cluster up (FACTS.md).
+directory that is removed afterwards, with the live cluster up (docs/BEHAVIOUR.md#pg-upgrade-check-live).
 """
 import json
 from dataclasses import dataclass, field
@@ -193,7 +193,8 @@ def run(c, target, method=None):
 
 def settings_line(rep, names, known):
     """Settings of the old cluster's configuration files that the target version has no longer:
-    pg_upgradecluster would comment them out (or the new server would not start)."""
+    pg_upgradecluster would comment them out (or the new server would not start); `known` is
+    the target's `postgres --describe-config` (docs/BEHAVIOUR.md#pg-describe-config)."""
     known = {k.lower() for k in known}
     gone = sorted(n for n in names if n and "." not in n and n.lower() not in known
                   and n not in clusters.OWN_SETTINGS)

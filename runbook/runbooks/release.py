@@ -43,8 +43,9 @@ def _manage_checkpoint(what, *args):
 
 
 # `check --deploy` in the app's own Django, its SILENCED_SYSTEM_CHECKS extended by deploy.toml's
-# [checks] silence: Django has no command-line flag to silence a check, and the app is not ours
-# to edit. Django then judges silenced ids and the level as it always does.
+# [checks] silence: Django has no command-line flag to silence a check
+# (docs/BEHAVIOUR.md#django-check-deploy-level), and the app is not ours to edit. Django then
+# judges silenced ids and the level as it always does.
 CHECK_CODE = """import sys
 from django.conf import settings
 from django.core.management import call_command

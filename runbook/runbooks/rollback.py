@@ -2,9 +2,10 @@
 
 - `restore`: the database from a verified backup, restored into a FRESH database, proved equal to
   the backup's manifest, then swapped in by rename; the replaced database is kept, never dropped.
-  (The runbook's `psql db < dump` over the live database doubles rows and keeps new ones.)
+  (The runbook's `psql db < dump` over the live database doubles rows and keeps new ones:
+  docs/BEHAVIOUR.md#pg-restore-over-existing-db.)
 - `migrations`: refuses a backward plan that crosses a destructive operation (Django recreates
-  the table EMPTY) unless --force, and points to `restore`.
+  the table EMPTY: docs/BEHAVIOUR.md#django-unapply-loses-data) unless --force, and points to `restore`.
 - `code`: back to a ref, requirements reinstalled when they differ, restarted, health checked.
 - `kept`: the databases `restore` kept (`<db>_before_<run id>`), with size and age; `--drop NAME`
   drops one of them (never the live database, nor any other).

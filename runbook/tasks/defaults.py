@@ -1,4 +1,6 @@
-"""The `deploy` config key every collection configures (so `Collection(backup.ns)` works alone)."""
+"""The `deploy` config key every collection configures (so `Collection(backup.ns)` works alone:
+docs/BEHAVIOUR.md#invoke-collection-configure); every key has a default, or its FABRIC_DEPLOY_*
+variable would be ignored (docs/BEHAVIOUR.md#invoke-config-from-env)."""
 
 DEFAULTS = {
     "deploy": {

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from invoke import Result
@@ -31,7 +32,6 @@ LOOKS_LIKE_A_SCRIPT = re.compile(r"set -e|#!/|^\s*import |^\s*from \w+ import ",
 # Multi-line scripts not yet moved to files: (module, its first line). Move one, delete its line.
 PENDING = {
     ("runbook/ops/staging.py", "set -eu"),
-    ("runbook/postgres/db.py", "set -eo pipefail"),
     ("runbook/runbooks/release.py", "import sys"),
 }
 
@@ -180,3 +180,32 @@ def test_run_script_as_another_user_takes_arguments_only():
     assert c.commands == ["sudo -n -u postgres bash -s -- 'a b'"]
     with pytest.raises(ValueError, match="arguments only"):
         remote.run_script(c, "true\n", user="postgres", env={"RB_X": "1"})
+
+
+@pytest.mark.parametrize("database, argv", [
+    ({"name": "app"}, ["sudo", "-n", "-u", "postgres", "-h", "/var/run/postgresql", "-p", "5432",
+                       "-d", "x y"]),
+    ({"name": "app", "access": "dsn", "dsn_env": "APP_DSN"},
+     ["-h", "db.internal", "-p", "6432", "-U", "app user", "-d", "x y"]),
+], ids=["local", "dsn"])
+def test_pg_sh_runs_the_tool_as_client_prefix_does(tmp_path, database, argv):
+    """pg.sh's `pg TOOL ...` with db.script_env: the argv the tool gets, the password by env."""
+    from runbook.postgres import db
+    from tests.support.sites import make_site
+    password = "p@ss w'o\"rd"
+    site = make_site(tmp_path, env="APP_DSN=postgres://app%20user:p%40ss%20w'o%22rd@db.internal:6432/app\n",
+                     database=database)
+    fake = tmp_path / "TOOL"
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" "pw=$PGPASSWORD"\n')   # its arguments
+    fake.chmod(0o755)
+    bin_dir = tmp_path / "bin"     # a stand-in sudo: runs the command after -n -u USER
+    bin_dir.mkdir()
+    (bin_dir / "sudo").write_text('#!/bin/sh\nprintf "%s\\n" sudo "$1" "$2" "$3"\nshift 3\nexec "$@"\n')
+    (bin_dir / "sudo").chmod(0o755)
+    env, secrets = db.script_env(SimpleNamespace(site=site))
+    assert password not in str(env)
+    c = Bash(tmp_path)
+    text = script("runbook.postgres", "pg.sh") + 'PATH="$BIN:$PATH" pg "$TOOL" -d "x y"\n'
+    r = remote.run_script(c, text, env={**env, "BIN": bin_dir, "TOOL": fake}, secrets=secrets)
+    assert r.stdout.splitlines() == argv + [f"pw={password if secrets else ''}"], r.stderr
+    assert password not in c.commands[0]

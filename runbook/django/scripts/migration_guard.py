@@ -4,12 +4,13 @@
 # - Every data operation (RunPython, RunSQL) is watched: what it prints (stdout and stderr) is
 #   scanned for the red-flag patterns, and the rows it wrote are counted from
 #   pg_stat_xact_user_tables, which shows the current transaction's own writes at once
-#   (docs/GUARDS.md). Each is reported as an `@@data-op {json}` line.
-# - Before every dropping operation (DeleteModel, RemoveField) the rows it would drop are
-#   counted (`@@drop {json}`), and the drop is refused - the exception rolls the atomic
-#   migration back - when a data operation of this deploy printed a red flag, or when every data
-#   operation before it wrote no row while the drop would remove rows: a failure swallowed in
-#   silence looks exactly like that.
+#   (docs/GUARDS.md, docs/BEHAVIOUR.md#pg-stat-xact-user-tables). Each is reported as an
+#   `@@data-op {json}` line.
+# - Before every dropping operation (DeleteModel, RemoveField) the rows it would drop are counted
+#   (`@@drop {json}`), and the drop is refused - the exception rolls the atomic migration back
+#   (docs/BEHAVIOUR.md#django-migration-atomic) - when a data operation of this deploy printed a
+#   red flag, or when every data operation before it wrote no row while the drop would remove
+#   rows: a failure swallowed in silence looks exactly like that.
 # Names start with _g so they never collide with the stage's own code.
 import io as _gio
 import json as _gjson
@@ -76,6 +77,7 @@ def _gwritten(conn):
 
 def _greport(kind, record):
     # on a line of its own: Django's "  Applying app.0003..." is still open when an operation runs
+    # (docs/BEHAVIOUR.md#django-migrate-progress-line)
     _gsys.__stdout__.write("\n@@%s %s\n" % (kind, _gjson.dumps(record)))
     _gsys.__stdout__.flush()
 
