@@ -35,6 +35,8 @@ if [ ${#labels[@]} -gt 0 ]; then
     done ) &
   JSONS=$!
 fi
+# The dump runs in the snapshot this session exports, where the fingerprints are read too; a
+# lock wait fails the backup instead of queueing (docs/BEHAVIOUR.md#pg-exported-snapshot, docs/BEHAVIOUR.md#pg-lock-timeout).
 {
 coproc PSQL { pg psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$RB_DB" 2>&1; }
 printf "SET lock_timeout = '%ss'; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT pg_export_snapshot();\n" "$RB_LOCK_WAIT" >&"${PSQL[1]}"

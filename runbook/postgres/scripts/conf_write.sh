@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # clusters.write_config, run as postgres: creates the conf.d directory $1, then writes each file
 # named by the lines that follow this script on stdin, "MODE BASE64 PATH" (so the text is in no
-# process argument), through PATH.new. One group: bash reads it whole before `read` takes the rest.
+# process argument), through PATH.new. One group: bash reads it whole before `read` takes the rest
+# (docs/BEHAVIOUR.md#bash-reads-group-whole).
 {
 set -e
 umask 022

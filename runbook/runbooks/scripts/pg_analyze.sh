@@ -2,7 +2,8 @@
 # pg_upgrade's step_analyze: vacuumdb --analyze-in-stages of every database with the target
 # version's binaries ($1, its bin directory), then the update_extensions.sql the newest
 # pg_upgradecluster log directory for source version $2, target $3, cluster $4 holds, if any
-# ("@@ran PATH"). Needs pg.sh.
+# ("@@ran PATH"). Planner statistics do not survive an upgrade (docs/BEHAVIOUR.md#pg-upgrade-no-statistics).
+# Needs pg.sh.
 set -e
 pg "$1/vacuumdb" --all --analyze-in-stages >/dev/null </dev/null
 # shellcheck disable=SC2012  # the newest by time: ls -t (the names are pg_upgradecluster's)
