@@ -16,27 +16,11 @@ reads from inside its tree must be named by `app.env_file` or live outside the t
 import dataclasses
 
 from runbook.engine.runner import Failed
+from runbook.engine.scripts import script
 from runbook.host.inventory import Section
 from runbook.host.remote import q, run_script
 
 SUFFIX = ".next"
-
-STAGE_SCRIPT = """set -eu
-app={app}; tree={tree}; venv={venv}; copy={copy}
-[ -w "$(dirname "$tree")" ] || {{ echo @@unwritable; exit 3; }}
-git -C "$app" worktree remove --force "$tree" >/dev/null 2>&1 || rm -rf "$tree"
-git -C "$app" worktree prune
-rm -rf "$copy"
-git -C "$app" worktree add --quiet --detach "$tree" {commit}
-(cd "$app" && git ls-files -z --others --ignored --exclude-standard --directory) |
-while IFS= read -r -d '' f; do
-  case "$f" in */|*/*/*|*.pyc) continue ;; esac
-  [ -f "$app/$f" ] && [ ! -L "$app/$f" ] && [ "$(stat -c %s "$app/$f")" -le 1048576 ] || continue
-  mkdir -p "$tree/$(dirname "$f")" && cp -p "$app/$f" "$tree/$f"
-done
-cp -a "$venv" "$copy"
-"""
-
 
 def paths(c):
     """(work tree, venv) of the stage."""
@@ -67,8 +51,8 @@ def prepare(c, commit):
     """(Re)create the stage at `commit`: worktree, untracked small files, a copy of the venv."""
     tree, copy = paths(c)
     a = c.site.app
-    r = run_script(c, STAGE_SCRIPT.format(app=q(a.dir), tree=q(tree), venv=q(a.venv),
-                                          copy=q(copy), commit=q(commit)), warn=True)
+    r = run_script(c, script("runbook.ops", "stage.sh"), a.dir, tree, a.venv, copy, commit,
+                   warn=True)
     if "@@unwritable" in r.stdout:
         parent = tree.rsplit("/", 1)[0] or "/"
         raise Failed(f"the release's stage {tree} cannot be made: {parent} is not writable by "

@@ -11,12 +11,14 @@ migrate in stages behind the data-loss guards, app restarted, workers started, m
 smoke contract, log scan. It stops at the first failed checkpoint and prints the command that
 recovers.
 """
+import json
 import re
 
 from runbook.django import app, migrate
 from runbook.engine.errors import ConfigError, DeployError
 from runbook.engine.journal import who
 from runbook.engine.runner import LOCAL, Failed, Step, commands
+from runbook.engine.scripts import script as load
 from runbook.engine.shell import q, sh
 from runbook.host import services
 from runbook.ops import backup, code_update, maintenance, staging, verify_steps
@@ -42,21 +44,6 @@ def _manage_checkpoint(what, *args):
     return run_step
 
 
-# `check --deploy` in the app's own Django, its SILENCED_SYSTEM_CHECKS extended by deploy.toml's
-# [checks] silence: Django has no command-line flag to silence a check
-# (docs/BEHAVIOUR.md#django-check-deploy-level), and the app is not ours to edit. Django then
-# judges silenced ids and the level as it always does.
-CHECK_CODE = """import sys
-from django.conf import settings
-from django.core.management import call_command
-from django.core.management.base import SystemCheckError
-settings.SILENCED_SYSTEM_CHECKS = [*settings.SILENCED_SYSTEM_CHECKS, *{silence!r}]
-try:
-    call_command("check", deploy=True, fail_level={level!r})
-except SystemCheckError as e:
-    print(str(e).replace("SystemCheckError: ", "", 1), file=sys.stderr)
-    sys.exit(1)
-"""
 CHECK_ID = re.compile(r"\(([\w.-]+\.[A-Z]\d+)\)")
 
 
@@ -69,7 +56,8 @@ def step_check_deploy(c, run):
     shown once (the failure names only the ids)."""
     project = c.site.inventory.project
     level, silence = project.check_fail_level, project.check_silence
-    r = app.shell(c, CHECK_CODE.format(silence=silence, level=level), warn=True)
+    r = app.shell(c, load("runbook.runbooks", "check_deploy.py"), warn=True,
+                  env={"RB_CHECK_LEVEL": level, "RB_CHECK_SILENCE": json.dumps(list(silence))})
     report = [x.rstrip() for x in (r.stdout + r.stderr).strip().splitlines()]
     ids = list(dict.fromkeys(CHECK_ID.findall("\n".join(report))))
     if not r.ok or ids:

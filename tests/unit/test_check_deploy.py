@@ -1,5 +1,6 @@
 """deploy.release's `check --deploy`: level and silenced ids from deploy.toml [checks], Django's
 report shown once, the failure naming only the ids."""
+import shlex
 from types import SimpleNamespace
 
 import pytest
@@ -54,9 +55,9 @@ def test_default_level_fails_naming_the_ids_and_shows_the_report_once(tmp_path):
     text = "\n".join(said) + "\n" + reason
     assert text.count("API tokens never expire") == 1    # once, not three times
     assert c.commands[-1].endswith("manage.py shell")
-    code = c.stdins[-1]
-    assert "fail_level='WARNING'" in code and "*[]]" in code
-    compile(code, "check", "exec")   # the code Django's shell runs is valid Python
+    words = shlex.split(c.commands[-1])     # the level and silenced ids: the script's env
+    assert "RB_CHECK_LEVEL=WARNING" in words and "RB_CHECK_SILENCE=[]" in words
+    compile(c.stdins[-1], "check", "exec")   # the code Django's shell runs is valid Python
 
 
 def test_silenced_ids_and_level_reach_django_and_a_pass_lists_what_was_below(tmp_path):
@@ -68,8 +69,9 @@ def test_silenced_ids_and_level_reach_django_and_a_pass_lists_what_was_below(tmp
     assert note == ("check --deploy --fail-level ERROR, silenced security.W004, admin.E108: ok "
                     "(accounts.W001 below ERROR)")
     assert sum("API tokens never expire" in x for x in said) == 1
-    code = c.stdins[-1]
-    assert "['security.W004', 'admin.E108']" in code and "fail_level='ERROR'" in code
+    words = shlex.split(c.commands[-1])
+    assert 'RB_CHECK_SILENCE=["security.W004", "admin.E108"]' in words
+    assert "RB_CHECK_LEVEL=ERROR" in words
 
 
 def test_a_clean_pass_prints_nothing(tmp_path):

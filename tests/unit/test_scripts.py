@@ -30,10 +30,7 @@ MODULES = sorted(p for p in PACKAGE.rglob("*.py") if "scripts" not in p.relative
 LOOKS_LIKE_A_SCRIPT = re.compile(r"set -e|#!/|^\s*import |^\s*from \w+ import ", re.M)
 
 # Multi-line scripts not yet moved to files: (module, its first line). Move one, delete its line.
-PENDING = {
-    ("runbook/ops/staging.py", "set -eu"),
-    ("runbook/runbooks/release.py", "import sys"),
-}
+PENDING: set = set()
 
 
 def _text(node):
