@@ -1,6 +1,7 @@
 # Runs inside `manage.py shell` (release's step_check_deploy): `check --deploy` at fail level
 # RB_CHECK_LEVEL, the app's SILENCED_SYSTEM_CHECKS extended by the ids in RB_CHECK_SILENCE (JSON):
-# Django has no command-line flag to silence a check, and the app is not ours to edit.
+# Django has no command-line flag to silence a check (docs/BEHAVIOUR.md#django-check-deploy-level),
+# and the app is not ours to edit.
 import json
 import os
 import sys
