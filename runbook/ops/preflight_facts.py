@@ -8,21 +8,9 @@ that moved: docs/BEHAVIOUR.md#git-fetch-tags-force).
 """
 from dataclasses import dataclass
 
-from runbook.host.remote import q, run_script, sections
-from runbook.ops.verify_steps import log_sizes, log_sizes_script
-
-SCRIPT = """set -u
-git -C {app} fetch --quiet --tags --force {remote} </dev/null || exit 1
-commit=$(git -C {app} rev-parse --verify --quiet {ref}) || commit=""
-echo @@commit; echo "$commit"
-echo @@head; git -C {app} rev-parse HEAD || exit 1
-echo @@free; df -Pk {backup_dir} | awk 'NR==2 {{print $4}}'
-echo @@logs
-{logs}echo @@changes
-git -C {app} status --porcelain --untracked-files=normal || exit 1
-{tree}echo @@end
-"""
-TREE = '[ -z "$commit" ] || {{ echo @@tree; git -C {app} ls-tree -r --name-only "$commit" || exit 1; }}\n'
+from runbook.engine.scripts import script
+from runbook.host.remote import run_script, sections
+from runbook.ops.verify_steps import log_files, log_sizes
 
 
 @dataclass(frozen=True)
@@ -37,10 +25,9 @@ class Facts:
 
 def read(c, ref_name, tree=False):
     a = c.site.app
-    script = SCRIPT.format(app=q(a.dir), remote=q(a.git_remote), ref=q(f"{ref_name}^{{commit}}"),
-                           backup_dir=q(c.site.backup.dir), logs=log_sizes_script(c),
-                           tree=TREE.format(app=q(a.dir)) if tree else "")
-    out = run_script(c, script).stdout
+    env = {"RB_APP_DIR": a.dir, "RB_GIT_REMOTE": a.git_remote, "RB_REF": f"{ref_name}^{{commit}}",
+           "RB_BACKUP_DIR": c.site.backup.dir, "RB_TREE": int(bool(tree))}
+    out = run_script(c, script("runbook.ops", "preflight_facts.sh"), *log_files(c), env=env).stdout
     s = sections(out)
     if "end" not in s:
         raise RuntimeError(f"preflight's read of {c.site.name} ended early: "

@@ -8,6 +8,7 @@ import re
 from runbook.django import checks
 from runbook.engine.errors import ConfigError
 from runbook.engine.runner import LOCAL, Failed, commands
+from runbook.engine.scripts import script
 from runbook.host import httpcheck
 from runbook.host.remote import atomic_write, q, read_text, run_script, sections
 from runbook.postgres import db
@@ -189,12 +190,6 @@ def log_files(c):
     return list(c.site.app.log_files) + [c.site.nginx.access_log, c.site.nginx.error_log]
 
 
-def log_sizes_script(c):
-    """Script lines printing `PATH SIZE` for each log (0 when missing); `log_sizes` reads them."""
-    return "".join(f"printf '%s %s\\n' {q(f)} \"$(stat -c %s {q(f)} 2>/dev/null || echo 0)\"\n"
-                   for f in log_files(c))
-
-
 def log_sizes(lines):
     pairs = (line.rsplit(" ", 1) for line in lines if line.strip())
     return {f: int(size) for f, size in pairs}
@@ -202,7 +197,8 @@ def log_sizes(lines):
 
 def log_offsets(c, tail_bytes=0):
     """{log file: size now} (minus `tail_bytes`: a standalone scan looks at the recent tail)."""
-    sizes = log_sizes(run_script(c, log_sizes_script(c)).stdout.splitlines())
+    r = run_script(c, script("runbook.ops", "log_sizes.sh"), *log_files(c))
+    sizes = log_sizes(r.stdout.splitlines())
     return {f: max(0, size - tail_bytes) for f, size in sizes.items()}
 
 
