@@ -9,6 +9,7 @@ import re
 import time
 
 from runbook.engine.runner import Failed, commands
+from runbook.engine.scripts import script
 from runbook.host.remote import q, run_script, sections
 from runbook.postgres import db
 
@@ -57,24 +58,21 @@ def red_flags(summary, connections, limits, max_connections):
 
 
 def sample_script(c, since):
-    """One round trip: app-db connections, max_connections, and the log written after `since`.
+    """(script, env, secrets) of one round trip: app-db connections, max_connections, and the
+    log written after `since` (scripts/soak_sample.sh).
 
     A log smaller than `since` was rotated: it is read from its start. `since=None`: from its end.
     """
-    setup, psql = db.script_psql(c, db="postgres")
-    log = q(c.site.nginx.access_log)
-    return f"""{setup}echo @@conns
-{psql} -c "SELECT count(*) FROM pg_stat_activity WHERE datname = {db.literal(c.site.database.name)}; SHOW max_connections" </dev/null
-size=$(stat -c %s {log} 2>/dev/null || echo 0)
-s={"$size" if since is None else int(since)}; [ "$size" -lt "$s" ] && s=0
-echo @@from; echo "$s"
-echo @@log; tail -c +$(( s + 1 )) {log} 2>/dev/null || true
-"""
+    env, secrets = db.script_env(c)
+    env.update(RB_DB=c.site.database.name, RB_LOG=c.site.nginx.access_log,
+               RB_SINCE="" if since is None else int(since))
+    return script("runbook.postgres", "pg.sh") + script("runbook.ops", "soak_sample.sh"), env, secrets
 
 
 def sample(c, since):
     """(complete new log lines, offset after them, connections, max_connections)."""
-    out = run_script(c, sample_script(c, since)).stdout
+    text, env, secrets = sample_script(c, since)
+    out = run_script(c, text, env=env, secrets=secrets).stdout
     head, _, log = out.partition("\n@@log\n")
     f = sections(head)
     conns, max_conns = (int(x) for x in f["conns"][:2])
