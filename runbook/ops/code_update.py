@@ -11,7 +11,8 @@ from runbook.django import app
 from runbook.engine.errors import ConfigError
 from runbook.engine.fabcmd import fab
 from runbook.engine.runner import Failed
-from runbook.host.remote import q, run_script, sections, sh
+from runbook.engine.scripts import script
+from runbook.host.remote import q, run_script, sections
 
 
 def fetch(c):
@@ -60,33 +61,14 @@ class Update:
     missing: list
 
 
-UPDATE_SCRIPT = """set -u
-fail() {{ echo @@failed; echo "$1"; exit 1; }}
-before=$({g} rev-parse HEAD) || fail "git rev-parse HEAD"
-echo @@before; echo "$before"
-{stamp_missing}
-if [ "$before" != {to} ]; then
-  changes=$({g} status --porcelain --untracked-files=normal) || fail "git status"
-  if [ -n "$changes" ]; then echo @@dirty; printf '%s\\n' "$changes"; exit 0; fi
-  {g} merge-base --is-ancestor "$before" {to} || {{ echo @@not-ff; exit 0; }}
-  {g} merge --quiet --ff-only {to} </dev/null || fail "git merge --ff-only"
-fi
-{stale} && echo @@requirements
-echo @@missing
-{tests}echo @@done
-"""
-
-
 def update(c, commit, files=()):
     """Move the work tree to `commit` only by fast-forward, in one round trip that also says
-    whether the venv's dependencies are stale for it (`stale_script`: a run that failed at the
+    whether the venv's dependencies are stale for it (`deps_stale`: a run that failed at the
     install is installed again by the next) and which of `files` (relative to app.dir) are
     missing. Failed on local changes or a non-fast-forward."""
     a = c.site.app
-    tests = "".join(f"test -e {q(a.dir + '/' + p)} || echo {q(p)}\n" for p in files)
-    script = UPDATE_SCRIPT.format(g=f"git -C {q(a.dir)}", to=q(commit), tests=tests,
-                                  stamp_missing=stamp_missing_script(c), stale=stale_script(c))
-    r = run_script(c, script, warn=True)
+    r = run_script(c, script("runbook.ops", "deps.sh", "code_update.sh"), *files,
+                   env={**deps_env(c), "RB_TO": commit}, warn=True)
     s = {k: [x for x in v if x.strip()] for k, v in sections(r.stdout).items()}
     before = (s.get("before") or [""])[0]
     if r.failed:
@@ -151,37 +133,27 @@ def record_move(c, run, before, after):
 STAMP = ".deploy-dependencies"
 
 
-def _digest(c):
-    """Shell: the digest of the work tree's dependency files (an absent file counts too)."""
-    return (f"(cd {q(c.site.app.dir)} && for f in {sh(*dependency_files(c))}; do "
-            'if [ -e "$f" ]; then sha256sum -- "$f"; else echo "absent $f"; fi; done) '
-            "| sha256sum | cut -c1-64")
+def deps_env(c):
+    """The variables of scripts/deps.sh: the work tree, its dependency files, the venv's record."""
+    return {"RB_APP_DIR": c.site.app.dir, "RB_DEP_FILES": "\n".join(dependency_files(c)),
+            "RB_STAMP": f"{c.site.app.venv}/{STAMP}"}
 
 
-def _stamp(c):
-    return q(f"{c.site.app.venv}/{STAMP}")
-
-
-def stamp_missing_script(c):
-    """Shell: a venv with no record yet is taken to match the tree it serves now (the app runs
-    from it), recorded before the tree moves."""
-    return f"[ -e {_stamp(c)} ] || {_digest(c)} > {_stamp(c)}"
-
-
-def stale_script(c):
-    """Shell that succeeds when the venv was not installed from the tree's dependency files."""
-    return f'[ "$({_digest(c)})" != "$(cat {_stamp(c)} 2>/dev/null)" ]'
+def deps(c, function, **kwargs):
+    """Run one function of scripts/deps.sh on the host."""
+    return run_script(c, script("runbook.ops", "deps.sh", "deps_call.sh"), function,
+                      env=deps_env(c), **kwargs)
 
 
 def record_stamp_before_move(c):
     """Before a checkout (release, rollback.code): record what the venv serves, if not yet."""
-    c.run(stamp_missing_script(c), hide=True)
+    deps(c, "stamp_missing")
 
 
 def dependencies_stale(c):
     """True when the venv's dependencies were not installed from the work tree's files (also
     when no record exists: installing again is the safe side)."""
-    return c.run(stale_script(c), hide=True, warn=True).ok
+    return deps(c, "deps_stale", warn=True).ok
 
 
 def install_command(c):
@@ -228,4 +200,4 @@ def install_requirements(c):
     r = c.run(command, hide=True, warn=True)
     if r.failed:
         raise install_failure(c, command, r)
-    c.run(f"{_digest(c)} > {_stamp(c)}", hide=True)   # only a whole install is recorded
+    deps(c, "deps_record")   # only a whole install is recorded

@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "runbook"
 SCRIPTS = sorted(p for p in PACKAGE.glob("*/scripts/*") if p.is_file())
 MODULES = sorted(p for p in PACKAGE.rglob("*.py") if "scripts" not in p.relative_to(PACKAGE).parts)
-LOOKS_LIKE_A_SCRIPT = re.compile(r"set -e|#!/|^\s*import |^\s*from \w+ import ", re.M)
+# bash (set -e/-u/-o, a shebang, our `echo @@section` markers) or Python (imports)
+LOOKS_LIKE_A_SCRIPT = re.compile(r"set -[euo]|#!/|^\s*echo @@|^\s*import |^\s*from \w+ import ", re.M)
 
 # Multi-line scripts not yet moved to files: (module, its first line). Move one, delete its line.
 PENDING: set = set()
@@ -86,8 +87,11 @@ def test_pending_lists_only_scripts_still_inline():
     ('X = "#!/bin/sh\\necho hi\\n"', True),
     ('def f():\n    """Docs.\n\n    import nothing here\n    """', False),
     ('X = "set -e; echo one line"', False),
+    ('X = f"""echo @@os\nuname -r\n"""', True),
+    ('X = "set -u\\nfail() { exit 1; }\\n"', True),
     ('X = "a\\nb\\n"', False),
-], ids=["f-string bash", "python", "shebang", "docstring", "one line", "text"])
+], ids=["f-string bash", "python", "shebang", "docstring", "one line", "text", "sections",
+        "set -u"])
 def test_the_heuristic_catches_inline_scripts(tmp_path, monkeypatch, text, found):
     module = tmp_path / "runbook" / "m.py"
     module.parent.mkdir()
