@@ -2,7 +2,7 @@
 import pytest
 
 from runbook.engine.errors import ConfigError
-from runbook.host import inventory
+from runbook.host import host_settings, inventory
 from tests.support.sites import MINIMAL
 
 
@@ -12,7 +12,7 @@ def test_example_file_is_valid_and_documents_every_key(example_text, write_inven
     assert inv.default == "staging"
     assert inv.site("staging").database.name == "recordered_staging"
     assert inv.site("prod").database.name == "recordered_db"  # from [defaults]
-    for key, _default, _help in inventory.schema_lines():
+    for key, _default, _help in host_settings.schema_lines():
         assert key.rsplit(".", 1)[-1] in example_text, f"{key} is not documented"
 
 
