@@ -121,42 +121,11 @@ def load(path):
     if path is None:
         return Project(None)
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such project file; fix `project` in the inventory") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: malformed TOML ({e}); fix the syntax at that line") from None
-    allowed = {"backup", "migrations", "audit", "invariants", "post_checks", "smoke", "logs", "soak",
-               "checks"}
-    for key in raw:
-        if key not in allowed:
-            _fail(path, key, "unknown key", f"use one of: {', '.join(sorted(allowed))}")
-    mig = raw.get("migrations", {})
-    for key in mig:
-        if key not in MIGRATION_KEYS:
-            _fail(path, f"migrations.{key}", "unknown key", f"use: {', '.join(MIGRATION_KEYS)}")
-    for key in ("unguarded_ok", "no_writes_ok"):
-        for name in _strings(path, mig, key):
-            if "." not in name:
-                _fail(path, f"migrations.{key}", f"{name!r} is not app.migration",
-                      'write e.g. "workshops.0025_remove_userprofile"')
+    raw = _read(path)
+    mig = _migrations(path, raw)
     smoke = raw.get("smoke", {})
     logs = raw.get("logs", {})
-    checks = smoke.get("checks", [])
-    soak = {**SOAK_DEFAULTS, **raw.get("soak", {})}
-    for key, value in soak.items():
-        if key not in SOAK_DEFAULTS:
-            _fail(path, f"soak.{key}", "unknown key", f"use: {', '.join(SOAK_DEFAULTS)}")
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            _fail(path, f"soak.{key}", f"{value!r} is not a number >= 0", f"write {key} = 1")
-    for i, item in enumerate(checks):
-        unknown = set(item) - SMOKE_KEYS
-        if unknown:
-            _fail(path, f"smoke.checks[{i}].{sorted(unknown)[0]}", "unknown key",
-                  f"use: {', '.join(sorted(SMOKE_KEYS))}")
-        if not item.get("path", "").startswith("/"):
-            _fail(path, f"smoke.checks[{i}].path", "must start with /", 'write path = "/healthz"')
+    soak, checks = _soak(path, raw), _smoke_checks(path, smoke)
     fail_level, silence = _deploy_checks(path, raw)
     return Project(
         path=path,
@@ -179,3 +148,59 @@ def load(path):
         check_fail_level=fail_level,
         check_silence=silence,
     )
+
+
+TOP_KEYS = {"backup", "migrations", "audit", "invariants", "post_checks", "smoke", "logs", "soak",
+            "checks"}
+
+
+def _read(path):
+    """The parsed TOML, its top-level keys checked; a missing or malformed file named."""
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such project file; fix `project` in the inventory") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: malformed TOML ({e}); fix the syntax at that line") from None
+    for key in raw:
+        if key not in TOP_KEYS:
+            _fail(path, key, "unknown key", f"use one of: {', '.join(sorted(TOP_KEYS))}")
+    return raw
+
+
+def _migrations(path, raw):
+    """[migrations], its keys known and its consent lists naming app.migration."""
+    mig = raw.get("migrations", {})
+    for key in mig:
+        if key not in MIGRATION_KEYS:
+            _fail(path, f"migrations.{key}", "unknown key", f"use: {', '.join(MIGRATION_KEYS)}")
+    for key in ("unguarded_ok", "no_writes_ok"):
+        for name in _strings(path, mig, key):
+            if "." not in name:
+                _fail(path, f"migrations.{key}", f"{name!r} is not app.migration",
+                      'write e.g. "workshops.0025_remove_userprofile"')
+    return mig
+
+
+def _soak(path, raw):
+    """[soak] over SOAK_DEFAULTS: known keys, each a number >= 0."""
+    soak = {**SOAK_DEFAULTS, **raw.get("soak", {})}
+    for key, value in soak.items():
+        if key not in SOAK_DEFAULTS:
+            _fail(path, f"soak.{key}", "unknown key", f"use: {', '.join(SOAK_DEFAULTS)}")
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            _fail(path, f"soak.{key}", f"{value!r} is not a number >= 0", f"write {key} = 1")
+    return soak
+
+
+def _smoke_checks(path, smoke):
+    """[[smoke.checks]]: known keys, each path starting with /."""
+    checks = smoke.get("checks", [])
+    for i, item in enumerate(checks):
+        unknown = set(item) - SMOKE_KEYS
+        if unknown:
+            _fail(path, f"smoke.checks[{i}].{sorted(unknown)[0]}", "unknown key",
+                  f"use: {', '.join(sorted(SMOKE_KEYS))}")
+        if not item.get("path", "").startswith("/"):
+            _fail(path, f"smoke.checks[{i}].path", "must start with /", 'write path = "/healthz"')
+    return checks
