@@ -16,7 +16,7 @@ from runbook.engine.errors import ConfigError
 from runbook.engine.output import Prefixed, UpTo
 from runbook.engine.runner import Failed, commands
 from runbook.engine.scripts import script
-from runbook.host.remote import q, run_script, sections
+from runbook.host.remote import run_script, sections
 from runbook.postgres import db
 
 DESTRUCTIVE = {"DeleteModel", "RemoveField"}
@@ -313,9 +313,9 @@ def sources_at(c, commit, files):
     round trip without touching the work tree."""
     if not files:
         return {}
-    script = "\n".join(f"echo @@{name}; git -C {q(c.site.app.dir)} show {q(commit + ':' + path)}"
-                       for name, path in files.items())
-    return {name: "\n".join(lines) for name, lines in sections(run_script(c, script).stdout).items()}
+    r = run_script(c, script("runbook.django", "migration_sources.sh"), c.site.app.dir, commit,
+                   *(x for item in files.items() for x in item))
+    return {name: "\n".join(lines) for name, lines in sections(r.stdout).items()}
 
 
 def unguarded_at(c, run, commit, files, applied):

@@ -23,6 +23,7 @@ from runbook.engine.errors import ConfigError, DeployError
 from runbook.engine.fabcmd import fab
 from runbook.engine.fleet import each
 from runbook.engine.runner import commands
+from runbook.engine.scripts import script
 from runbook.host import httpcheck, services
 from runbook.host.httpcheck import BYPASS_HEADER, bypass_headers
 from runbook.host.remote import atomic_write, exists, q, read_text, run_script
@@ -88,13 +89,10 @@ class Facts:
 
 def facts(c):
     m = c.site.maintenance
-    lines = ['sha() { sha256sum "$1" 2>/dev/null | cut -c1-64; }']
-    if m.backend == "nginx":
-        lines += [f"echo snippet $(sha {q(m.snippet)})", f"echo page $(sha {q(m.page)})"]
-    lines.append(f"if [ -e {q(m.flag)} ]; then echo flag on; "
-                 f"echo age $(( $(date +%s) - $(stat -c %Y {q(m.flag)}) )); else echo flag off; fi")
+    env = {"RB_BACKEND": m.backend, "RB_SNIPPET": m.snippet or "", "RB_PAGE": m.page or "",
+           "RB_FLAG": m.flag}
     got = {}
-    for line in run_script(c, "\n".join(lines) + "\n").stdout.splitlines():
+    for line in run_script(c, script("runbook.ops", "maintenance_facts.sh"), env=env).stdout.splitlines():
         key, _, value = line.partition(" ")
         got[key] = value.strip()
     age = got.get("age", "")
@@ -224,14 +222,12 @@ def public_url(c):
 def probe(c):
     """(public status, public shows the page?, bypass status, public POST status) measured with
     HTTP from the host (a POST too: maintenance must answer 503 to every method)."""
-    url = public_url(c)
-    # A script on stdin: the bypass header is in no process argument.
-    public = httpcheck.curl(c, url, "-s -o \"$t\" -w '%{http_code}\\n' --max-time 5")
-    bypass = httpcheck.curl(c, url, "-s -o /dev/null -w '%{http_code}\\n' --max-time 5",
-                            bypass_headers(c))
-    post = httpcheck.curl(c, url, "-s -o /dev/null -w '%{http_code}\\n' --max-time 5 -X POST")
-    r = run_script(c, f"t=$(mktemp) && {public}; grep -c {q(MARKER)} \"$t\" || true; "
-                      f"rm -f \"$t\"; {bypass}; {post}\n", warn=True)
+    # The headers are secrets of the script (the bypass one is): in no process argument.
+    r = run_script(c, script("runbook.ops", "maintenance_probe.sh"),
+                   env={"RB_URL": public_url(c), "RB_MARKER": MARKER},
+                   secrets={"RB_PUBLIC_CFG": httpcheck.curl_config(c),
+                            "RB_BYPASS_CFG": httpcheck.curl_config(c, bypass_headers(c))},
+                   warn=True)
     lines = (r.stdout.split() + ["0", "0", "0", "0"])[:4]
     return int(lines[0]), int(lines[1]) > 0, int(lines[2]), int(lines[3])
 

@@ -207,12 +207,11 @@ def scan_since(c, offsets):
     project = c.site.inventory.project
     if not project.log_patterns:
         return {}
-    pats = " ".join(f"-e {q(p)}" for p in project.log_patterns)
-    script = "\n".join(
-        f"echo @@{q(f)}; [ -r {q(f)} ] && tail -c +$(( {int(off)} + 1 )) {q(f)} | grep -F {pats} || true"
-        for f, off in offsets.items())
+    r = run_script(c, script("runbook.ops", "log_scan.sh"),
+                   *(x for f, off in offsets.items() for x in (f, int(off))),
+                   env={"RB_PATTERNS": "\n".join(project.log_patterns)})
     found = {}
-    for path, lines in sections(run_script(c, script).stdout).items():
+    for path, lines in sections(r.stdout).items():
         for line in lines:
             for p in project.log_patterns:
                 if p in line:

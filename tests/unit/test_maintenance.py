@@ -58,7 +58,7 @@ def kinds(c):
     """Each command sent, as a word: the facts script, a write, nginx, a flag change..."""
     out = []
     for cmd, stdin in zip(c.commands, c.stdins, strict=True):
-        if cmd == "bash -s":
+        if cmd.endswith("bash -s"):      # a script on stdin, its values as env before it
             out.append("facts" if "sha256sum" in (stdin or "") else "script")
         elif cmd.startswith("sudo -n nginx -t"):
             out.append("nginx -t")
