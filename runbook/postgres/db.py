@@ -77,14 +77,16 @@ def script_env(c, port=None, local=False):
     return env, {"PGPASSWORD": password} if password else {}
 
 
-def psql(c, sql, db=None, port=None, **kwargs):
+def psql(c, sql, db=None, port=None, variables=None, **kwargs):
     """Run SQL (sent on stdin) in `db` (default: the app's database); return stdout, unaligned.
     ON_ERROR_STOP, or psql would go on past an error and exit 0
-    (docs/BEHAVIOUR.md#psql-continues-after-errors)."""
+    (docs/BEHAVIOUR.md#psql-continues-after-errors). `variables` ({name: value}, no secrets:
+    they are arguments) are psql's -v, used in the SQL as :'name' (a literal) or :"name"."""
     prefix, preamble = client_prefix(c, "psql", port)
     dbname = db or c.site.database.name
     kwargs.setdefault("hide", True)
-    r = c.run(f"{prefix} -X -q -A -t -v ON_ERROR_STOP=1 -d {q(dbname)}",
+    sets = "".join(f" -v {q(f'{k}={v}')}" for k, v in (variables or {}).items())
+    r = c.run(f"{prefix} -X -q -A -t -v ON_ERROR_STOP=1{sets} -d {q(dbname)}",
               in_stream=io.StringIO(preamble + sql + "\n"), **kwargs)
     return r.stdout
 

@@ -18,6 +18,7 @@ import re
 from runbook.django.app import head
 from runbook.engine.fabcmd import fab
 from runbook.engine.runner import ALL, ROLLING, Failed, Step, commands
+from runbook.engine.scripts import script
 from runbook.engine.shell import q, sh
 from runbook.host import services
 from runbook.ops import backup as backups
@@ -84,12 +85,8 @@ def restore_database(c, run, name):
         db.psql(c, f"DROP DATABASE IF EXISTS {db.ident(fresh)};", db="postgres")
         raise Failed("the restored copy differs from the backup's manifest (" + "; ".join(
             f"{t}: {d}" for t, d in sorted(diffs.items())) + "); the live database was NOT touched")
-    db.psql(c, f"""SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                   WHERE datname = {db.literal(live)} AND pid <> pg_backend_pid();
-BEGIN;
-ALTER DATABASE {db.ident(live)} RENAME TO {db.ident(kept)};
-ALTER DATABASE {db.ident(fresh)} RENAME TO {db.ident(live)};
-COMMIT;""", db="postgres")
+    db.psql(c, script("runbook.runbooks", "swap_databases.sql"), db="postgres",
+            variables={"live": live, "fresh": fresh, "kept": kept})
     drop = fab(c, "rollback.kept", drop=kept, yes=True)
     run.state["database"] = (f"database {live} is restored from {name}; the replaced one is kept as "
                              f"{kept} (drop it when satisfied: {drop})")

@@ -10,6 +10,7 @@ as arguments or environment variables by remote.run_script, never formatted into
 import ast
 import base64
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -210,3 +211,20 @@ def test_pg_sh_runs_the_tool_as_client_prefix_does(tmp_path, database, argv):
     r = remote.run_script(c, text, env={**env, "BIN": bin_dir, "TOOL": fake}, secrets=secrets)
     assert r.stdout.splitlines() == argv + [f"pw={password if secrets else ''}"], r.stderr
     assert password not in c.commands[0]
+
+
+def test_psql_variables_are_quoted_arguments_not_sql_text(tmp_path):
+    """db.psql(variables=): each a quoted `-v name=value`; the SQL file refers to them."""
+    from runbook.postgres import db
+    from tests.support.sites import make_site
+    c = Bash(tmp_path)
+    c.run = lambda command, **kw: c.commands.append((command, kw["in_stream"].getvalue())) or \
+        Result(stdout="", exited=0)
+    hostile = "it's $(touch PWNED) \"x\""
+    db.psql(SimpleNamespace(site=make_site(tmp_path), run=c.run),
+            script("runbook.runbooks", "swap_databases.sql"), db="postgres",
+            variables={"live": hostile, "fresh": "f", "kept": "k"})
+    command, sql = c.commands[0]
+    words = shlex.split(command)
+    assert ["-v", f"live={hostile}", "-v", "fresh=f", "-v", "kept=k"] == words[words.index("-v") + 2:][:6]
+    assert hostile not in sql and ':"live"' in sql and ":'live'" in sql
