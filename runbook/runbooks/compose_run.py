@@ -10,6 +10,7 @@ import io
 from runbook.engine.errors import ConfigError
 from runbook.engine.runner import Failed
 from runbook.host.remote import read_text
+from runbook.postgres import compose_stack
 from runbook.postgres import compose_upgrade as plan_mod
 
 
@@ -18,10 +19,10 @@ def config(c):
     if not k.project_dir:
         raise ConfigError(f"{c.site.inventory.path}: hosts.{c.site.name}.compose.project_dir: "
                           "missing; set it to the compose project's directory on the host")
-    return plan_mod.ComposeDB(project_dir=k.project_dir, backup_dir=c.site.backup.dir,
-                              compose_file=k.file, db_service=k.db_service,
-                              app_services=tuple(k.app_services), db_user=k.db_user,
-                              volume=k.volume)
+    return compose_stack.ComposeDB(project_dir=k.project_dir, backup_dir=c.site.backup.dir,
+                                   compose_file=k.file, db_service=k.db_service,
+                                   app_services=tuple(k.app_services), db_user=k.db_user,
+                                   volume=k.volume)
 
 
 def new_image_for(old_image, to):
@@ -50,7 +51,7 @@ def _step(c, cfg, cmd, old, new, outputs):
     def run_step(c_, run):
         stdin = cmd.stdin
         if cmd.feed == plan_mod.FEED_ENV:
-            stdin = plan_mod.env_file_text(c.site.secret(c.site.compose.password_env))
+            stdin = compose_stack.env_file_text(c.site.secret(c.site.compose.password_env))
         elif cmd.feed == plan_mod.FEED_COMPOSE:
             text = read_text(c, f"{cfg.project_dir}/{cfg.compose_file}")
             stdin = plan_mod.switch_for(cfg, text or "", old, new)

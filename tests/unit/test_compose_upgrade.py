@@ -13,6 +13,7 @@ import subprocess
 import pytest
 
 from runbook.engine.errors import ConfigError
+from runbook.postgres import compose_file, compose_stack
 from runbook.postgres import compose_upgrade as cu
 
 OLD, NEW, RUN = "postgres:14", "postgres:15", "20240101-120000-ab12"
@@ -20,7 +21,7 @@ OLD, NEW, RUN = "postgres:14", "postgres:15", "20240101-120000-ab12"
 
 def cfg_(**over):
     base = {"project_dir": "/srv/shop", "backup_dir": "/var/backups/pg"}
-    return cu.ComposeDB(**{**base, **over})
+    return compose_stack.ComposeDB(**{**base, **over})
 
 
 def titles(plan):
@@ -150,14 +151,14 @@ def test_bad_config_is_refused(over, fragment):
 def test_project_name_is_normalized_like_compose(project_dir, name):
     cfg = cfg_(project_dir=project_dir)
     assert cfg.project == name
-    assert cu.new_volume_name(cfg, NEW) == f"{name}_postgres_data_pg15"
+    assert compose_stack.new_volume_name(cfg, NEW) == f"{name}_postgres_data_pg15"
 
 
 @pytest.mark.parametrize("image, major", [
     ("postgres:15", "15"), ("postgres:16.4-alpine", "16"),
     ("registry:5000/library/postgres:17-bookworm@sha256:ab", "17"), ("postgres:9.6", "9.6")])
 def test_image_major(image, major):
-    assert cu.image_major(image) == major
+    assert compose_stack.image_major(image) == major
 
 
 @pytest.mark.parametrize("old, new, fragment", [
@@ -173,7 +174,7 @@ def test_bad_images_are_refused(old, new, fragment):
 @pytest.mark.parametrize("password", ["s3cr3t-Pa55", "with space 'and' $(quotes)", "p=w#x"])
 def test_password_never_in_a_command(password):
     cfg = cfg_()
-    body = cu.env_file_text(password)
+    body = compose_stack.env_file_text(password)
     assert body == f"POSTGRES_PASSWORD={password}\n"
     plan = cu.upgrade_plan(cfg, OLD, NEW, RUN)
     for cmd in plan + cu.rollback_plan(cfg, OLD, NEW, RUN):
@@ -193,11 +194,11 @@ def test_password_never_in_a_command(password):
     ("pw", {"POSTGRES_USER": "x"}, "POSTGRES_USER"), ("pw", {"bad name": "x"}, "env name")])
 def test_env_file_text_refuses(password, extra, fragment):
     with pytest.raises(ConfigError, match=fragment):
-        cu.env_file_text(password, extra)
+        compose_stack.env_file_text(password, extra)
 
 
 def test_env_file_text_extra():
-    assert cu.env_file_text("pw", {"POSTGRES_HOST_AUTH_METHOD": "scram-sha-256"}) == (
+    assert compose_stack.env_file_text("pw", {"POSTGRES_HOST_AUTH_METHOD": "scram-sha-256"}) == (
         "POSTGRES_PASSWORD=pw\nPOSTGRES_HOST_AUTH_METHOD=scram-sha-256\n")
 
 
@@ -384,7 +385,7 @@ def test_switch_compose_refuses(text, kwargs, fragment):
     args = {"db_service": "db", "old_image": OLD, "new_image": NEW, "volume": "postgres_data",
             "new_volume": "shop_postgres_data_pg15", **kwargs}
     with pytest.raises(ConfigError) as e:
-        cu.switch_compose(text, **args)
+        compose_file.switch_compose(text, **args)
     assert fragment in e.value.text
     assert "\n" not in e.value.text and ";" in e.value.text  # one line: problem; fix
 
@@ -427,7 +428,7 @@ def host(tmp_path):
     bindir.mkdir()
     (bindir / "docker").write_text(FAKE_DOCKER)
     (bindir / "docker").chmod(0o755)
-    cfg = cu.ComposeDB(str(project), str(tmp_path / "back ups"),
+    cfg = compose_stack.ComposeDB(str(project), str(tmp_path / "back ups"),
                        compose_file="compose files/prod.yml", db_user="app'user")
     (project / cfg.compose_file).write_text(BASIC)
     env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "FAKE_LOG": str(tmp_path / "log"),
@@ -445,7 +446,7 @@ def _execute(cfg, plan, run, password="pw 'x'"):
     for cmd in plan:
         stdin = cmd.stdin or ""
         if cmd.feed == cu.FEED_ENV:
-            stdin = cu.env_file_text(password)
+            stdin = compose_stack.env_file_text(password)
         elif cmd.feed == cu.FEED_COMPOSE:
             text = open(os.path.join(cfg.project_dir, cfg.compose_file)).read()
             stdin = cu.switch_for(cfg, text, OLD, NEW)
@@ -486,7 +487,7 @@ def test_env_file_is_written_0600_from_stdin(host):
     cfg, env, run = host
     os.makedirs(os.path.join(cfg.backup_dir, RUN), mode=0o700)
     write = next(c for c in cu.upgrade_plan(cfg, OLD, NEW, RUN) if c.feed == cu.FEED_ENV)
-    r = run(write.command, cu.env_file_text("s3 'cr3t"))
+    r = run(write.command, compose_stack.env_file_text("s3 'cr3t"))
     assert r.returncode == 0, r.stderr
     path = os.path.join(cfg.backup_dir, RUN, "pg.env")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
