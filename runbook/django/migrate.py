@@ -133,11 +133,11 @@ def apply(c, entries, run=None, then=()):
     guard, streaming Django's output (what each drop removes is shown before it runs). `then`:
     Django checks run in that same process once every migration succeeded (one Django start-up
     fewer inside the maintenance window). The data operations' reports go to
-    run.data["data_ops"], where the next stage's guard reads them. Returns (Django's migration
+    run.data.data_ops, where the next stage's guard reads them. Returns (Django's migration
     output, the checks' output for checks.django_values, or None without `then`); Failed when
     the guard refused a drop."""
     inner = Prefixed(c, c.out_prefix) if getattr(c, "out_prefix", None) else sys.stdout
-    prior = run.data.get("data_ops", []) if run is not None else []
+    prior = run.data.data_ops if run is not None else []
     code, env = apply_script(entries, then, guards.script(c.site.inventory.project, prior))
     r = app.shell(c, code, env=env, hide=False, warn=True,
                   out_stream=UpTo(guards.LiveReports(inner), AFTER))
@@ -146,7 +146,7 @@ def apply(c, entries, run=None, then=()):
     if r.stderr:   # what the app logged goes through the red-flag scan too
         text += "\n" + r.stderr
     if run is not None:
-        run.data["data_ops"] = prior + ops
+        run.data.data_ops = prior + ops
         if ops or drops:
             run.journal.write({"kind": "output", "what": "data-loss guard", "data_ops": ops,
                                "drops": drops})
@@ -154,7 +154,7 @@ def apply(c, entries, run=None, then=()):
         if blocks:
             run.journal.write({"kind": "output", "what": "migration report",
                                "text": "\n".join(blocks)})
-            run.data.setdefault("summary_lines", []).extend(
+            run.data.summary_lines.extend(
                 line.strip() for b in blocks for line in b.splitlines() if ":" in line)
     if stop:
         raise Failed(guards.STOP + stop + " - the migration holding the drop was rolled back")
@@ -187,10 +187,10 @@ def step_check(expect=None):
         operation guarded by an invariant (or consented to)."""
         entries = plan(c)
         pending = check_expected(entries, expect_list(c, expect), applied_ok=run.resume is not None)
-        run.data["plan"] = entries
+        run.data.plan = entries
         refuse_unguarded(c, run, entries)
         lossy = [f"{e['migration']}: {op['describe']}" for e in entries for op in destructive(e)]
-        run.data["destructive"] = lossy
+        run.data.destructive = lossy
         if not pending:
             return "no pending migrations"
         return f"{len(pending)} pending; destructive: {'; '.join(lossy) if lossy else 'none'}"
@@ -221,7 +221,7 @@ def refuse_resume_past_guard(run):
 
 def shown_migrate(c, run):
     """The migrate step's command for the plan (the pending ones when the plan knows them)."""
-    pending = ", ".join(run.data.get("pending") or []) or "the pending migrations"
+    pending = ", ".join(run.data.pending) or "the pending migrations"
     return [f"{app.prefix(c)} shell  <- migrate {pending}: the non-destructive ones, the "
             "invariants, then the destructive ones behind the data-loss guard"]
 
@@ -230,8 +230,8 @@ def shown_migrate(c, run):
 def step_run_staged(c, run, post=False):
     """Non-destructive prefix; its output read and the invariants checked; then the destructive
     rest, behind the in-process guard. `post`: verify.post comes next, so its Django checks run
-    in the last migration process (run.data["post_django"])."""
-    entries = run.data.get("plan") or plan(c)
+    in the last migration process (run.data.post_django)."""
+    entries = run.data.plan or plan(c)
     if not entries:
         return "nothing to do: no pending migrations"
     refuse_resume_past_guard(run)
@@ -255,7 +255,7 @@ def step_run_staged(c, run, post=False):
         _text, after = apply(c, rest, run, then=then)
         run.state["migrated"] = f"applied: {', '.join(e['migration'] for e in entries)}"
     if after is not None:
-        run.data["post_django"] = after
+        run.data.post_django = after
     return f"applied {len(entries)} migration(s)"
 
 
@@ -265,7 +265,7 @@ def between_stages(c, run, project, text, safe, rest):
     what was NOT applied. Without a destructive stage a red flag is only a warning."""
     not_applied = f" - NOT applied: {', '.join(e['migration'] for e in rest)}"
     if rest and project.invariants:
-        verdicts = checks.verdicts(c, project.invariants, run.data.get("audit", {}))
+        verdicts = checks.verdicts(c, project.invariants, run.data.audit)
         for name, ok, value, want in verdicts:
             run.say(f"    invariant {'ok  ' if ok else 'FAIL'} {name}: {value} (expected {want})")
         bad = [v for v in verdicts if not v[1]]

@@ -36,6 +36,7 @@ from runbook.engine.fleet import Fleet, StepGroup, batches
 from runbook.engine.journal import Journal, new_run_id, who
 from runbook.engine.notify import Notifier
 from runbook.engine.output import paint, planning, quiet
+from runbook.engine.rundata import RunData, layered
 
 ONCE, ALL, ROLLING = "once", "all", "rolling"
 
@@ -95,7 +96,7 @@ class HostView:
         self._run, self.c = run, c
         name = c.site.name
         own_data, own_state = run.host_data[name], run.host_state[name]
-        self.data = _layered(run.data, own_data, shared)
+        self.data = layered(run.data, own_data, shared)
         self.state = _layered(run.state, own_state, shared)
         self.journal = run.journals[name]
 
@@ -125,7 +126,7 @@ class Facts:
 
     @classmethod
     def read(cls, rec):
-        """From an end record (or run data), old journals too: a value of another type (the
+        """From an end record, old journals too: a value of another type (the
         fingerprints pg_upgrade.run once wrote as `before`) is left out."""
         def text(key):
             return rec.get(key) if isinstance(rec.get(key), str) else ""
@@ -134,10 +135,9 @@ class Facts:
         return cls(text("before"), text("after"), text("backup"), down if number else None)
 
     def merged(self, data):
-        """These facts, gaps filled from a run's data (`target` is `(ref, commit)`)."""
-        target = data.get("target")
-        found = Facts.read({**data, "after": target[1] if isinstance(target, (tuple, list))
-                            else None})
+        """These facts, gaps filled from a run's data (a RunData, or a host's view of it)."""
+        found = Facts(data.before, data.target[1] if data.target else "", data.backup,
+                      data.downtime)
         return Facts(**{k: v if v not in ("", None) else getattr(found, k)
                         for k, v in asdict(self).items()})
 
@@ -158,7 +158,7 @@ class Run:
     take_lock: bool = True
     state: dict = field(default_factory=dict)   # what a failure message must say about the host
     results: list = field(default_factory=list)
-    data: dict = field(default_factory=dict)    # values steps pass to later steps
+    data: RunData = field(default_factory=RunData)   # values steps pass to later steps
     batch: int = 1                              # hosts per batch of a rolling step
     resume: Any = None                          # the failed run's Prior (--resume), or None
     facts: Facts = field(default_factory=Facts)  # what the end record tells deploy.history
@@ -174,7 +174,8 @@ class Run:
         self.journal = self.journals.get(self.c.site.name)
         # one host: its data/state are the run's; several: each host has its own over the shared
         multi = self.fleet.multi
-        self.host_data = {m.site.name: {} if multi else self.data for m in self.fleet.members}
+        self.host_data = {m.site.name: self.data.empty() if multi else self.data
+                          for m in self.fleet.members}
         self.host_state = {m.site.name: {} if multi else self.state for m in self.fleet.members}
         self.host_steps = {m.site.name: [] for m in self.fleet.members}
         self.started = time.monotonic()
@@ -454,11 +455,11 @@ class Run:
         width = max((len(r[0]) for r in self.results), default=10)
         for name, outcome, took, detail in self.results:
             self.say(f"  {name:<{width}}  {outcome:<6} {took:6.1f}s  {detail or ''}")
-        for line in self.data.get("summary_lines", []):
+        for line in self.data.summary_lines:
             self.say(f"  {line}")
         if self.fleet.multi:
             for name, data in self.host_data.items():
-                for line in data.get("summary_lines", []):
+                for line in data.summary_lines:
                     self.say(f"  {name}: {line}")
             for name, done in self.host_steps.items():
                 bad = [s for s, outcome in done if outcome not in ("ok", "kept")]

@@ -274,8 +274,7 @@ def step_backup(json_dumps=True, whole_cluster=False):
             raise Failed(f"backup {name} failed verification: {'; '.join(problems)}",
                          recovery="nothing was changed yet; fix the cause (disk full?) and rerun")
         mark_verified(c, name, "full read")
-        run.data["backup"] = name
-        run.data["manifest"] = manifest
+        run.data.backup, run.data.manifest = name, manifest
         run.state["backup"] = f"backup {name} is verified ({c.site.backup.dir}/{name})"
         size = sum(f["size"] for f in manifest["files"].values())
         return f"{name}, {size / 1e6:.1f} MB, {len(manifest['tables'])} tables fingerprinted"
@@ -300,7 +299,6 @@ def keep_backup(c, run, prior):
                      f"and run {prior.run_id} migrated the database: resuming would leave no "
                      "good copy of the data from before the migrations",
                      recovery=f"keep {bdir(c, name)} and the host as they are; check the files")
-    run.data["backup"] = name
-    run.data["manifest"] = manifest
+    run.data.backup, run.data.manifest = name, manifest
     run.state["backup"] = f"backup {name} is verified ({c.site.backup.dir}/{name})"
     return f"{name} of run {prior.run_id}, verified again in full"

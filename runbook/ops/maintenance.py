@@ -257,9 +257,10 @@ def mark_on(c, run, since=None):
     """Note maintenance ON in the run: the state for recovery, and the downtime's start (`since`:
     epoch seconds it went on in a failed run being resumed, so the downtime counts from then)."""
     start = time.monotonic() - max(0.0, time.time() - since) if since else time.monotonic()
-    run.data.setdefault("maintenance_on_at", start)
+    if run.data.maintenance_on_at is None:
+        run.data.maintenance_on_at = start
     if since:
-        run.data.setdefault("maintenance_on_before", True)
+        run.data.maintenance_on_before = True
     run.state["maintenance"] = (f"maintenance is ON (public gets 503); turn it off with "
                                 f"{fab(c, 'maintenance.off')}")
 
@@ -270,13 +271,13 @@ def step_off(c, run):
     """Remove the flag: the public is served again (the downtime is measured since ON)."""
     note = turn_off(c)
     run.state.pop("maintenance", None)
-    start = run.data.get("maintenance_on_at")
+    start = run.data.maintenance_on_at
     if start:
         downtime = time.monotonic() - start
-        run.data["downtime"] = downtime
+        run.data.downtime = downtime
         # this host's summary lines (on a group, the summary names the host)
-        before = " (ON since before this run)" if run.data.get("maintenance_on_before") else ""
-        run.host_data[c.site.name].setdefault("summary_lines", []).append(
+        before = " (ON since before this run)" if run.data.maintenance_on_before else ""
+        run.host_data[c.site.name].summary_lines.append(
             f"downtime (maintenance ON->OFF): {downtime:.1f}s{before}")
         return f"{note}; downtime {downtime:.1f}s"
     return note

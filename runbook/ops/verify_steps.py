@@ -34,14 +34,14 @@ def render_audit(values):
 
 @commands(lambda c, run: [
     f"{db.script_psql(c)[1]}  <- the {len(c.site.inventory.project.audit)} [[audit]] queries of deploy.toml",
-    f"write {c.site.backup.dir}/{run.data.get('backup', '<run id>')}/audit.json"])
+    f"write {c.site.backup.dir}/{run.data.backup or '<run id>'}/audit.json"])
 def step_audit(c, run):
     """The project's audit queries (deploy.toml [[audit]]): shown, and saved beside the backup
     as the baseline the invariants and post checks compare with."""
     values = audit(c)
-    run.data["audit"] = values
+    run.data.audit = values
     run.say(render_audit(values))
-    where = f"{c.site.backup.dir}/{run.data.get('backup', run.run_id)}"
+    where = f"{c.site.backup.dir}/{run.data.backup or run.run_id}"
     c.run(f"mkdir -p {q(where)} && chmod 0700 {q(where)}", hide=True)
     atomic_write(c, f"{where}/audit.json", json.dumps(values, indent=2) + "\n")
     return f"saved {where}/audit.json"
@@ -51,7 +51,7 @@ def keep_audit(c, run, prior):
     """--resume: the failed run's audit (taken before any migration), read back from beside its
     backup; the invariants and post checks compare with it, so it is never taken again after
     the database may have changed."""
-    path = f"{c.site.backup.dir}/{run.data.get('backup') or prior.backup}/audit.json"
+    path = f"{c.site.backup.dir}/{run.data.backup or prior.backup}/audit.json"
     text = read_text(c, path)
     if text is None:
         if "migrated" in prior.changed:
@@ -59,7 +59,7 @@ def keep_audit(c, run, prior):
                          "was migrated since: the checks have nothing true to compare with",
                          recovery="check the host by hand; deploy anew without --resume")
         return None   # the database is as it was: a new audit sees the same values
-    run.data["audit"] = json.loads(text)
+    run.data.audit = json.loads(text)
     return f"read back from {path}"
 
 
@@ -70,12 +70,12 @@ def step_post(c, run):
     """The project's post checks, plus: no table lost rows except those the plan drops.
 
     Its SQL checks and the table fingerprints go in one psql; its Django checks were run by
-    migrate.run in its last Django process when it could (run.data["post_django"])."""
+    migrate.run in its last Django process when it could (run.data.post_django)."""
     project = c.site.inventory.project
-    read = run.data.pop("post_django", None)
+    read, run.data.post_django = run.data.post_django, None   # read once
     django = (checks.django_values(read, checks.django_checks(project.post_checks))
               if read is not None else None)
-    manifest = run.data.get("manifest")
+    manifest = run.data.manifest
     sql_checks = checks.sql_checks(project.post_checks)
     found = {}
     if sql_checks or manifest:
@@ -83,7 +83,7 @@ def step_post(c, run):
         if manifest:
             script += "\n\\echo @@fingerprints\n" + db.ROW_COUNTS_GEXEC   # rows only: no hashing
         found = sections(db.psql(c, script))
-    verdicts = checks.verdicts(c, project.post_checks, run.data.get("audit", {}), django,
+    verdicts = checks.verdicts(c, project.post_checks, run.data.audit, django,
                                checks.sql_values(found, sql_checks))
     for name, ok, value, want in verdicts:
         run.say(f"    {'ok  ' if ok else 'FAIL'} {name}: {value} (expected {want})")
@@ -224,12 +224,12 @@ def scan_since(c, offsets):
 def step_logs(c, run):
     """The app's and nginx's logs, since the run started, scanned for the red flags ([logs])."""
     project = c.site.inventory.project
-    found = scan_since(c, run.data.get("log_offsets") or {})
+    found = scan_since(c, run.data.log_offsets)
     total = sum(len(v) for v in found.values())
     for p, lines in found.items():
         run.say(f"    {len(lines)} x {p!r}: {lines[0]}")
     if total > project.log_max:
         raise Failed(f"{total} red-flag log line(s) since the deploy started (max "
                      f"{project.log_max}): " + ", ".join(f"{p!r} x{len(v)}" for p, v in found.items()))
-    return f"no red flags in {len(run.data.get('log_offsets') or {})} logs" if not total else \
+    return f"no red flags in {len(run.data.log_offsets)} logs" if not total else \
         f"{total} red-flag line(s), within the max {project.log_max}"

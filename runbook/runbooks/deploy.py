@@ -73,9 +73,9 @@ def step_preflight(ref, json_dumps, expect=None):
                          "a deploy never discards them",
                          recovery=f"nothing was changed; inspect them (git -C {c.site.app.dir} "
                                   "status), commit or remove them, then rerun")
-        run.data["log_offsets"] = f.logs
+        run.data.log_offsets = f.logs
         if prior is not None:
-            run.data["target"] = (prior.args.get("ref") or name, commit)
+            run.data.target = (prior.args.get("ref") or name, commit)
             return resumed_state(c, run, prior, web, f.head)
         if wanted:
             problems = migrate.expected_problems(migrate.migration_files(f.tree),
@@ -91,9 +91,9 @@ def step_preflight(ref, json_dumps, expect=None):
             if problem:
                 raise Failed(problem, recovery="nothing was changed; add the invariant (or the "
                                                "consent), then rerun")
-        run.data["target"] = (name, commit)
-        run.data["before"] = f.head
-        return (f"healthy; {space}{name} = {commit[:12]} (deployed {run.data['before'][:12]})")
+        run.data.target = (name, commit)
+        run.data.before = f.head
+        return (f"healthy; {space}{name} = {commit[:12]} (deployed {run.data.before[:12]})")
     return run_step
 
 
@@ -106,7 +106,7 @@ def resumed_state(c, run, prior, web, now):
         raise Failed(f"{c.site.name} is at {now[:12]}, neither the failed run's starting commit "
                      f"{before[:12]} nor its target {target[:12]}: it was changed since run "
                      f"{prior.run_id}", recovery="inspect the host; deploy anew without --resume")
-    run.data["before"] = before
+    run.data.before = before
     code_update.record_move(c, run, before, now)
     if "migrated" in prior.changed and c is run.fleet.primary:
         run.state["migrated"] = f"run {prior.run_id} applied migrations (maybe partly)"
@@ -120,7 +120,7 @@ def resumed_state(c, run, prior, web, now):
 @commands([LOCAL])
 def step_hosts_agree(c, run):
     """Every host resolves the same target and runs the same commit now (no mixed fleet)."""
-    seen = {name: (d["before"], d["target"][1]) for name, d in run.host_data.items()}
+    seen = {name: (d.before, d.target[1]) for name, d in run.host_data.items()}
     befores = {b for b, _t in seen.values()}
     targets = {t for _b, t in seen.values()}
     if len(targets) > 1:
@@ -132,13 +132,13 @@ def step_hosts_agree(c, run):
             f"{n}: {b[:12]}" for n, (b, _t) in seen.items()) + "); bring them to one commit "
             "first (rollback.code --ref COMMIT on the group)",
             recovery=f"nothing was changed; {run.cmd('rollback.code --ref COMMIT')}")
-    run.data["before"] = befores.pop()  # one commit: the backup's and the rollback's
-    return f"{len(seen)} hosts on {run.data['before'][:12]}, all resolve to {targets.pop()[:12]}"
+    run.data.before = befores.pop()  # one commit: the backup's and the rollback's
+    return f"{len(seen)} hosts on {run.data.before[:12]}, all resolve to {targets.pop()[:12]}"
 
 
 def target(run):
     """The target commit as far as the run (or its plan) knows it."""
-    commit = (run.data.get("target") or ("", ""))[1]
+    commit = (run.data.target or ("", ""))[1]
     return commit[:12] or "<target commit>"
 
 
@@ -147,7 +147,7 @@ def target(run):
 def step_code_update(c, run):
     """The work tree fast-forwarded to the target commit; the requirements installed if they
     changed."""
-    _name, commit = run.data["target"]
+    _name, commit = run.data.target
     u = code_update.update(c, commit, c.site.inventory.project.migration_files)
     note = code_update.record_move(c, run, u.before, u.after)
     if u.requirements_changed:
@@ -162,15 +162,15 @@ def step_code_update(c, run):
 @commands(lambda c, run: [restart.plan_line(c)])
 def step_restart(c, run):
     """The app restarted (or reloaded), then healthy and serving the deployed commit."""
-    target = run.data.get("target")     # the commit the run deployed (a bare restart: the tree's)
+    target = run.data.target     # the commit the run deployed (a bare restart: the tree's)
     return restart_and_wait(c, run.say, commit=target[1] if target else None)
 
 
 def recovery(run):
     """The exact commands that recover, from what the run has done so far (on the host or the
     group it ran on: `run.cmd` names it)."""
-    name = run.data.get("backup")
-    before = run.data.get("before", "")[:12]
+    name = run.data.backup
+    before = run.data.before[:12]
     lines = []
     if "migrated" in run.state and name:
         lines.append(run.cmd(f"rollback.restore --backup={name} --code --yes"))

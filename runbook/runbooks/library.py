@@ -6,7 +6,8 @@ own project"):
 A runbook is a `@hosttask(plan=True)` whose body hands `Run(c, "TASK").execute([...])` a list of
 `Step(name, fn)`. A step function `fn(c, run)` does its work on host `c`, proves it, and returns
 one line for the summary; `fail(reason, recovery)` stops the run there (the lock is released, the
-journal written, the recovery printed). `run.data` carries values to later steps, `run.state`
+journal written, the recovery printed). `run.data` (a `RunData`: typed fields; subclass it for
+values of your own, `Run(c, "TASK", data=MyData())`) carries values to later steps, `run.state`
 what a failure message must say about the host. `--plan` (or `fab --dry`) runs the read-only
 host checks and lists the steps, each described by its docstring (or `Step(about=...)`) and its
 `@commands`; nothing else runs.
@@ -15,6 +16,7 @@ The step factories and steps below are the ones the library's own runbooks use.
 """
 from runbook.django.app import manage, shell
 from runbook.django.migrate import step_check, step_run_staged
+from runbook.engine.rundata import RunData
 from runbook.engine.runner import ALL, LOCAL, ONCE, ROLLING, Failed, Step, commands, fail
 from runbook.engine.shell import q
 from runbook.host.connection import hosttask
@@ -27,7 +29,8 @@ from runbook.runbooks.plan import Run
 
 __all__ = [
     # composing a runbook
-    "Run", "Step", "fail", "Failed", "hosttask", "commands", "ONCE", "ALL", "ROLLING", "LOCAL",
+    "Run", "RunData", "Step", "fail", "Failed", "hosttask", "commands", "ONCE", "ALL", "ROLLING",
+    "LOCAL",
     # the library's steps: step_backup(...) and step_check(...) build one, the others are one
     "step_backup", "step_on", "step_off", "step_check", "step_run_staged", "step_audit",
     "step_post", "step_smoke", "step_logs",

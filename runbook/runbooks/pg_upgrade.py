@@ -78,9 +78,9 @@ def check_version(to):
 # --- the run's steps -------------------------------------------------------------------------
 def source(c, run):
     """(version, name) of the cluster being upgraded as far as the run knows: its report, or
-    what its plan read (`data["source"]`)."""
-    rep = run.data.get("report")
-    return (rep.source.version, rep.source.name) if rep else run.data.get("source", ("OLD", "CLUSTER"))
+    what its plan read (`data.source`)."""
+    rep = run.data.report
+    return (rep.source.version, rep.source.name) if rep else (run.data.source or ("OLD", "CLUSTER"))
 
 
 def ctl_shown(version, name, action):
@@ -117,23 +117,23 @@ def step_preflight(to, method, drop_empty_target):
             raise Failed("the smoke contract fails BEFORE the upgrade (" + "; ".join(bad) +
                          "); fix that first, or the check after the upgrade proves nothing",
                          recovery="nothing was changed")
-        run.data["report"] = rep
+        run.data.report = rep
         return (f"{rep.source.id} -> {to} by {method}: checks passed; {len(rep.databases)} "
                 f"databases, {rep.size / 1e6:.1f} MB; smoke contract passes before")
     return run_step
 
 
 @commands(lambda c, run: [
-    f"pg_restore -d <scratch> {backup.bdir(c, run.data.get('backup', '<run id>'))}/db.dump; every "
+    f"pg_restore -d <scratch> {backup.bdir(c, run.data.backup or '<run id>')}/db.dump; every "
     "table's rows and md5 compared with the manifest; DROP DATABASE <scratch>"])
 def step_drill(c, run):
     """link: the backup is the only way back; prove it restores before touching anything."""
-    diffs = backup.restore_drill(c, run.data["backup"], run.data["manifest"])
+    diffs = backup.restore_drill(c, run.data.backup, run.data.manifest)
     if diffs:
         raise Failed("the backup's restore drill differs from its manifest: " + "; ".join(
             f"{t}: {d}" for t, d in sorted(diffs.items())), recovery="nothing was changed")
-    backup.mark_verified(c, run.data["backup"], "restore drill")
-    return f"{run.data['backup']} restored into a scratch database: every table equal"
+    backup.mark_verified(c, run.data.backup, "restore drill")
+    return f"{run.data.backup} restored into a scratch database: every table equal"
 
 
 @commands(lambda c, run: [psql_shown(c, "every table's row count and md5, in every database"),
@@ -141,20 +141,20 @@ def step_drill(c, run):
 def step_fingerprint_before(c, run):
     """Every table of every database fingerprinted (rows, md5); what pg_upgrade.rollback needs
     written to the state file."""
-    rep = run.data["report"]
+    rep = run.data.report
     version = db.fingerprint_version_for(rep.source.version)   # both sides hash as the old can
     fps = db.all_fingerprints(c, version=version)
-    run.data["fingerprints"] = fps   # "before" is a commit (steps.Facts)
+    run.data.fingerprints = fps   # "before" is a commit (steps.Facts)
     owners = db.psql(c, "SELECT datname || '|' || pg_get_userbyid(datdba) FROM pg_database "
                         "WHERE datallowconn AND NOT datistemplate;", db="postgres").split()
-    run.data["upgrade"] = {  # what pg_upgrade.rollback needs, kept on the host as the run goes
+    run.data.upgrade = {  # what pg_upgrade.rollback needs, kept on the host as the run goes
         "run": run.run_id, "phase": "upgrading", "from": rep.source.version,
         "to": rep.target_version, "cluster": rep.source.name, "port": rep.source.port,
-        "method": run.args["method"], "backup": run.data["backup"],
+        "method": run.args["method"], "backup": run.data.backup,
         "owners": dict(x.split("|", 1) for x in owners),
         "locale": rep.locale, "before": _fp_json(fps),
         "fingerprint_version": version, "config": clusters.config_snapshot(c, rep.source)}
-    write_state(c, run.data["upgrade"])
+    write_state(c, run.data.upgrade)
     tables = sum(len(t) for t in fps.values())
     return f"{tables} tables in {len(fps)} databases fingerprinted; state in {state_path(c)}"
 
@@ -163,7 +163,7 @@ def step_fingerprint_before(c, run):
                           "  (only when it holds no data)"])
 def step_drop_empty_target(c, run):
     """An EMPTY pre-created target cluster dropped (never one with data)."""
-    rep = run.data["report"]
+    rep = run.data.report
     tgt = clusters.find(clusters.listing(c), rep.target_version, rep.source.name)
     if tgt is None:
         return "nothing to do: no target cluster"
@@ -183,7 +183,7 @@ def upgrade_argv(to, method, version, name):
 @commands(lambda c, run: [f"sudo -n {sh(*upgrade_argv(run.args['to'], run.args['method'], *source(c, run)))}"])
 def step_upgrade(c, run):
     """pg_upgradecluster: the new cluster made from the old one, which is kept, stopped."""
-    rep = run.data["report"]
+    rep = run.data.report
     src, to, method = rep.source, rep.target_version, run.args["method"]
     run.state["cluster"] = (f"pg_upgradecluster {src.id} -> {to} ({method}) was started; "
                             f"to go back: {fab(c, 'pg_upgrade.rollback')}")
@@ -193,7 +193,7 @@ def step_upgrade(c, run):
     took = time.monotonic() - start
     if not r.ok:
         raise Failed(f"pg_upgradecluster exited {r.exited} after {took:.0f}s (its output is above)")
-    run.data["upgrade_seconds"] = took
+    run.data.upgrade_seconds = took
     return f"pg_upgradecluster -m {upgrade_check.UPGRADECLUSTER_METHOD[method]} in {took:.1f}s"
 
 
@@ -201,7 +201,7 @@ def step_upgrade(c, run):
                           f"write {state_path(c)}"])
 def step_new_cluster(c, run):
     """The new cluster answers on the app's port with the target version; the old one is down."""
-    rep = run.data["report"]
+    rep = run.data.report
     have = clusters.listing(c)
     new = clusters.find(have, rep.target_version, rep.source.name)
     old = clusters.find(have, rep.source.version, rep.source.name)
@@ -218,9 +218,9 @@ def step_new_cluster(c, run):
                             f"cluster {old.id if old else '?'} is kept, stopped, on port "
                             f"{old.port if old else '?'}; to go back: "
                             f"{fab(c, 'pg_upgrade.rollback')}")
-    run.data["upgrade"].update(phase="upgraded", old_port=old.port if old else None,
+    run.data.upgrade.update(phase="upgraded", old_port=old.port if old else None,
                                version=version)
-    write_state(c, run.data["upgrade"])
+    write_state(c, run.data.upgrade)
     return f"PostgreSQL {version} on port {new.port}; old {old.id} {old.status} on port {old.port}" \
         if old else f"PostgreSQL {version} on port {new.port}"
 
@@ -232,7 +232,7 @@ def step_new_cluster(c, run):
 def step_config(c, run):
     """What pg_upgradecluster does not carry (conf.d/*, files changed since) copied to the new
     cluster, restarted if so; then its configuration must equal the old one's."""
-    rep, old = run.data["report"], run.data["upgrade"]["config"]
+    rep, old = run.data.report, run.data.upgrade["config"]
     new = clusters.find(clusters.listing(c), rep.target_version, rep.source.name)
     have = clusters.config_snapshot(c, new)
     copy = {rel: text for rel, text in old["files"].items()
@@ -260,7 +260,7 @@ def step_config(c, run):
 def step_analyze(c, run):
     """vacuumdb --analyze-in-stages (planner statistics are not carried over), and the extension
     updates pg_upgrade wrote, if any: one script (docs/BEHAVIOUR.md#pg-upgrade-no-statistics)."""
-    rep = run.data["report"]
+    rep = run.data.report
     pg_env, _ = db.script_env(c, local=True)
     r = run_script(c, load("runbook.postgres", "pg.sh") + load("runbook.runbooks", "pg_analyze.sh"),
                    f"{clusters.BINROOT}/{rep.target_version}/bin", rep.source.version,
@@ -272,8 +272,8 @@ def step_analyze(c, run):
 @commands(lambda c, run: [psql_shown(c, "every table's row count and md5, in every database")])
 def step_fingerprint_after(c, run):
     """Every table's fingerprint equal to before the upgrade (rows and content md5)."""
-    after = db.all_fingerprints(c, version=run.data["upgrade"]["fingerprint_version"])
-    diffs = _fp_diff(run.data["fingerprints"], after)
+    after = db.all_fingerprints(c, version=run.data.upgrade["fingerprint_version"])
+    diffs = _fp_diff(run.data.fingerprints, after)
     if diffs:
         raise Failed("the data differs after the upgrade: " + "; ".join(diffs[:10]))
     tables = sum(len(t) for t in after.values())
@@ -289,8 +289,8 @@ def step_smoke(c, run):
 @commands(lambda c, run: [f"write {state_path(c)}"])
 def step_done(c, run):
     """The upgrade recorded as done in the state file (what pg_upgrade.rollback reads)."""
-    run.data["upgrade"]["phase"] = "done"
-    write_state(c, run.data["upgrade"])
+    run.data.upgrade["phase"] = "done"
+    write_state(c, run.data.upgrade)
     run.state.pop("cluster", None)
     return "state recorded"
 
@@ -405,7 +405,7 @@ def rollback_steps(c, state):
         version = db.psql(c, "SHOW server_version;", db="postgres").strip()
         if not version.startswith(from_v + "."):
             raise Failed(f"port {port} answers PostgreSQL {version}, not {from_v}.x")
-        run.data["version"] = version
+        run.data.version = version
         config = ""
         if state.get("config"):   # recorded by the upgrade (runs before it did not)
             back = clusters.find(clusters.listing(c), from_v, name)
@@ -531,7 +531,7 @@ def cleanup_steps(c, state, kept):
         finally:
             if started:
                 clusters.ctl(c, kept, "stop", warn=True)
-        run.data["backup"] = name
+        run.data.backup = name
         run.state["backup"] = f"{kept.id}'s databases are in backup {name}"
         return f"{len(files) - 1} dump(s) and globals in {backup.bdir(c, name)}, each read in full"
 
@@ -541,11 +541,11 @@ def cleanup_steps(c, state, kept):
         """The kept cluster dropped, its configuration saved beside its backup first."""
         # pg_dropcluster leaves the files it did not create (conf.d/*), and a later cluster of
         # that name would start with them: they go into the backup, then away with the cluster
-        atomic_write(c, f"{backup.bdir(c, run.data['backup'])}/config.json",
+        atomic_write(c, f"{backup.bdir(c, run.data.backup)}/config.json",
                      json.dumps(clusters.config_snapshot(c, kept), indent=2) + "\n")
         sudo(c, "pg_dropcluster", kept.version, kept.name, "--stop", hide=True)
         c.run(f"sudo -n -u postgres rm -rf -- {q(kept.configdir)}", hide=True)
-        state["cleanup"] = {"run": run.run_id, "dropped": kept.id, "backup": run.data["backup"]}
+        state["cleanup"] = {"run": run.run_id, "dropped": kept.id, "backup": run.data.backup}
         write_state(c, state)
         return f"dropped {kept.id}; pg_upgrade.run --to {kept.version} may run again"
 

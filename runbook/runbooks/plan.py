@@ -163,28 +163,28 @@ class Run(steps_mod.Run):
 
 class UpgradeRun(Run):
     """pg_upgrade.run, deploy.pg_upgrade: the plan also names the cluster on the app's port (into
-    `data["source"]`), so the steps' commands name it as the upgrade will."""
+    `data.source`), so the steps' commands name it as the upgrade will."""
 
     def host_facts(self, m):
         port = int(m.site.database.port)
         src = next((k for k in clusters.listing(m) if k.port == port), None)
         if src is not None:
-            self.data["source"] = (src.version, src.name)
+            self.data.source = (src.version, src.name)
         return super().host_facts(m) + [(None, f"cluster on port {port}: "
                                                + (f"{src.id} ({src.status})" if src else "none"))]
 
 
 class ConsolidateRun(Run):
-    """deploy.consolidate: its plan also reads the target commit (into `data["target"]`, as
+    """deploy.consolidate: its plan also reads the target commit (into `data.target`, as
     preflight does, so the steps' commands name it) and the migrations it would apply."""
 
     def host_facts(self, m):
         facts, name, commit = checks(m, self.args.get("ref") or None)
-        self.data["target"] = (name, commit)
+        self.data.target = (name, commit)
         return facts
 
     def run_facts(self):
-        lines, ok, self.data["pending"] = migration_facts(
-            self.c, self.data["target"][1], self.args.get("expect"),
+        lines, ok, self.data.pending = migration_facts(
+            self.c, self.data.target[1], self.args.get("expect"),
             self.args.get("allow_unguarded", False))
         return lines, ok

@@ -79,7 +79,7 @@ def step_check_deploy(c, run):
 def step_stage(c, run):
     """The target commit in a worktree beside the live one, with a copy of the venv: the
     install and the checks run there first, the live tree untouched (staging.py)."""
-    _name, commit = run.data["target"]
+    _name, commit = run.data.target
     staging.prepare(c, commit)
     tree, venv = staging.paths(c)
     return f"{commit[:12]} in {tree}, the venv copied to {venv}"
@@ -102,7 +102,7 @@ def on_stage(step):
 def step_checkout(c, run):
     """The live tree to the checked target; the stage is removed."""
     staging.remove(c)
-    _name, commit = run.data["target"]
+    _name, commit = run.data.target
     code_update.record_stamp_before_move(c)
     return code_update.record_move(c, run, *code_update.move_to(c, commit))
 
@@ -127,8 +127,8 @@ def step_plan(c, run):
     run.say("\n".join("    " + line for line in migrate.render(entries).splitlines()))
     migrate.refuse_unguarded(c, run, entries)
     lossy = [e["migration"] for e in entries if migrate.destructive(e)]
-    run.data["plan"] = entries
-    run.data["pending"] = [e["migration"] for e in entries]
+    run.data.plan = entries
+    run.data.pending = [e["migration"] for e in entries]
     return (f"{len(entries)} pending" + (f"; DESTRUCTIVE: {', '.join(lossy)} (the backup is the "
                                           "way back)" if lossy else ""))
 
@@ -155,14 +155,14 @@ def step_workers(action):
 def step_migrate(c, run):
     """The migrations in stages behind the data-loss guard: the non-destructive ones, their
     output read and the project's invariants checked, then the destructive ones."""
-    if not run.data.get("pending"):
+    if not run.data.pending:
         return "nothing to do: no pending migrations"
     return migrate.step_run_staged(c, run)
 
 
 def recovery(c):
     def hint(run):
-        name, before = run.data.get("backup"), run.data.get("before", "")[:12]
+        name, before = run.data.backup, run.data.before[:12]
         if "migrated" in run.state and name:
             return (run.cmd(f"rollback.restore --backup={name} --code --yes") + "\n"
                     "  (database and code back to before the release; maintenance off after)")

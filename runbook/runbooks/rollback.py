@@ -40,7 +40,7 @@ def step_check_backup(name):
         if problems:
             raise Failed(f"backup {name} is NOT usable: {'; '.join(problems)}",
                          recovery=f"nothing was changed; pick another backup ({fab(c, 'backup.list')})")
-        run.data["manifest"] = manifest
+        run.data.manifest = manifest
         return f"{name}: files match the manifest, dump read in full"
     return run_step
 
@@ -78,8 +78,8 @@ def restore_database(c, run, name):
     suffix = run.run_id.replace("-", "_")
     fresh, kept = f"{live}_restore_{suffix}", f"{live}_before_{suffix}"
     backups.restore_into(c, name, fresh)
-    version = backups.fingerprint_version(run.data["manifest"])
-    diffs = backups.compare(run.data["manifest"]["tables"],
+    version = backups.fingerprint_version(run.data.manifest)
+    diffs = backups.compare(run.data.manifest["tables"],
                             db.fingerprints(c, db=fresh, version=version))
     if diffs:
         db.psql(c, f"DROP DATABASE IF EXISTS {db.ident(fresh)};", db="postgres")
@@ -90,9 +90,9 @@ def restore_database(c, run, name):
     drop = fab(c, "rollback.kept", drop=kept, yes=True)
     run.state["database"] = (f"database {live} is restored from {name}; the replaced one is kept as "
                              f"{kept} (drop it when satisfied: {drop})")
-    run.host_data[c.site.name].setdefault("summary_lines", []).append(
+    run.host_data[c.site.name].summary_lines.append(
         f"the replaced database is kept as {kept}; drop it when satisfied: {drop}")
-    diffs = backups.compare(run.data["manifest"]["tables"], db.fingerprints(c, version=version))
+    diffs = backups.compare(run.data.manifest["tables"], db.fingerprints(c, version=version))
     if diffs:
         raise Failed(f"after the swap {live} differs from the manifest: {diffs}")
     return f"restored into a fresh database and swapped; old kept as {kept}; fingerprints equal"
@@ -150,10 +150,10 @@ def step_code_to(ref_or_commit):
 
 
 @commands(lambda c, run: step_code_to(
-    (run.data.get("manifest") or {}).get("git_commit", "<the backup's commit>")).commands(c, run))
+    (run.data.manifest or {}).get("git_commit", "<the backup's commit>")).commands(c, run))
 def step_code_to_backup(c, run):
     """The code moved to the commit the backup was taken at (its manifest's git_commit)."""
-    return step_code_to(run.data["manifest"]["git_commit"])(c, run)
+    return step_code_to(run.data.manifest["git_commit"])(c, run)
 
 
 def restore_steps(name, with_code):

@@ -75,7 +75,7 @@ def consolidate(c, ref="", no_json=False, expect="", auto_rollback=False, batch=
     try:
         run.execute(consolidate_steps(fleet, ref or None, not no_json, expect))
     except CheckpointFailed:
-        name, before = run.data.get("backup"), run.data.get("before", "")
+        name, before = run.data.backup, run.data.before
         state = run.overview().state
         if auto_rollback and name and "migrated" in state:
             print(f"\nauto-rollback: restoring {name} and the code it was taken at")
@@ -89,8 +89,8 @@ def consolidate(c, ref="", no_json=False, expect="", auto_rollback=False, batch=
             raise CheckpointFailed(f"deploy.consolidate failed; the code was moved back to "
                                    f"{before[:12]} (the database was not changed)") from None
         raise
-    print(f"  backup: {run.data.get('backup')}; rollback: "
-          f"{run.cmd('rollback.restore --backup=' + str(run.data.get('backup')) + ' --code')}")
+    print(f"  backup: {run.data.backup}; rollback: "
+          f"{run.cmd('rollback.restore --backup=' + run.data.backup + ' --code')}")
 
 
 @hosttask(fleet=True, plan=True, help={
@@ -161,8 +161,8 @@ def release(c, ref="", allow_unguarded=False):
     run = Run(c, "deploy.release", {"ref": ref, **({"allow_unguarded": True}
                                                    if allow_unguarded else {})})
     run.execute(release_steps(c, ref or None))
-    print(f"  backup: {run.data.get('backup')}; rollback: "
-          + run.cmd(f"rollback.restore --backup={run.data.get('backup')} --code"))
+    print(f"  backup: {run.data.backup}; rollback: "
+          + run.cmd(f"rollback.restore --backup={run.data.backup} --code"))
 
 
 @hosttask(name="tag", help={"name": "tag to create, e.g. v0.1.9-pre-upgrade (required)",

@@ -63,8 +63,8 @@ def run_task(c, to="", method="dump", drop_empty_target=False, yes=False):
     run = UpgradeRun(c, "pg_upgrade.run", {"to": to, "method": method,
                                     "drop_empty_target": drop_empty_target})
     run.execute(run_steps(c, to, method, drop_empty_target))
-    print(f"  PostgreSQL {run.data['upgrade']['version']} serves {c.site.database.name}; backup "
-          f"{run.data.get('backup')}; to go back: {fab(c, 'pg_upgrade.rollback')}")
+    print(f"  PostgreSQL {run.data.upgrade['version']} serves {c.site.database.name}; backup "
+          f"{run.data.backup}; to go back: {fab(c, 'pg_upgrade.rollback')}")
 
 
 @hosttask(plan=True, help={"yes": "do not ask for confirmation"})

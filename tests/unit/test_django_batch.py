@@ -20,6 +20,7 @@ from invoke.exceptions import UnexpectedExit
 from runbook.django import checks, migrate
 from runbook.engine.errors import DeployError
 from runbook.engine.output import UpTo
+from runbook.engine.rundata import RunData
 from runbook.engine.runner import Failed
 from runbook.host.project import Project
 from runbook.ops import verify_steps
@@ -194,10 +195,7 @@ def test_post_checks_read_what_they_can_in_one_psql(tmp_path, post_django, manif
                                       drops=["old_profile"])
     c = Host(site, {"0": ["0"], "fingerprints": fps})
     said = []
-    data = {"manifest": manifest, "audit": {}}
-    if post_django is not None:
-        data["post_django"] = post_django
-    run = NS(data=data, say=said.append)
+    run = NS(data=RunData(manifest=manifest, post_django=post_django), say=said.append)
     if failure:
         with pytest.raises(Failed, match=failure):
             verify_steps.step_post(c, run)
@@ -205,4 +203,4 @@ def test_post_checks_read_what_they_can_in_one_psql(tmp_path, post_django, manif
         assert verify_steps.step_post(c, run) == "2 checks passed; no table lost rows"
     assert ["shell" if cmd.endswith(" shell") else "psql" for cmd in c.commands] == commands
     assert ("\\echo @@fingerprints" in c.stdins[0]) == bool(manifest)
-    assert "post_django" not in run.data   # read once, never by a later step
+    assert run.data.post_django is None   # read once, never by a later step

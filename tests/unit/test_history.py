@@ -73,15 +73,16 @@ BACKUP = "20261121-101500-ab12"
 
 def deploy_data(c, run):
     """What preflight, backup.create and maintenance.off leave in a deploy's data."""
-    run.data.update(before=OLD, target=("v2", NEW), backup=BACKUP, downtime=12.64)
+    d = run.data
+    d.before, d.target, d.backup, d.downtime = OLD, ("v2", NEW), BACKUP, 12.64
     return "done"
 
 
 def pg_upgrade_data(c, run):
     """pg_upgrade.run: its backup and downtime, and table fingerprints beside them."""
-    run.data.update(backup=BACKUP, downtime=3.2, fingerprints={"app": {"t": [5, "ab"]}},
-                    upgrade={"version": "15.4"})
-    run.data["before"] = {"app": {"t": [5, "ab"]}}   # what older versions kept under this key
+    d = run.data
+    d.backup, d.downtime, d.fingerprints = BACKUP, 3.2, {"app": {"t": [5, "ab"]}}
+    d.upgrade = {"version": "15.4"}
     return "done"
 
 

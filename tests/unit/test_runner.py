@@ -117,9 +117,9 @@ def test_recovery_comes_from_the_failure_or_the_step(c, capsys, middle, recovery
 
 
 def test_recovery_can_be_computed_from_the_run_and_defaults_to_rerun(c, capsys):
-    steps = [Step("backup", lambda c, run: run.data.update(backup="20261121-101500")),
+    steps = [Step("backup", lambda c, run: setattr(run.data, "backup", "20261121-101500")),
              Step("restore", lambda c, run: fail("restore drill failed"),
-                  recovery=lambda run: f"fab -H web backup.verify --backup={run.data['backup']}")]
+                  recovery=lambda run: f"fab -H web backup.verify --backup={run.data.backup}")]
     with pytest.raises(CheckpointFailed):
         Run(c, "deploy.test", take_lock=False).execute(steps)
     out = capsys.readouterr().out
