@@ -10,10 +10,14 @@ import functools
 import inspect
 import socket
 import time
+from typing import Any, NoReturn
 
 from fabric import Connection
 from fabric import task as fabric_task
 from fabric.runners import Remote
+from invoke.config import Config
+from invoke.context import Context
+from invoke.runners import Result
 from invoke.terminals import character_buffered
 from paramiko.ssh_exception import BadHostKeyException
 
@@ -97,7 +101,7 @@ def no_delay(transport):
 class DeployConnection(Connection):
     """A fabric Connection bound to one inventory Site."""
 
-    def __init__(self, site, config, accept_new=False):
+    def __init__(self, site: inventory.Site, config: Config | None, accept_new: bool = False) -> None:
         s = site.settings
         connect_kwargs = {}
         if s.identity_file:
@@ -121,7 +125,7 @@ class DeployConnection(Connection):
         no_delay(self.transport)
         return result
 
-    def mask(self, text):
+    def mask(self, text: str) -> str:
         """Replace every secret this site has handed out with *****."""
         for value in self.site.secrets.values():
             if value:
@@ -156,7 +160,7 @@ class DeployConnection(Connection):
                     record["script"] = script
                 self.recorder(record)
 
-    def run(self, command, **kwargs):
+    def run(self, command: str, **kwargs: Any) -> Result:
         if self.recorder is not None and quiet(self):   # --quiet: inside a step, no live output
             kwargs["hide"] = True   # (invoke would still write to an explicit stream)
             kwargs.pop("out_stream", None)
@@ -172,11 +176,11 @@ class DeployConnection(Connection):
 
     # use remote.sudo: c.sudo inside c.cd()/c.prefix() runs the rest unprivileged
     # (docs/BEHAVIOUR.md#invoke-sudo-with-cd)
-    def sudo(self, command, **kwargs):  # pragma: no cover
+    def sudo(self, command: str, **kwargs: Any) -> NoReturn:  # pragma: no cover
         raise NotImplementedError("use runbook.host.remote.sudo(c, argv) instead of c.sudo")
 
 
-def resolve(c, hosts_file=None, accept_new_host_key=False):
+def resolve(c: Context, hosts_file: str | None = None, accept_new_host_key: bool = False) -> DeployConnection:
     """Turn fab's context (`-H NAME` or none) into a DeployConnection for that inventory host."""
     inv = inventory.load(hosts_file or default_hosts_file(c.config))
     name = getattr(c, "original_host", None)
@@ -184,7 +188,7 @@ def resolve(c, hosts_file=None, accept_new_host_key=False):
     return DeployConnection(site, config=c.config, accept_new=accept_new_host_key)
 
 
-def resolve_fleet(c, hosts_file=None, accept_new_host_key=False):
+def resolve_fleet(c: Context, hosts_file: str | None = None, accept_new_host_key: bool = False) -> Fleet:
     """Like `resolve`, but `-H NAME` may name a group: a Fleet of its hosts and its primary."""
     inv = inventory.load(hosts_file or default_hosts_file(c.config))
     name = getattr(c, "original_host", None) or inv.default
@@ -211,7 +215,7 @@ COMMON_HELP = {
 }
 
 
-def hosttask(*args, fleet=False, plan=False, **kwargs):
+def hosttask(*args: Any, fleet: bool = False, plan: bool = False, **kwargs: Any) -> Any:
     """`@hosttask(help={...})`: a Fabric task whose `c` is the inventory host's DeployConnection
     (with `fleet=True`: a Fleet of one host or of a group's hosts). `plan=True` (a composite
     that changes the host) adds `--plan`, and makes fab's `--dry` print the same truthful plan:
@@ -222,6 +226,9 @@ def hosttask(*args, fleet=False, plan=False, **kwargs):
         @functools.wraps(fn)
         def wrapper(c, *a, hosts_file=None, accept_new_host_key=False, quiet=False,
                     verbose=False, **kw):
+            if "deploy" not in c.config:   # a root task in a tree built without the defaults
+                raise ConfigError("this task tree has no `deploy` settings; build your fabfile's "
+                                  "root with `ns = runbook.tasks.collection(...)`")
             if plan and (kw.pop("plan", False) or c.config.run.dry):
                 c.config.deploy.plan, c.config.run.dry = True, False
                 if "yes" in kw:
@@ -257,7 +264,7 @@ def hosttask(*args, fleet=False, plan=False, **kwargs):
     return decorate
 
 
-def positive(name, value):
+def positive(name: str, value: str | float) -> float:
     """Validate a numeric option: a one-line error before anything runs."""
     try:
         number = float(value)
