@@ -5,6 +5,7 @@ from types import SimpleNamespace as NS
 
 import pytest
 
+from runbook.engine.rundata import RunData
 from runbook.engine.runner import ALL, LOCAL, ROLLING, Step
 from runbook.runbooks import plan
 
@@ -50,7 +51,7 @@ def test_generic_plan_lists_checks_then_steps(monkeypatch, names, failing, expec
     monkeypatch.setattr(plan, "host_checks", checks)
     monkeypatch.setattr(plan, "head", lambda c: "850f5b3f1b2f" + "0" * 28)
     f = fleet(*names)
-    run = NS(fleet=f, c=f.primary, task="rollback.restore", batch=1, data={},
+    run = NS(fleet=f, c=f.primary, task="rollback.restore", batch=1, data=RunData(),
              args={"backup": "B", "code": True, "yes": False, "password": "s3cret"},
              run_facts=lambda: ([], True))
     run.host_facts = lambda m: plan.Run.host_facts(run, m)   # the real one, on faked checks
