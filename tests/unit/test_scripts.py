@@ -228,3 +228,37 @@ def test_psql_variables_are_quoted_arguments_not_sql_text(tmp_path):
     words = shlex.split(command)
     assert ["-v", f"live={hostile}", "-v", "fresh=f", "-v", "kept=k"] == words[words.index("-v") + 2:][:6]
     assert hostile not in sql and ':"live"' in sql and ":'live'" in sql
+
+
+def test_backup_list_and_verify_scripts_on_hostile_names(tmp_path):
+    """backup_list.sh and backup_verify.sh run by bash here, pg_restore a stand-in that fails on
+    an empty dump: names with spaces and quotes arrive as they are."""
+    import gzip
+    import json
+    root = tmp_path / "my 'backups'"
+    b = root / "20261121-101500-ab12"
+    b.mkdir(parents=True)
+    (b / "manifest.json").write_text("{}")
+    (b / "verified.json").write_text('{"how": "full read"}\n')
+    (b / "db.dump").write_text("dump")
+    (b / "db-1 it's.dump").write_text("")                       # unreadable: empty
+    (b / "dumpdata-a b.json.gz").write_bytes(gzip.compress(json.dumps([{"x": 1}]).encode()))
+    (b / "dumpdata-cut.json.gz").write_bytes(gzip.compress(b'[{"x": 1},'))
+    c = Bash(tmp_path)
+    listed = remote.run_script(c, script("runbook.ops", "backup_list.sh"),
+                               env={"RB_BACKUP_DIR": root}).stdout
+    name, size, has_manifest, verified = listed.rstrip("\n").split("\t")
+    assert (name, size.isdigit(), has_manifest, verified) == (
+        "20261121-101500-ab12", True, "1", '{"how": "full read"}')
+    stub = 'pg() { [ "$1" = pg_restore ] && [ -s /dev/stdin ]; }\n'
+    r = remote.run_script(c, stub + script("runbook.ops", "backup_verify.sh"),
+                          "db.dump", "db-1 it's.dump", "--", "dumpdata-a b.json.gz",
+                          "dumpdata-cut.json.gz",
+                          env={"RB_BACKUP": b, "RB_PYTHON": sys.executable,
+                               "RB_PARSE_JSON": script("runbook.ops", "parse_json.py")})
+    read = r.stdout.split("@@read\n", 1)[1].splitlines()
+    assert read == ["BAD db-1 it's.dump", "dumpdata-cut.json.gz: is truncated after 1 objects",
+                    "BAD dumpdata-cut.json.gz", "READ-DONE"]
+    files = r.stdout.split("@@files\n", 1)[1].split("@@read")[0].splitlines()
+    assert sorted(line.split("  ", 1)[1] for line in files) == sorted(
+        ["db.dump", "db-1 it's.dump", "dumpdata-a b.json.gz", "dumpdata-cut.json.gz"])
