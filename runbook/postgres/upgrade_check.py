@@ -109,75 +109,15 @@ def run(c, target, method=None):
     rep = Report(target_version=str(target))
     text, env = facts_script(c, str(target))
     f = sections(run_script(c, text, env=env).stdout)
-    if len(f.get("tools", [])) < 2:
-        rep.add(False, "Debian's postgresql-common (pg_lsclusters, pg_upgradecluster) is not on "
-                       "the host", "pg_upgrade.* needs postgresql-common's cluster tools; install "
-                       "postgresql-common (plain pg_upgrade is not supported)")
-        return rep
     have = clusters.parse("\n".join(f.get("clusters", [])))
-    src = clusters.on_port(have, c.site.database.port)
-    if src is None or not src.online:
-        rep.add(False, f"no online cluster on port {c.site.database.port} (pg_lsclusters: "
-                       f"{', '.join(f'{k.id}:{k.port} {k.status}' for k in have) or 'none'})",
-                "the app's cluster is not running; start it first")
+    src = _source(c, rep, f, have, target)
+    if src is None:
         return rep
-    rep.source = src
-    if int(target) <= int(float(src.version)):
-        rep.add(False, f"{src.id} is already version {src.version}; --to must be newer",
-                f"--to {target} is not newer than {src.version}; give a newer major version")
-        return rep
-    rep.add(True, f"source cluster {src.id} online on port {src.port}")
-    for v in (src.version, str(target)):
-        rep.add(v in f.get("versions", []), f"PostgreSQL {v} server binaries in {BINROOT}/{v}/bin",
-                f"PostgreSQL {v} binaries are missing; install postgresql-{v}")
-    if rep.problems:
-        return rep
-    for line in f.get("databases", []):
-        if "|" in line:
-            name, size = line.rsplit("|", 1)
-            rep.databases[name] = int(size)
-    for line in f.get("extensions", []):
-        if "|" in line:
-            dbname, ext = line.split("|", 1)
-            rep.extensions.setdefault(ext, []).append(dbname)
-    rep.free = {p: int(kb) * 1024 for p, kb in (x.split() for x in f.get("df", []) if len(x.split()) == 2)}
-    available = set(f.get("available", []))
-    missing = {e: dbs for e, dbs in rep.extensions.items() if e not in available}
-    if missing:
-        rep.add(False, f"extensions missing for {target}: " + "; ".join(
-                    f"{e} (used in {', '.join(dbs)})" for e, dbs in sorted(missing.items())),
-                f"extension(s) {', '.join(sorted(missing))} not installed for PostgreSQL {target}; "
-                f"install them for {target} (or drop them) first")
-    else:
-        rep.add(True, f"extensions in use available for {target}: "
-                      + (", ".join(sorted(rep.extensions)) or "none"))
+    _read_sizes(rep, f)
+    _extensions_line(rep, f, target)
     settings_line(rep, f.get("settings", []), f.get("known", []))
-    tgt = clusters.find(have, target, src.name)
-    if tgt is None:
-        rep.add(True, f"target cluster {target}/{src.name} does not exist yet")
-    else:
-        full, what = target_state(c, tgt)
-        rep.target_empty = not full
-        if full:
-            rep.add(False, f"target cluster {tgt.id} already exists with data ({what})",
-                    f"target cluster {tgt.id} exists with data ({what}); " + kept_by_rollback(
-                        c, tgt, src))
-        else:
-            rep.add(False, f"target cluster {tgt.id} exists but is empty (auto-created?)",
-                    f"an empty target cluster {tgt.id} exists; rerun pg_upgrade.run with "
-                    "--drop-empty-target to drop it (asks first)")
-    locale = (f.get("locale") or [""])[0].split("|")
-    if len(locale) != 4:
-        rep.add(False, f"could not read the cluster's locale: {'|'.join(locale)}")
-    else:
-        rep.locale = "|".join(locale)
-        port = clusters.free_port(c, have, start=50432, listening=f.get("listening", []))
-        text, args = pg_upgrade_check_script(c, src, str(target), locale, port)
-        r = run_script(c, text, *args, user="postgres", warn=True)
-        tail = [x for x in r.stdout.splitlines() if x.strip()]
-        rep.add(r.ok, "pg_upgrade --check against the live cluster: " + (
-            "clusters are compatible" if r.ok else " / ".join(tail[-6:])),
-            None if r.ok else "pg_upgrade --check failed: " + " / ".join(tail[-3:]))
+    _target_line(c, rep, have, target, src)
+    _compatible_line(c, rep, f, have, src, target)
     rep.lines.append((None, "databases: " + ", ".join(
         f"{n} {s / 1e6:.1f} MB" for n, s in sorted(rep.databases.items()))))
     fits = []
@@ -189,6 +129,93 @@ def run(c, target, method=None):
         rep.problems.append(f"not enough disk for --method {method or 'dump, copy or link'}; "
                             "free space (see the lines above)")
     return rep
+
+
+def _source(c, rep, f, have, target):
+    """The app's online cluster, when the tools, the cluster, an older version and both
+    versions' binaries are there; else None with the problem in `rep` (nothing else is read)."""
+    if len(f.get("tools", [])) < 2:
+        rep.add(False, "Debian's postgresql-common (pg_lsclusters, pg_upgradecluster) is not on "
+                       "the host", "pg_upgrade.* needs postgresql-common's cluster tools; install "
+                       "postgresql-common (plain pg_upgrade is not supported)")
+        return None
+    src = clusters.on_port(have, c.site.database.port)
+    if src is None or not src.online:
+        rep.add(False, f"no online cluster on port {c.site.database.port} (pg_lsclusters: "
+                       f"{', '.join(f'{k.id}:{k.port} {k.status}' for k in have) or 'none'})",
+                "the app's cluster is not running; start it first")
+        return None
+    rep.source = src
+    if int(target) <= int(float(src.version)):
+        rep.add(False, f"{src.id} is already version {src.version}; --to must be newer",
+                f"--to {target} is not newer than {src.version}; give a newer major version")
+        return None
+    rep.add(True, f"source cluster {src.id} online on port {src.port}")
+    for v in (src.version, str(target)):
+        rep.add(v in f.get("versions", []), f"PostgreSQL {v} server binaries in {BINROOT}/{v}/bin",
+                f"PostgreSQL {v} binaries are missing; install postgresql-{v}")
+    return None if rep.problems else src
+
+
+def _read_sizes(rep, f):
+    """Database sizes, the extensions each database uses and free disk, from the facts."""
+    for line in f.get("databases", []):
+        if "|" in line:
+            name, size = line.rsplit("|", 1)
+            rep.databases[name] = int(size)
+    for line in f.get("extensions", []):
+        if "|" in line:
+            dbname, ext = line.split("|", 1)
+            rep.extensions.setdefault(ext, []).append(dbname)
+    rep.free = {p: int(kb) * 1024 for p, kb in (x.split() for x in f.get("df", []) if len(x.split()) == 2)}
+
+
+def _extensions_line(rep, f, target):
+    """Every extension in use must be installed for the target version."""
+    available = set(f.get("available", []))
+    missing = {e: dbs for e, dbs in rep.extensions.items() if e not in available}
+    if missing:
+        rep.add(False, f"extensions missing for {target}: " + "; ".join(
+                    f"{e} (used in {', '.join(dbs)})" for e, dbs in sorted(missing.items())),
+                f"extension(s) {', '.join(sorted(missing))} not installed for PostgreSQL {target}; "
+                f"install them for {target} (or drop them) first")
+    else:
+        rep.add(True, f"extensions in use available for {target}: "
+                      + (", ".join(sorted(rep.extensions)) or "none"))
+
+
+def _target_line(c, rep, have, target, src):
+    """The target cluster must not exist yet; an empty one may be dropped, one with data not."""
+    tgt = clusters.find(have, target, src.name)
+    if tgt is None:
+        rep.add(True, f"target cluster {target}/{src.name} does not exist yet")
+        return
+    full, what = target_state(c, tgt)
+    rep.target_empty = not full
+    if full:
+        rep.add(False, f"target cluster {tgt.id} already exists with data ({what})",
+                f"target cluster {tgt.id} exists with data ({what}); " + kept_by_rollback(
+                    c, tgt, src))
+    else:
+        rep.add(False, f"target cluster {tgt.id} exists but is empty (auto-created?)",
+                f"an empty target cluster {tgt.id} exists; rerun pg_upgrade.run with "
+                "--drop-empty-target to drop it (asks first)")
+
+
+def _compatible_line(c, rep, f, have, src, target):
+    """pg_upgrade --check of the live cluster against a scratch initdb with its locale."""
+    locale = (f.get("locale") or [""])[0].split("|")
+    if len(locale) != 4:
+        rep.add(False, f"could not read the cluster's locale: {'|'.join(locale)}")
+        return
+    rep.locale = "|".join(locale)
+    port = clusters.free_port(c, have, start=50432, listening=f.get("listening", []))
+    text, args = pg_upgrade_check_script(c, src, str(target), locale, port)
+    r = run_script(c, text, *args, user="postgres", warn=True)
+    tail = [x for x in r.stdout.splitlines() if x.strip()]
+    rep.add(r.ok, "pg_upgrade --check against the live cluster: " + (
+        "clusters are compatible" if r.ok else " / ".join(tail[-6:])),
+        None if r.ok else "pg_upgrade --check failed: " + " / ".join(tail[-3:]))
 
 
 def settings_line(rep, names, known):
