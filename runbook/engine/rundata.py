@@ -5,13 +5,14 @@ once crashed reading `before` after pg_upgrade.run had kept fingerprints there);
 new key. Here a field has one type, a misspelt name is an AttributeError (slots), and a test
 (tests/unit/test_run_data.py) keeps `.data["..."]` out of the package.
 
-One dataclass for every runbook, in the engine: the fields are written by steps of four layers
-(django, ops, runbooks, and the runner reading what it reports), and any `Run` - whichever layer
-built it - must accept every step's writes. A subclass per layer would make the Run's class and
+One dataclass for every runbook, in the engine: its fields are written by steps of three layers
+(django, ops, runbooks) and read by the runner, and any `Run` - whichever layer built it - must
+accept every step's writes. A subclass per layer would make the Run's class and
 its steps' fields a second thing to keep in step, the mismatch this module removes. The engine
 only reads the first group (what the runner reports); the others are named for the layer that
 writes them and typed without importing it. A runbook of a project's own passes values of its
-own in a dataclass subclass: `Run(c, "TASK", data=MyData())` (each host gets a `MyData()` too).
+own in a subclass, `@dataclass(slots=True) class MyData(RunData)` (slots: a misspelt name stays
+an error), passed as `Run(c, "TASK", data=MyData())`; each host of a group gets a `MyData()`.
 
 Layering on a group (`layered`): each host has its own RunData over the run's shared one. A step
 that runs "once" sees the shared data over the primary's and writes the shared; a step on "all"
@@ -61,7 +62,8 @@ class RunData:
 
     def is_set(self, name: str) -> bool:
         """The field holds other than its default."""
-        f = _fields(type(self))[name]
+        cls: type = type(self)   # as `type`: mypy takes a dataclass class for unhashable (lru_cache)
+        f = _fields(cls)[name]
         return getattr(self, name) != (f.default_factory() if f.default is MISSING else f.default)
 
 
