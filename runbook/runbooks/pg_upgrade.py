@@ -144,7 +144,7 @@ def step_fingerprint_before(c, run):
     rep = run.data.report
     version = db.fingerprint_version_for(rep.source.version)   # both sides hash as the old can
     fps = db.all_fingerprints(c, version=version)
-    run.data.fingerprints = fps   # "before" is a commit (steps.Facts)
+    run.data.fingerprints = fps
     owners = db.psql(c, "SELECT datname || '|' || pg_get_userbyid(datdba) FROM pg_database "
                         "WHERE datallowconn AND NOT datistemplate;", db="postgres").split()
     run.data.upgrade = {  # what pg_upgrade.rollback needs, kept on the host as the run goes

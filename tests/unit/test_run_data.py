@@ -87,7 +87,7 @@ def test_a_misspelt_field_is_an_error_not_a_new_key(c):
         _ = view.bakup
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class ProjectData(RunData):
     """A project's runbook with a value of its own."""
     profiles: int = 0
@@ -100,6 +100,8 @@ def test_a_projects_subclass_is_every_hosts_data_and_layers_the_same(c):
     assert (run.data.profiles, run.view(c, shared=True).data.profiles) == (0, 3)
     run.view(c, shared=True).data.profiles = 5
     assert (run.data.profiles, run.view(c).data.profiles) == (5, 3)
+    with pytest.raises(AttributeError):
+        run.view(c).data.profile = 1
 
 
 # --- what the runner reports (the end record, deploy.history) -----------------------------------
