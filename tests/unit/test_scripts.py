@@ -262,3 +262,38 @@ def test_backup_list_and_verify_scripts_on_hostile_names(tmp_path):
     files = r.stdout.split("@@files\n", 1)[1].split("@@read")[0].splitlines()
     assert sorted(line.split("  ", 1)[1] for line in files) == sorted(
         ["db.dump", "db-1 it's.dump", "dumpdata-a b.json.gz", "dumpdata-cut.json.gz"])
+
+
+def test_log_scan_reads_only_what_each_log_gained(tmp_path):
+    """verify_steps.scan_since through log_scan.sh: the bytes after each offset, fixed strings."""
+    from runbook.ops import verify_steps
+    old, new = tmp_path / "app's log", tmp_path / "gone.log"
+    old.write_text("Traceback before\n")
+    offset = old.stat().st_size
+    with old.open("a") as f:
+        f.write("ok\nTraceback (most recent call last):\nvalue $(id) [x]\n")
+    site = SimpleNamespace(inventory=SimpleNamespace(project=SimpleNamespace(
+        log_patterns=["Traceback", "$(id) [x]"])))
+    c = Bash(tmp_path)
+    c.site = site
+    found = verify_steps.scan_since(c, {str(old): offset, str(new): 0})
+    assert found == {"Traceback": [f"{old}: Traceback (most recent call last):"],
+                     "$(id) [x]": [f"{old}: value $(id) [x]"]}
+
+
+def test_migration_sources_reads_files_of_a_commit_not_the_tree(tmp_path):
+    from runbook.django import migrate
+    repo = tmp_path / "app dir"
+    repo.mkdir()
+    run = lambda *a: subprocess.run(["git", "-C", str(repo), *a], check=True, capture_output=True)  # noqa: E731
+    run("init", "-q")
+    (repo / "a b").mkdir()
+    (repo / "a b" / "0001_x.py").write_text("first\n")
+    run("add", ".")
+    run("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    (repo / "a b" / "0001_x.py").write_text("changed in the tree\n")
+    c = Bash(tmp_path)
+    c.site = SimpleNamespace(app=SimpleNamespace(dir=str(repo)))
+    assert migrate.sources_at(c, commit, {"a.0001_x": "a b/0001_x.py"}) == {"a.0001_x": "first"}
