@@ -32,15 +32,8 @@ def step_preflight(ref, json_dumps, expect=None):
         """Read-only: health, room for the backup, the target commit, a clean work tree, the
         expected and guarded migrations."""
         prior = run.resume
-        for var in c.site.secret_names():   # a missing secret stops here, not half-way
-            c.site.secret(var)
         web = "web" in c.site.roles or not run.fleet.multi
-        if prior is None:   # resuming: the app may be stopped or in maintenance by design
-            state = services.state(c) if web else "not a web host"
-            status = services.health(c) if web else 200
-            if web and (status != 200 or state not in services.RUNNING):
-                raise Failed(f"the app is not healthy before the deploy (service {state}, "
-                             f"health {status}); fix it first", recovery="nothing was changed")
+        _ready(c, web, resuming=prior is not None)
         name = code_update.ref_name(c, prior.after if prior else ref)
         primary = c is run.fleet.primary
         need_space = primary and not (prior and "backup.create" in prior.done)
@@ -49,42 +42,18 @@ def step_preflight(ref, json_dumps, expect=None):
         guard = primary and prior is None   # the unguarded-drop refusal reads the target's files
         # the fetch, the ref, the tree, the disk and the logs in one round trip
         f = preflight_facts.read(c, name, tree=guard)
-        space = ""
-        got = {}
-        if need_space or guard:   # the database's size and applied migrations in one psql
-            got = sections(db.psql(c, (
-                "\\echo @@size\nSELECT pg_database_size(current_database());\n" if need_space else "")
-                + (f"\\echo @@applied\n{migrate.APPLIED_SQL}\n" if guard else "")))
-        if need_space:
-            size = int(got["size"][0])
-            need = 2 * size + (size if json_dumps else 0)
-            if f.free < need:
-                raise Failed(f"only {f.free / 1e9:.2f} GB free in {c.site.backup.dir}, need "
-                             f"{need / 1e9:.2f} GB (2 x database"
-                             f"{' + JSON estimate' if json_dumps else ''})",
-                             recovery="free space or move backup.dir; nothing was changed")
-            space = f"{f.free / 1e9:.1f} GB free (need {need / 1e9:.2f}); "
+        got = _database_facts(c, need_space, guard)
+        space = _room_for_backup(c, f.free, int(got["size"][0]), json_dumps) if need_space else ""
         if not f.commit:
             raise code_update.no_such_ref(c, name)
         commit = f.commit
-        if f.changes:
-            raise Failed(f"the work tree {c.site.app.dir} has local changes "
-                         f"({'; '.join(f.changes[:3])}{'...' if len(f.changes) > 3 else ''}); "
-                         "a deploy never discards them",
-                         recovery=f"nothing was changed; inspect them (git -C {c.site.app.dir} "
-                                  "status), commit or remove them, then rerun")
+        _clean_tree(c, f.changes)
         run.data.log_offsets = f.logs
         if prior is not None:
             run.data.target = (prior.args.get("ref") or name, commit)
             return resumed_state(c, run, prior, web, f.head)
         if wanted:
-            problems = migrate.expected_problems(migrate.migration_files(f.tree),
-                                                 set(got["applied"]), commit, wanted)
-            if problems:
-                raise Failed("the expected migrations do not match " + name + ": "
-                             + "; ".join(problems) + " (--expect or [migrations] expect in "
-                             "deploy.toml)", recovery="nothing was changed; check the ref and "
-                             "the expected migrations, then rerun")
+            _expected_migrations(name, commit, f.tree, got, wanted)
         if guard:
             problem = migrate.unguarded_at(c, run, commit, migrate.migration_files(f.tree),
                                            set(got["applied"]))
@@ -95,6 +64,60 @@ def step_preflight(ref, json_dumps, expect=None):
         run.data.before = f.head
         return (f"healthy; {space}{name} = {commit[:12]} (deployed {run.data.before[:12]})")
     return run_step
+
+
+def _ready(c, web, resuming):
+    """Every secret set (a missing one stops here, not half-way) and, unless resuming (the app
+    may then be stopped or in maintenance by design), a web host's app running and healthy."""
+    for var in c.site.secret_names():
+        c.site.secret(var)
+    if resuming or not web:
+        return
+    state, status = services.state(c), services.health(c)
+    if status != 200 or state not in services.RUNNING:
+        raise Failed(f"the app is not healthy before the deploy (service {state}, "
+                     f"health {status}); fix it first", recovery="nothing was changed")
+
+
+def _database_facts(c, need_space, guard):
+    """The database's size and the applied migrations, what of them is needed, in one psql."""
+    if not (need_space or guard):
+        return {}
+    return sections(db.psql(c, (
+        "\\echo @@size\nSELECT pg_database_size(current_database());\n" if need_space else "")
+        + (f"\\echo @@applied\n{migrate.APPLIED_SQL}\n" if guard else "")))
+
+
+def _room_for_backup(c, free, size, json_dumps):
+    """The free-space line, when backup.dir holds 2 x the database (+ 1 x for JSON dumps)."""
+    need = 2 * size + (size if json_dumps else 0)
+    if free < need:
+        raise Failed(f"only {free / 1e9:.2f} GB free in {c.site.backup.dir}, need "
+                     f"{need / 1e9:.2f} GB (2 x database"
+                     f"{' + JSON estimate' if json_dumps else ''})",
+                     recovery="free space or move backup.dir; nothing was changed")
+    return f"{free / 1e9:.1f} GB free (need {need / 1e9:.2f}); "
+
+
+def _clean_tree(c, changes):
+    """A deploy never discards local changes in the work tree."""
+    if changes:
+        raise Failed(f"the work tree {c.site.app.dir} has local changes "
+                     f"({'; '.join(changes[:3])}{'...' if len(changes) > 3 else ''}); "
+                     "a deploy never discards them",
+                     recovery=f"nothing was changed; inspect them (git -C {c.site.app.dir} "
+                              "status), commit or remove them, then rerun")
+
+
+def _expected_migrations(name, commit, tree, got, wanted):
+    """The target commit's pending migrations are exactly the expected ones."""
+    problems = migrate.expected_problems(migrate.migration_files(tree),
+                                         set(got["applied"]), commit, wanted)
+    if problems:
+        raise Failed("the expected migrations do not match " + name + ": "
+                     + "; ".join(problems) + " (--expect or [migrations] expect in "
+                     "deploy.toml)", recovery="nothing was changed; check the ref and "
+                     "the expected migrations, then rerun")
 
 
 def resumed_state(c, run, prior, web, now):
