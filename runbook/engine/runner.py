@@ -13,15 +13,13 @@ view)`, where the view's `data`/`state` are that host's, over the run's shared o
 """
 import json
 import time
-from collections import ChainMap
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, NoReturn, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NoReturn, Sequence
 
 from fabric.exceptions import GroupException
-from invoke.exceptions import CommandTimedOut, UnexpectedExit
 
-from runbook.engine import lock
+from runbook.engine import lock, stop_reason
 from runbook.engine.errors import (  # Failed is re-exported: steps import it from here
     CheckpointFailed,
     DeployError,
@@ -33,119 +31,20 @@ from runbook.engine.errors import (  # Failed is re-exported: steps import it fr
 )
 from runbook.engine.fabcmd import fab, rerun
 from runbook.engine.fleet import Fleet, StepGroup, batches
+from runbook.engine.host_view import HostView
 from runbook.engine.journal import Journal, new_run_id, who
 from runbook.engine.notify import Notifier
 from runbook.engine.output import paint, planning, quiet
-from runbook.engine.rundata import RunData, layered
-
-ONCE, ALL, ROLLING = "once", "all", "rolling"
-
-
-@dataclass
-class Step:
-    name: str
-    fn: Callable
-    recovery: Callable | str | None = None  # str, or fn(run) -> str, shown when this step fails
-    changes_host: bool = True
-    where: str = ONCE      # once (primary) | all (every host at once) | rolling (in batches)
-    role: str | None = None  # only hosts with this role (web, worker, db); None: every host
-    # --resume: fn(c, run, prior) -> note when the failed run's result still holds (the step is
-    # then skipped), None to run it again; steps without one always run again
-    keep: Callable | None = None
-    # what --plan shows: one line of what the step does (default: the function's docstring) and
-    # its main commands as the host would see them, a list or fn(c, run) -> list (default: the
-    # function's `commands`, set by `@commands`); [LOCAL] when it runs none
-    about: str = ""
-    commands: Callable | list | None = None
-
-    def __post_init__(self) -> None:
-        self.about = self.about or doc_line(self.fn)
-        if self.commands is None:
-            self.commands = getattr(self.fn, "commands", None)
-
-    def main_commands(self, c: Any, run: Any) -> list[str]:
-        """The step's main commands on host `c` (run: the planning run, its data so far)."""
-        cmds = self.commands(c, run) if callable(self.commands) else self.commands
-        return list(cmds or [])
-
-
-LOCAL = "no command (local check)"   # a step that only checks what earlier steps found
-
-
-def commands(build: Callable[..., list[str]] | list[str]) -> Callable[[Callable[..., Any]], Any]:
-    """A step function's main commands for the plan: `build(c, run) -> [str]`, or a list."""
-    def mark(fn):
-        fn.commands = build
-        return fn
-    return mark
-
-
-def doc_line(fn: Callable[..., Any]) -> str:
-    """The first sentence of a function's docstring ("" without one)."""
-    text = " ".join((getattr(fn, "__doc__", None) or "").strip().split("\n\n")[0].split())
-    end = text.find(". ")
-    return text if end < 0 else text[:end + 1]
-
-
-class HostView:
-    """What a step function gets as `run` for one host: that host's data and state over the
-    run's shared ones (a "once" step writes the shared ones), its journal, and `say` prefixed
-    with the host's name when several hosts print."""
-
-    def __init__(self, run, c, shared):
-        self._run, self.c = run, c
-        name = c.site.name
-        own_data, own_state = run.host_data[name], run.host_state[name]
-        self.data = layered(run.data, own_data, shared)
-        self.state = _layered(run.state, own_state, shared)
-        self.journal = run.journals[name]
-
-    def say(self, text=""):
-        self._run.say(text, host=self.c.site.name, detail=True)
-
-    def __getattr__(self, name):
-        return getattr(self._run, name)
-
-
-@dataclass
-class Facts:
-    """What deploy.history and deploy.show read from a run's end record. A composite sets what
-    it knows on `run.facts`; the shared steps' data (the preflight's commits, the backup, the
-    downtime) fills the rest when the run ends (`from_data`)."""
-    before: str = ""                # the commit the app ran when the run started
-    after: str = ""                 # the commit the run deploys, or moved the code to
-    backup: str = ""                # the backup the run took, or restored from
-    downtime: float | None = None   # seconds the public got the maintenance page
-
-    def record(self):
-        """The end record's fields: the ones set."""
-        out = {k: v for k, v in asdict(self).items() if v not in ("", None)}
-        if self.downtime is not None:
-            out["downtime"] = round(self.downtime, 2)
-        return out
-
-    @classmethod
-    def read(cls, rec):
-        """From an end record, old journals too: a value of another type (the
-        fingerprints pg_upgrade.run once wrote as `before`) is left out."""
-        def text(key):
-            return rec.get(key) if isinstance(rec.get(key), str) else ""
-        down = rec.get("downtime")
-        number = isinstance(down, (int, float)) and not isinstance(down, bool)
-        return cls(text("before"), text("after"), text("backup"), down if number else None)
-
-    def merged(self, data):
-        """These facts, gaps filled from a run's data (a RunData, or a host's view of it)."""
-        found = Facts(data.before, data.target[1] if data.target else "", data.backup,
-                      data.downtime)
-        return Facts(**{k: v if v not in ("", None) else getattr(found, k)
-                        for k, v in asdict(self).items()})
-
-
-def _layered(shared, own, shared_first):
-    if shared is own:
-        return shared
-    return ChainMap(shared, own) if shared_first else ChainMap(own, shared)
+from runbook.engine.run_facts import Facts  # re-exported: history reads end records with it
+from runbook.engine.rundata import RunData
+from runbook.engine.step import (  # re-exported: steps import them from here  # noqa: F401
+    ALL,
+    LOCAL,
+    ONCE,
+    ROLLING,
+    Step,
+    commands,
+)
 
 
 @dataclass
@@ -327,7 +226,7 @@ class Run:
                           "running; check it before retrying)", None)
             raise Interrupted(f"{self.task} interrupted at {step.name}") from None
         except Exception as e:  # noqa: BLE001 - every failure stops the run the same way
-            reason = _reason(e)
+            reason = stop_reason.line(e)
             self._record(step, "failed", start, reason)
             self._stopped(label, step, reason, e.recovery if isinstance(e, DeployError) else None)
             if isinstance(e, DeployError) and not isinstance(e, Failed):
@@ -380,7 +279,7 @@ class Run:
             value = results.get(c)
             if isinstance(value, BaseException):
                 failed[c.site.name] = value
-                self.say(f"  {paint('FAILED')}: {_reason(value)}", host=c.site.name)
+                self.say(f"  {paint('FAILED')}: {stop_reason.line(value)}", host=c.site.name)
             else:
                 self.say(f"  {paint('ok')}{' - ' + value if value else ''}", host=c.site.name,
                          detail=True)
@@ -388,9 +287,10 @@ class Run:
             names = ", ".join(failed)
             first_host, first = next(iter(failed.items()))
             ok = [c.site.name for c in targets if c.site.name not in failed]
-            raise Failed(f"failed on {names} ({_reason(first)}); done on: {', '.join(ok) or 'none'}",
-                         recovery=_group_recovery(step, first_host, getattr(first, "recovery", None),
-                                                  changed=bool(ok) and step.changes_host))
+            raise Failed(f"failed on {names} ({stop_reason.line(first)}); done on: {', '.join(ok) or 'none'}",
+                         recovery=stop_reason.group_recovery(
+                             step, first_host, getattr(first, "recovery", None),
+                             changed=bool(ok) and step.changes_host))
         details = [results[c] or "" for c in targets]
         if len(set(details)) == 1:
             return f"{details[0]} (on {len(targets)} hosts)" if details[0] else f"on {len(targets)} hosts"
@@ -412,7 +312,7 @@ class Run:
                     note = self._on_hosts(step, group)
             except Exception as e:  # noqa: BLE001 - a batch of one or of several: one report
                 rest = [c.site.name for g in groups[k:] for c in g]
-                raise Failed(f"batch {k} ({names}): {_reason(e)}; done before: "
+                raise Failed(f"batch {k} ({names}): {stop_reason.line(e)}; done before: "
                              f"{', '.join(done) or 'none'}; not reached: {', '.join(rest) or 'none'}",
                              recovery=getattr(e, "recovery", None)) from None
             done += [c.site.name for c in group]
@@ -467,44 +367,6 @@ class Run:
                 self.say(f"  host {name}{role}: {'FAILED at ' + bad[0] if bad else 'ok'}, "
                          f"{len(done)} step(s) ran here")
         self.say(f"  total {total:.1f}s; journal {self.journal.local_path}")
-
-
-def _group_recovery(step, host, host_fix, changed):
-    """When other hosts did the step, the way back for the group comes first (the failed host's
-    own hint speaks only for that host)."""
-    if not changed:
-        return host_fix
-
-    def hint(run):
-        base = step.recovery(run) if callable(step.recovery) else step.recovery
-        lines = [base] if base else []
-        if host_fix:
-            lines.append(f"then on {host}: {host_fix}")
-        return "\n".join(lines) or None
-    return hint
-
-
-def _reason(e):
-    """One line for why a step failed on a host."""
-    if isinstance(e, DeployError):
-        return e.text
-    if isinstance(e, (UnexpectedExit, CommandTimedOut)):
-        return _command_failure(e)
-    return f"{type(e).__name__}: {e}"
-
-
-def _command_failure(e):
-    result = getattr(e, "result", None)
-    # a timeout closes the channel, it kills nothing: docs/BEHAVIOUR.md#fabric-timeout-leaves-command
-    if isinstance(e, CommandTimedOut):
-        return f"command timed out after {e.timeout}s (it may still be running on the host)"
-    tail = ""
-    if result is not None:
-        text = (result.stderr or result.stdout or "").strip().splitlines()
-        tail = text[-1] if text else ""
-    cmd = getattr(result, "command", "")
-    return (f"command exited {getattr(result, 'exited', '?')}: {cmd[:120]}"
-            f"{' - ' + tail if tail else ''}")
 
 
 def fail(reason: str, recovery: Recovery = None) -> NoReturn:
