@@ -16,6 +16,7 @@ usable once the new cluster started: docs/BEHAVIOUR.md#pg-upgrade-link-no-way-ba
 cluster is never dropped by a rollback: it is stopped and moved to a free port, with any writes
 made since, until `cleanup` backs it up and drops it. The old cluster's configuration (files and
 settings) is recorded, carried to the new cluster and proved equal after an upgrade or rollback.
+The rollback's steps are pg_upgrade_rollback.py, the cleanup's pg_upgrade_cleanup.py.
 """
 import json
 import time
@@ -28,7 +29,7 @@ from runbook.engine.runner import Failed, Step, commands
 from runbook.engine.scripts import script as load
 from runbook.engine.shell import sh
 from runbook.host import services
-from runbook.host.remote import atomic_write, q, run_script, sections, sudo
+from runbook.host.remote import atomic_write, run_script, sudo
 from runbook.ops import backup, maintenance, verify_steps
 from runbook.postgres import clusters, db, upgrade_check
 from runbook.postgres.upgrade_check import state_path
@@ -45,7 +46,7 @@ def _fp_json(fps):
     return {d: {t: list(v) for t, v in tables.items()} for d, tables in fps.items()}
 
 
-def _fp_diff(before, after):
+def fp_diff(before, after):
     """['db.table: what changed'] between two {db: {table: (rows, md5)}}."""
     out = []
     for dbname in sorted(set(before) | set(after)):
@@ -273,7 +274,7 @@ def step_analyze(c, run):
 def step_fingerprint_after(c, run):
     """Every table's fingerprint equal to before the upgrade (rows and content md5)."""
     after = db.all_fingerprints(c, version=run.data.upgrade["fingerprint_version"])
-    diffs = _fp_diff(run.data.fingerprints, after)
+    diffs = fp_diff(run.data.fingerprints, after)
     if diffs:
         raise Failed("the data differs after the upgrade: " + "; ".join(diffs[:10]))
     tables = sum(len(t) for t in after.values())
@@ -326,231 +327,6 @@ def run_steps(c, to, method, drop_empty_target):
               Step("maintenance.off", maintenance.step_off, recovery=rec),
               Step("record", step_done, recovery=rec)]
     return steps
-
-
-# --- rollback --------------------------------------------------------------------------------
-def rollback_steps(c, state):
-    from_v, to_v, name, port = state["from"], state["to"], state["cluster"], state["port"]
-    before = {d: {t: tuple(v) for t, v in tables.items()} for d, tables in state["before"].items()}
-    fp_version = int(state.get("fingerprint_version", 1))   # as the upgrade recorded them
-
-    def ctl(version, action):
-        return ctl_shown(version, name, action)
-
-    @commands(lambda c, run: ["pg_lsclusters -h", psql_shown(c, f"on the {to_v} cluster's port: every "
-                              "table's row count and md5, compared with before the upgrade")])
-    def step_changes(c, run):
-        """The tables written on the new cluster since the upgrade (they stay there: reported)."""
-        have = clusters.listing(c)
-        new = clusters.find(have, to_v, name)
-        if new is None or not new.online:
-            return "the new cluster is not running: nothing written since the upgrade"
-        diffs = _fp_diff(before, db.all_fingerprints(c, port=new.port, version=fp_version))
-        if diffs:
-            run.state["writes"] = ("writes made on " + to_v + " since the upgrade stay in the kept "
-                                   f"{new.id} cluster: " + "; ".join(diffs[:5]))
-        return ("changed since the upgrade (kept in the new cluster): " + "; ".join(diffs[:5])
-                if diffs else "no table changed since the upgrade")
-
-    @commands(lambda c, run: [ctl(to_v, "stop"), f"start.conf of {to_v}/{name}: manual",
-                              f"sudo -n -u postgres pg_conftool {sh(to_v, name)} set port <free port>"])
-    def step_park_new(c, run):
-        """The new cluster stopped, kept (start.conf manual) and moved off the app's port."""
-        have = clusters.listing(c)
-        new = clusters.find(have, to_v, name)
-        if new is None:
-            return "nothing to do: no new cluster"
-        if new.online:
-            clusters.ctl(c, new, "stop")
-        clusters.set_start(c, new, "manual")
-        spare = new.port
-        if new.port == port:
-            spare = clusters.free_port(c, have)
-            clusters.set_port(c, new, spare)
-        run.state["new"] = f"the {to_v} cluster {new.id} is kept, stopped, on port {spare}"
-        return f"{new.id} stopped, kept on port {spare} (start.conf manual)"
-
-    @commands(lambda c, run: [
-        f"sudo -n -u postgres pg_conftool {sh(from_v, name)} set port {int(port)}; start.conf auto; "
-        + ctl(from_v, "start"), f"(link: pg_createcluster {sh(from_v, name)} and the backup "
-        f"{state['backup']} restored into it)"])
-    def step_old_back(c, run):
-        """The old version back on the app's port: the kept cluster started (dump, copy), or the
-        backup restored into a fresh cluster (link)."""
-        have = clusters.listing(c)
-        old = clusters.find(have, from_v, name)
-        usable = old is not None and not _linked(c, old)
-        if usable:
-            if old.online and old.port == port:
-                return f"nothing to do: {old.id} already serves port {port}"
-            if old.online:
-                clusters.ctl(c, old, "stop")
-            clusters.set_port(c, old, port)
-            clusters.set_start(c, old, "auto")
-            clusters.ctl(c, old, "start")
-            run.state["cluster"] = f"{old.id} serves port {port} again"
-            return f"{old.id} (kept by the upgrade) started on port {port}"
-        return restore_old(c, run, state, old)
-
-    @commands(lambda c, run: [psql_shown(c, "every table's row count and md5; SHOW server_version"),
-                              "pg_conftool show all  (the configuration compared with before)"])
-    def step_prove(c, run):
-        """Every table equal to its fingerprint before the upgrade; the old version answers,
-        configured as before."""
-        now = db.all_fingerprints(c, version=fp_version)
-        diffs = _fp_diff(before, now)
-        if diffs:
-            raise Failed("after the rollback the data differs from before the upgrade: "
-                         + "; ".join(diffs[:10]))
-        version = db.psql(c, "SHOW server_version;", db="postgres").strip()
-        if not version.startswith(from_v + "."):
-            raise Failed(f"port {port} answers PostgreSQL {version}, not {from_v}.x")
-        run.data.version = version
-        config = ""
-        if state.get("config"):   # recorded by the upgrade (runs before it did not)
-            back = clusters.find(clusters.listing(c), from_v, name)
-            diffs = clusters.config_diff(state["config"], clusters.config_snapshot(c, back))
-            if diffs:
-                raise Failed(f"after the rollback {back.id}'s configuration differs from before "
-                             "the upgrade: " + "; ".join(diffs))
-            config = "; configuration as before the upgrade"
-        return f"PostgreSQL {version}; all {sum(len(t) for t in now.values())} tables equal the " \
-               f"pre-upgrade fingerprints{config}"
-
-    @commands(lambda c, run: [f"write {state_path(c)}"])
-    def step_record(c, run):
-        """The rollback recorded in the state file (pg_upgrade.cleanup reads it)."""
-        state["phase"] = "rolled back"
-        state["rolled_back_by"] = run.run_id
-        write_state(c, state)
-        return f"state: rolled back ({state_path(c)})"
-
-    return [Step("maintenance.on", maintenance.step_on),
-            Step("stop app", step_stop_app),
-            Step("writes since the upgrade", step_changes),
-            Step(f"stop and keep the {to_v} cluster", step_park_new),
-            Step(f"PostgreSQL {from_v} back on port {port}", step_old_back),
-            Step("fingerprints == before the upgrade", step_prove),
-            Step("start app", step_start_app),
-            Step("smoke contract", step_smoke),
-            Step("maintenance.off", maintenance.step_off),
-            Step("record", step_record)]
-
-
-def _linked(c, old):
-    """True when `old`'s data files were linked into a new cluster that has started."""
-    return c.run(f"sudo -n -u postgres test -e {q(old.datadir + '/global/pg_control.old')}",
-                 hide=True, warn=True).ok
-
-
-def restore_old(c, run, state, old):
-    """Recreate the old-version cluster and restore the run's verified backup into it."""
-    from_v, name, port = state["from"], state["cluster"], state["port"]
-    bname = state["backup"]
-    manifest = backup.read_manifest(c, bname)
-    problems = backup.verify_files(c, bname, manifest)
-    if problems:
-        raise Failed(f"backup {bname} is not usable: {'; '.join(problems)}; the {state['to']} "
-                     "cluster is kept stopped: start it again with pg_ctlcluster")
-    if old is not None:  # its files are hard links now owned by the new cluster's data
-        sudo(c, "pg_dropcluster", old.version, old.name, "--stop", hide=True)
-    enc, collate, ctype, checksums = (state.get("locale") or "UTF8|C.UTF-8|C.UTF-8|off").split("|")
-    args = ["pg_createcluster", from_v, name, "-p", str(port), "-e", enc,
-            f"--lc-collate={collate}", f"--lc-ctype={ctype}"]
-    if checksums == "on":
-        args += ["--", "--data-checksums"]
-    sudo(c, *args, hide=True)
-    fresh = clusters.find(clusters.listing(c), from_v, name)
-    if state.get("config"):   # the old cluster's own configuration, not pg_createcluster's
-        clusters.write_config(c, fresh, state["config"]["files"])
-        clusters.set_port(c, fresh, port)
-    clusters.ctl(c, fresh, "start")
-    run.state["cluster"] = f"a fresh {from_v}/{name} serves port {port} (restore in progress)"
-    prefix, _ = db.client_prefix(c, "psql")
-    c.run(f"{prefix} -X -q -d postgres < {q(backup.bdir(c, bname) + '/globals.sql')} >/dev/null "
-          "2>&1 || true", hide=True)  # `role "postgres" already exists` is expected
-    owners = state.get("owners", {})
-    live = c.site.database.name
-    backup.restore_into(c, bname, live, owner=owners.get(live))
-    for dbname, dump in manifest.get("other_databases", {}).items():
-        backup.restore_into(c, bname, dbname, dump=dump, owner=owners.get(dbname))
-    run.state["cluster"] = f"a fresh {from_v}/{name} serves port {port}, restored from {bname}"
-    return (f"{from_v}/{name} recreated on port {port}; {1 + len(manifest.get('other_databases', {}))}"
-            f" database(s) restored from {bname} (link: the old files were not usable)")
-
-
-# --- cleanup: the newer cluster a rollback kept ----------------------------------------------
-def kept_backup_script(c, cluster, name):
-    """(script, args, env): pg_dump -Fc of every database of `cluster` (the app's as db.dump, as
-    backup.verify reads) plus its globals into <backup.dir>/<name>, each dump read in full; then
-    the file list (scripts/kept_backup.sh)."""
-    pg_env, _ = db.script_env(c, port=cluster.port, local=True)
-    return (load("runbook.postgres", "pg.sh") + load("runbook.runbooks", "kept_backup.sh"),
-            (c.site.backup.dir, backup.bdir(c, name), c.site.database.name),
-            {**pg_env, "RB_DATABASES_SQL": db.DATABASES_SQL})
-
-
-def cleanup_steps(c, state, kept):
-    fp_version = int(state.get("fingerprint_version", 1))
-
-    @commands(lambda c, run: [
-        f"{ctl_shown(kept.version, kept.name, 'start')}  (if stopped; stopped again after)",
-        f"pg_dump -Fc per database, pg_dumpall --globals-only > {backup.bdir(c, '<run id>')}/",
-        f"pg_restore -f /dev/null each dump (read in full); write {backup.bdir(c, '<run id>')}/manifest.json"])
-    def step_backup_kept(c, run):
-        """Every database of the kept cluster dumped into a backup, each dump read in full."""
-        started = not kept.online
-        if started:
-            clusters.ctl(c, kept, "start")
-        try:
-            name = run.run_id
-            text, args, env = kept_backup_script(c, kept, name)
-            r = run_script(c, text, *args, env=env, warn=True)
-            out = sections(r.stdout)
-            if not r.ok:
-                said = (out.get("error") or (r.stderr or "?").strip().splitlines()[-1:])[0]
-                raise Failed(f"the backup of {kept.id} failed: {said}", recovery=(
-                    f"nothing was dropped; fix the cause and rerun {fab(c, 'pg_upgrade.cleanup')} "
-                    f"(the partial backup is {backup.bdir(c, name)})"))
-            files = {f.strip(): {"size": int(size), "sha256": digest} for size, digest, f in
-                     (line.split(None, 2) for line in out.get("files", []))}
-            tables = db.fingerprints(c, port=kept.port, version=fp_version) \
-                if "db.dump" in files else {}
-            manifest = {
-                "name": name, "host": c.site.name, "database": c.site.database.name,
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "postgresql": kept.version, "cluster": kept.id,
-                "note": f"the {kept.id} cluster kept by pg_upgrade.rollback, before cleanup",
-                "json_dumps": {}, "applied_migrations": [],
-                "other_databases": dict(x.split("|", 1)[::-1] for x in out.get("others", [])),
-                "tables": {t: {"rows": n, "md5": h} for t, (n, h) in tables.items()},
-                "files": files, "fingerprint_version": fp_version}
-            atomic_write(c, f"{backup.bdir(c, name)}/manifest.json",
-                         json.dumps(manifest, indent=2) + "\n")
-            backup.mark_verified(c, name, "full read")
-        finally:
-            if started:
-                clusters.ctl(c, kept, "stop", warn=True)
-        run.data.backup = name
-        run.state["backup"] = f"{kept.id}'s databases are in backup {name}"
-        return f"{len(files) - 1} dump(s) and globals in {backup.bdir(c, name)}, each read in full"
-
-    @commands(lambda c, run: [f"sudo -n {sh('pg_dropcluster', kept.version, kept.name, '--stop')}",
-                              f"sudo -n -u postgres rm -rf -- {kept.configdir}"])
-    def step_drop(c, run):
-        """The kept cluster dropped, its configuration saved beside its backup first."""
-        # pg_dropcluster leaves the files it did not create (conf.d/*), and a later cluster of
-        # that name would start with them: they go into the backup, then away with the cluster
-        atomic_write(c, f"{backup.bdir(c, run.data.backup)}/config.json",
-                     json.dumps(clusters.config_snapshot(c, kept), indent=2) + "\n")
-        sudo(c, "pg_dropcluster", kept.version, kept.name, "--stop", hide=True)
-        c.run(f"sudo -n -u postgres rm -rf -- {q(kept.configdir)}", hide=True)
-        state["cleanup"] = {"run": run.run_id, "dropped": kept.id, "backup": run.data.backup}
-        write_state(c, state)
-        return f"dropped {kept.id}; pg_upgrade.run --to {kept.version} may run again"
-
-    return [Step(f"back up {kept.id}", step_backup_kept),
-            Step(f"drop {kept.id}", step_drop)]
 
 
 # --- tasks -----------------------------------------------------------------------------------

@@ -13,14 +13,9 @@ from runbook.postgres import clusters, upgrade_check
 from runbook.postgres import compose_upgrade as plan_mod
 from runbook.postgres.upgrade_check import read_state, state_path
 from runbook.runbooks.compose_run import _step, config, new_image_for
-from runbook.runbooks.pg_upgrade import (
-    check_method,
-    check_version,
-    cleanup_steps,
-    rollback_steps,
-    run_steps,
-    step_tag,
-)
+from runbook.runbooks.pg_upgrade import check_method, check_version, run_steps, step_tag
+from runbook.runbooks.pg_upgrade_cleanup import cleanup_steps
+from runbook.runbooks.pg_upgrade_rollback import rollback_steps
 from runbook.runbooks.plan import Run, UpgradeRun
 from runbook.tasks.defaults import DEFAULTS
 
