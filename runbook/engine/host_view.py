@@ -19,6 +19,7 @@ class HostView:
         self.journal = run.journals[name]
 
     def say(self, text=""):
+        """Print a detail line, prefixed with this host's name when several hosts print."""
         self._run.say(text, host=self.c.site.name, detail=True)
 
     def __getattr__(self, name):

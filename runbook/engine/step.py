@@ -10,6 +10,8 @@ ONCE, ALL, ROLLING = "once", "all", "rolling"
 
 @dataclass
 class Step:
+    """One checkpoint of a run: `fn(c, run)` does the work and proves it, or raises Failed."""
+
     name: str
     fn: Callable
     recovery: Callable | str | None = None  # str, or fn(run) -> str, shown when this step fails
