@@ -86,13 +86,13 @@ def test_a_v1_to_v2_consolidates_profiles(sfab, db):
     audit = json.loads((d / "audit.json").read_text())
     assert len(audit["needs_sync"]) == 50 and audit["workshop_instructors"] == "200"
 
-    # The journal keeps the code each Django process ran: the destructive migration's target,
-    # then verify.post's Django check, in the same `manage.py shell`.
+    # The journal keeps what each Django process ran: the destructive migration's target (the
+    # script's env on the command), then verify.post's Django check, in the same `manage.py shell`.
     r = sfab("-H", "sandbox", "deploy.show", "--run", re.search(r"\(run (\S+)\)", out).group(1))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert re.search(r"\[migrate\.run\] exit 0 [^\n]*manage\.py shell\n(?:      \|[^\n]*\n)*?"
-                     r"      \| for _app, _name in \[\('workshops', '0025_remove_userprofile'\)\]:"
-                     r"\n(?:      \|[^\n]*\n)*?      \| print\('@@after-migrate'\)", r.stdout), r.stdout
+    assert re.search(r"\[migrate\.run\] exit 0 [^\n]*RB_MIGRATE_TARGETS="
+                     r"'\[\[\"workshops\", \"0025_remove_userprofile\"\]\]'[^\n]*manage\.py shell\n"
+                     r"(?:      \|[^\n]*\n)*?      \| print\('@@after-migrate'\)", r.stdout), r.stdout
 
     # Rolling migrations back across DeleteModel would bring the table back EMPTY: refused.
     r = sfab("-H", "sandbox", "rollback.migrations", "--to", "workshops.0024_userprofile_website",
