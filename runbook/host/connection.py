@@ -8,6 +8,7 @@ also name a group of hosts.
 """
 import functools
 import inspect
+import re
 import socket
 import time
 from typing import Any, NoReturn
@@ -98,6 +99,22 @@ def no_delay(transport):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+BASH_STDIN = re.compile(r"(?:^|[\s;&|])bash -s\b")
+
+
+def stdin_script(command: str, stdin: Any) -> str | None:
+    """The script a command reads on stdin (`[VAR=... ]bash -s`, `manage.py shell`), to show with
+    --echo and journal; None for other commands. The secret lines remote.run_script sends before
+    the script (one per `IFS= read -r NAME` ahead of bash) are left out: they are never shown."""
+    if not hasattr(stdin, "getvalue"):
+        return None
+    m = BASH_STDIN.search(command)
+    if m:
+        secrets = command[:m.start()].count("IFS= read -r ")
+        return "".join(stdin.getvalue().splitlines(keepends=True)[secrets:])
+    return stdin.getvalue() if command.endswith(" shell") else None
+
+
 class DeployConnection(Connection):
     """A fabric Connection bound to one inventory Site."""
 
@@ -140,8 +157,8 @@ class DeployConnection(Connection):
         kwargs["echo"] = False
         stdin = kwargs.get("in_stream")
         # a bash script or `manage.py shell` code on stdin: shown with --echo, and journaled
-        script = self.mask(stdin.getvalue()) if (command.startswith("bash -s") or command.endswith(
-            " shell")) and hasattr(stdin, "getvalue") else None
+        script = stdin_script(command, stdin)
+        script = None if script is None else self.mask(script)
         if echo:
             print(f"    {self.out_prefix or ''}$ {self.mask(command)}", flush=True)
             for line in (script or "").splitlines():

@@ -23,8 +23,8 @@ def test_history_lists_runs_and_show_prints_one(sfab):
     assert "--no-json" in first
     assert "stopped at preflight: ref 'v9-nowhere' does not exist" in r.stdout
     # a script is journaled with its commands (masked)
-    assert re.search(r"\[preflight\] exit 0 [^\n]*\$ bash -s\n(?:      \|[^\n]*\n)*?"
-                     r"      \| git -C /srv/recorder/app fetch", r.stdout), r.stdout
+    assert re.search(r"\[preflight\] exit 0 [^\n]*\$ [^\n]*RB_APP_DIR=/srv/recorder/app [^\n]*bash -s\b"
+                     r"[^\n]*\n(?:      \|[^\n]*\n)*?      \| git -C \"\$app\" fetch", r.stdout), r.stdout
 
     r = sfab("-H", "sandbox", "deploy.show", "--run", "20990101-000000-beef")
     assert r.returncode == 1 and "no run 20990101-000000-beef in sandbox's journal" in r.stderr

@@ -28,7 +28,9 @@ def test_verbose_shows_every_command_masked_and_a_long_backup_shows_progress(sfa
     env = {"FABRIC_DEPLOY_PROGRESS_EVERY": "0.05"}
     r = sfab("-H", "sandbox", "backup.create", "--no-json", "--verbose", env=env)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert re.search(r"^    \$ bash -s$", r.stdout, re.M) and "    | set -eo pipefail" in r.stdout
+    assert re.search(r"^    \$ (?:(?!\n    [$|] ).)*?[\s;&|]bash -s\b[^\n]*\n    \| ",
+                     r.stdout, re.M | re.S), r.stdout
+    assert "    | set -eo pipefail" in r.stdout
     progress = re.findall(r"^    backup: (\d+\.\d) MB written \((\d+)s\)$", r.stdout, re.M)
     assert progress, r.stdout                # the dump takes longer than 0.05 s
     assert float(progress[-1][0]) >= float(progress[0][0])

@@ -56,7 +56,9 @@ def test_fab_echo_is_the_verbose_mode_and_stays_masked(sfab, secrets):
     assert r.returncode == 0, r.stdout + r.stderr
     echoed = [line for line in r.stdout.splitlines() if line.startswith(("    $ ", "    | "))]
     assert len(echoed) >= 3 and any("pg_dump" in line for line in echoed), r.stdout
-    assert "    $ bash -s" in r.stdout   # a script sent on stdin is shown line by line
+    # a script sent on stdin is shown line by line, under its command (its values as RB_* env)
+    assert re.search(r"^    \$ (?:(?!\n    [$|] ).)*?[\s;&|]bash -s\b[^\n]*\n    \| ",
+                     r.stdout, re.M | re.S), r.stdout
     assert not any(v and v in r.stdout + r.stderr for v in secrets.values())
 
 

@@ -1,9 +1,10 @@
 """The SSH socket option the tool sets after connecting (runbook/host/connection.py `no_delay`)."""
+import io
 import socket
 
 import pytest
 
-from runbook.host.connection import no_delay
+from runbook.host.connection import no_delay, stdin_script
 
 
 class Transport:
@@ -32,3 +33,18 @@ def test_unix_socket_is_left_alone():
     a, b = socket.socketpair(socket.AF_UNIX)
     with a, b:
         no_delay(Transport(a))
+
+
+@pytest.mark.parametrize("command, stdin, shown", [
+    ("bash -s", "echo hi\n", "echo hi\n"),
+    ("RB_APP_DIR=/srv/a bash -s -- x", "echo hi\n", "echo hi\n"),
+    ("sudo -n -u postgres bash -s -- db", "psql\n", "psql\n"),
+    # run_script's secrets come first on stdin (base64): never shown nor journaled
+    ("IFS= read -r PGPASSWORD && PGPASSWORD=$(printf %s \"$PGPASSWORD\" | base64 -d) && "
+     "export PGPASSWORD && bash -s", "c2VjcmV0\npg_dump\n", "pg_dump\n"),
+    ("cd /srv/a && venv/bin/python manage.py shell", "print(1)\n", "print(1)\n"),
+    ("cat > /tmp/x", "data\n", None),
+    ("mybash -s", "x\n", None),
+])
+def test_the_script_on_stdin_is_what_echo_and_the_journal_show(command, stdin, shown):
+    assert stdin_script(command, io.StringIO(stdin)) == shown
