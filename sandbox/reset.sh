@@ -24,8 +24,17 @@ done
 # The second app (sandbox-ledger, /srv/ledger) once sandbox.up has set it up: always restarted.
 LEDGER=/srv/ledger
 ledger_up() { [ -f /etc/supervisor/conf.d/ledger.conf ] && [ -d "$LEDGER/app/.git" ]; }
-if ledger_up; then supervisorctl stop ledger ledger-worker >/dev/null 2>&1 || true; fi
-supervisorctl stop "${programs[@]}" >/dev/null 2>&1 || true
+# supervisorctl waits for each program it names in turn (its exit, or startsecs): one call per
+# program, all at once, so a reset waits for the slowest program, not for the sum of them.
+each_program() {  # ACTION PROGRAM...: the action on every program in parallel; 1 if one failed
+  local action=$1 pids=() pid rc=0 p; shift
+  for p in "$@"; do supervisorctl "$action" "$p" >/dev/null 2>&1 & pids+=("$!"); done
+  for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
+  return "$rc"
+}
+stopping=("${programs[@]}")
+if ledger_up; then stopping+=(ledger ledger-worker); fi
+each_program stop "${stopping[@]}" || true
 # PostgreSQL: 14/main alone on 5432 (a pg_upgrade test may have left 15/main, moved 14/main to
 # another port, or - link method - made 14/main's files unusable).
 cluster() { pg_lsclusters -h | awk -v v="$1" '$1==v && $2=="main"'; }
@@ -89,7 +98,9 @@ for r in $roots; do
 done
 : > "$ROOT/logs/worker.log"
 nginx -t -q && nginx -s reload
-supervisorctl start "${programs[@]}" >/dev/null
+starting=("${programs[@]}")
+if [ -n "${ledger_reset:-}" ]; then starting+=(ledger ledger-worker); fi
+each_program start "${starting[@]}" || { echo "reset.sh: supervisorctl start failed for one of: ${starting[*]}" >&2; exit 1; }
 for a in $addrs; do
   for i in $(seq 101); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$a:8080/healthz")" = 200 ] && break
@@ -98,7 +109,6 @@ for a in $addrs; do
   done
 done
 if [ -n "${ledger_reset:-}" ]; then
-  supervisorctl start ledger ledger-worker >/dev/null
   for i in $(seq 101); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H 'Host: ledger.sandbox.test' \
           -H 'X-Forwarded-Proto: https' http://127.0.1.1:8080/health/)" = 200 ] && break
