@@ -10,8 +10,7 @@ from runbook.django.migrate import (
     step_check,
     step_run_staged,
 )
-from runbook.engine.errors import DeployError
-from runbook.engine.runner import Failed, Step
+from runbook.engine.runner import Step
 from runbook.host.connection import hosttask
 from runbook.runbooks.plan import Run
 from runbook.tasks.defaults import DEFAULTS
@@ -28,10 +27,7 @@ def plan_task(c):
 def check_task(c, expect=""):
     """Check that exactly the expected migrations are pending; list destructive operations."""
     entries = plan(c)
-    try:
-        check_expected(entries, expect_list(c, expect))
-    except Failed as e:
-        raise DeployError(e.reason) from None
+    check_expected(entries, expect_list(c, expect))   # Failed: its one error line, exit 1
     print(render(entries))
     lossy = [op for e in entries for op in destructive(e)]
     print(f"{len(entries)} pending migration(s), {len(lossy)} destructive operation(s)")

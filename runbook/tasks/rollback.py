@@ -6,7 +6,7 @@ from runbook.django.app import head, manage, prefix
 from runbook.engine.confirm import confirm
 from runbook.engine.errors import ConfigError, DeployError
 from runbook.engine.fabcmd import fab
-from runbook.engine.runner import Failed, Step, commands
+from runbook.engine.runner import Step, commands
 from runbook.engine.shell import sh
 from runbook.host.connection import hosttask
 from runbook.ops import backup as backups
@@ -26,10 +26,7 @@ def restore_task(c, backup="", code=False, yes=False):
     On a group: the database once (the backup is on the primary), code and app on every host."""
     fleet, p = c, c.primary
     name = backups.check_name(p, backup)
-    try:
-        manifest = backups.read_manifest(p, name)
-    except Failed as e:
-        raise DeployError(e.reason) from None
+    manifest = backups.read_manifest(p, name)   # Failed: its one error line, exit 1
     if manifest.get("host", p.site.name) != p.site.name or \
             manifest.get("database", p.site.database.name) != p.site.database.name:
         raise ConfigError(f"backup {name} was taken on {manifest.get('host')} of database "
