@@ -16,7 +16,7 @@ class HostView:
         own_data, own_state = run.host_data[name], run.host_state[name]
         self.data = layered(run.data, own_data, shared)
         self.state = _layered(run.state, own_state, shared)
-        self.journal = run.journals[name]
+        self.journal = run.journals.get(name)   # None in a plan, which writes no journal
 
     def say(self, text=""):
         """Print a detail line, prefixed with this host's name when several hosts print."""

@@ -164,3 +164,14 @@ def test_no_module_indexes_run_data_by_a_string():
     found = [f"{p.relative_to(package.parent)}:{line}" for p in sorted(package.rglob("*.py"))
              for line in string_keyed_data(ast.parse(p.read_text(), str(p)))]
     assert found == []
+
+
+@pytest.mark.parametrize("hosts", [1, 2])
+def test_a_plan_which_writes_no_journal_still_gives_the_overview(c, hosts):
+    """A failed plan check ends the task through the same except path as a failed step, which
+    reads run.overview(): without journals (a plan writes none) it must not raise KeyError."""
+    run = group_run(c, hosts)
+    run.journals = {}   # what Run sets up when it is planning
+    run.state["maintenance"] = "maintenance ON"
+    view = run.overview()
+    assert view.journal is None and view.state == {"maintenance": "maintenance ON"}
