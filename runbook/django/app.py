@@ -1,7 +1,7 @@
 """The Django app on the host: manage.py commands, git state, migrations."""
-import io
 import re
 
+from runbook.engine.shell import ScriptStdin
 from runbook.host.remote import q, sh
 
 
@@ -37,7 +37,7 @@ def shell(c, code, env=None, **kwargs):
     the code's parameters."""
     kwargs.setdefault("hide", True)
     exports = "".join(f"export {n}={q(str(v))} && " for n, v in (env or {}).items())
-    return c.run(f"{exports}{prefix(c)} shell", in_stream=io.StringIO(code), **kwargs)
+    return c.run(f"{exports}{prefix(c)} shell", in_stream=ScriptStdin(code, shown=code), **kwargs)
 
 
 MIGRATION_LINE = re.compile(r"^\[(?P<mark>[ X])\]\s+(?P<app>\w+)\.(?P<name>\w+)")

@@ -8,7 +8,6 @@ also name a group of hosts.
 """
 import functools
 import inspect
-import re
 import socket
 import time
 from typing import Any, NoReturn
@@ -99,20 +98,11 @@ def no_delay(transport):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-BASH_STDIN = re.compile(r"(?:^|[\s;&|])bash -s\b")
-
-
 def stdin_script(command: str, stdin: Any) -> str | None:
-    """The script a command reads on stdin (`[VAR=... ]bash -s`, `manage.py shell`), to show with
-    --echo and journal; None for other commands. The secret lines remote.run_script sends before
-    the script (one per `IFS= read -r NAME` ahead of bash) are left out: they are never shown."""
-    if not hasattr(stdin, "getvalue"):
-        return None
-    m = BASH_STDIN.search(command)
-    if m:
-        secrets = command[:m.start()].count("IFS= read -r ")
-        return "".join(stdin.getvalue().splitlines(keepends=True)[secrets:])
-    return stdin.getvalue() if command.endswith(" shell") else None
+    """The script a command reads on stdin, to show with --echo and journal: only what its sender
+    marked as showable (engine.shell.ScriptStdin: remote.run_script, app.shell), never the secret
+    lines or data sent with it; None for any other stdin, whatever the command looks like."""
+    return getattr(stdin, "shown", None)
 
 
 class DeployConnection(Connection):

@@ -9,7 +9,7 @@ import base64
 import io
 import re
 
-from runbook.engine.shell import q, sh
+from runbook.engine.shell import ScriptStdin, q, sh
 
 
 def exists(c, path):
@@ -118,5 +118,5 @@ def run_script(c, script, *args, env=None, secrets=None, user=None, data="", **k
     stdin = "".join(base64.b64encode(str(v).encode()).decode() + "\n" for v in secrets.values())
     argv = f" -- {sh(*args)}" if args else ""
     sudo = f"sudo -n -u {q(user)} " if user else ""
-    return c.run(f"{read}{assign}{sudo}bash -s{argv}", in_stream=io.StringIO(stdin + script + data),
+    return c.run(f"{read}{assign}{sudo}bash -s{argv}", in_stream=ScriptStdin(stdin + script + data, shown=script),
                  **kwargs)

@@ -1,10 +1,16 @@
 """The SSH socket option the tool sets after connecting (runbook/host/connection.py `no_delay`)."""
+import base64
 import io
 import socket
 
 import pytest
 
+from runbook.django import app
+from runbook.engine.shell import ScriptStdin
 from runbook.host.connection import no_delay, stdin_script
+from runbook.host.remote import run_script
+from tests.support.host import FakeHost
+from tests.support.sites import make_site
 
 
 class Transport:
@@ -35,16 +41,28 @@ def test_unix_socket_is_left_alone():
         no_delay(Transport(a))
 
 
-@pytest.mark.parametrize("command, stdin, shown", [
-    ("bash -s", "echo hi\n", "echo hi\n"),
-    ("RB_APP_DIR=/srv/a bash -s -- x", "echo hi\n", "echo hi\n"),
-    ("sudo -n -u postgres bash -s -- db", "psql\n", "psql\n"),
-    # run_script's secrets come first on stdin (base64): never shown nor journaled
-    ("IFS= read -r PGPASSWORD && PGPASSWORD=$(printf %s \"$PGPASSWORD\" | base64 -d) && "
-     "export PGPASSWORD && bash -s", "c2VjcmV0\npg_dump\n", "pg_dump\n"),
-    ("cd /srv/a && venv/bin/python manage.py shell", "print(1)\n", "print(1)\n"),
-    ("cat > /tmp/x", "data\n", None),
-    ("mybash -s", "x\n", None),
+@pytest.mark.parametrize("stdin, shown", [
+    (ScriptStdin("c2VjcmV0\necho hi\nDATA\n", shown="echo hi\n"), "echo hi\n"),
+    (io.StringIO("echo hi\n"), None),             # a plain stdin: never shown, whatever it is
+    (None, None),
 ])
-def test_the_script_on_stdin_is_what_echo_and_the_journal_show(command, stdin, shown):
-    assert stdin_script(command, io.StringIO(stdin)) == shown
+def test_only_the_part_marked_as_the_script_is_shown(stdin, shown):
+    assert stdin_script("bash -s", stdin) == shown
+
+
+def test_run_script_shows_the_script_never_its_secrets_or_data(tmp_path):
+    """What --echo and the journal get (stdin_script) is the script alone: the secret sent ahead
+    of it (base64) and the data after it (e.g. a pg config file's text) stay out."""
+    c = FakeHost(make_site(tmp_path))
+    run_script(c, "echo script\n", "arg", env={"RB_X": "1"}, secrets={"PGPASSWORD": "s3cret"},
+               data="password=conf-secret\n")
+    sent = c.kwargs[-1]["in_stream"]
+    assert stdin_script(c.last, sent) == "echo script\n"
+    assert base64.b64encode(b"s3cret").decode() in sent.getvalue()
+    assert "conf-secret" in sent.getvalue()
+
+
+def test_a_django_shell_shows_its_code(tmp_path):
+    c = FakeHost(make_site(tmp_path))
+    app.shell(c, "print(1)\n")
+    assert stdin_script(c.last, c.kwargs[-1]["in_stream"]) == "print(1)\n"
