@@ -31,10 +31,23 @@ def scan(text, patterns=RED_FLAGS):
             if line.strip() and not line.startswith("@@") and any(r.search(line) for r in rx)]
 
 
+FLAG_CHARS = 200   # of an earlier stage's first red-flag line, all the guard quotes of it
+
+
+def slim(record):
+    """What the guard reads of an earlier stage's data operation: its name, rows written and
+    first red-flag line (cut short). The parameters go on the host's command line (RB_GUARD), so
+    they must not grow with the app's output: shown in `ps`, and a command is at most 128 KiB."""
+    flags = [str(f)[:FLAG_CHARS] for f in record.get("flags", [])[:1]]
+    return {**{k: record[k] for k in ("migration", "op", "written") if k in record},
+            "flags": flags}
+
+
 def script(project, prior=()):
     """(code, env): the guard to run before a stage's migrations (the host's Python, one
     process), its parameters in the env."""
-    params = {"flags": project.red_flags, "prior": list(prior), "no_writes_ok": project.no_writes_ok}
+    params = {"flags": project.red_flags, "prior": [slim(r) for r in prior],
+              "no_writes_ok": project.no_writes_ok}
     return load("runbook.django", "migration_guard.py"), {"RB_GUARD": json.dumps(params)}
 
 

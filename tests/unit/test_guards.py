@@ -161,3 +161,16 @@ def test_guard_settings_load_with_defaults(tmp_path):
     p = project.load(path)
     assert p.unguarded_ok == ["shop.0002_drop"] and p.red_flags == guards.RED_FLAGS
     assert p.no_writes_ok == []
+
+
+@pytest.mark.parametrize("flags, sent", [
+    ([], []),
+    (["!!! Error during sync: " + "x" * 5000, "second"], ["!!! Error during sync: " + "x" * 177]),
+])
+def test_the_guard_gets_earlier_stages_short_on_its_command_line(flags, sent):
+    """RB_GUARD rides on the command line: an earlier stage's output lines are cut to the first
+    flag's 200 characters, whatever the app printed."""
+    prior = [{"migration": "shop.0002_sync", "op": "RunPython", "written": 0, "flags": flags}]
+    _, env = guards.script(project.Project(path=None), prior)
+    got = json.loads(env["RB_GUARD"])["prior"]
+    assert got == [{"migration": "shop.0002_sync", "op": "RunPython", "written": 0, "flags": sent}]
