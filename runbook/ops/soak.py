@@ -107,7 +107,7 @@ def step(minutes, interval, recovery):
     """The soak as a runner step (verify.soak, deploy.pg_upgrade); `recovery` says how to go back."""
     @commands(lambda c, run: [
         f"every {interval:g}s for {minutes:g} min: tail -c +OFFSET {q(c.site.nginx.access_log)} "
-        "(5xx/405 rate, p95)", f"{db.script_psql(c)[1]}  <- the count of pg_stat_activity"])
+        "(5xx/405 rate, p95)", f"{db.shown_psql(c)}  <- the count of pg_stat_activity"])
     def run_step(c, run):
         """The live app watched against the red flags (5xx rate, p95, database connections)."""
         summary, flags = watch(c, minutes, interval, run.say)

@@ -33,7 +33,7 @@ def render_audit(values):
 
 
 @commands(lambda c, run: [
-    f"{db.script_psql(c)[1]}  <- the {len(c.site.inventory.project.audit)} [[audit]] queries of deploy.toml",
+    f"{db.shown_psql(c)}  <- the {len(c.site.inventory.project.audit)} [[audit]] queries of deploy.toml",
     f"write {c.site.backup.dir}/{run.data.backup or '<run id>'}/audit.json"])
 def step_audit(c, run):
     """The project's audit queries (deploy.toml [[audit]]): shown, and saved beside the backup
@@ -64,7 +64,7 @@ def keep_audit(c, run, prior):
 
 
 @commands(lambda c, run: [
-    f"{db.script_psql(c)[1]}  <- the [[post_checks]] SQL, every table's row count and md5",
+    f"{db.shown_psql(c)}  <- the [[post_checks]] SQL, every table's row count and md5",
     "manage.py shell  <- the Django post checks (unless migrate.run ran them)"])
 def step_post(c, run):
     """The project's post checks, plus: no table lost rows except those the plan drops.

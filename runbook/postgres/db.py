@@ -49,17 +49,13 @@ def client_prefix(c, tool, port=None):
     return "IFS= read -r PGPASSWORD && export PGPASSWORD && " + command, password + "\n"
 
 
-def script_psql(c, db=None, port=None, db_word=None):
-    """(script lines, command) to run psql inside a `remote.run_script` script.
-
-    The script travels on stdin, so a password set in it never shows in `ps`. `db_word` is a
-    shell word naming the database instead of `db` (e.g. `"$d"` in a loop of the script).
-    """
-    dbname = db_word or q(db or c.site.database.name)
+def shown_psql(c, db=None, port=None):
+    """The psql command line a plan shows for a step's queries (never a password: with a DSN the
+    password reaches psql as a run_script secret, docs in script_env)."""
+    dbname = q(db or c.site.database.name)
     if c.site.database.access == "local":
-        return "", f"{local_tool(c, 'psql', port)} -X -q -A -t -d {dbname}"
-    command, password = _dsn(c, "psql")
-    return f"export PGPASSWORD={q(password)}\n", f"{command} -X -q -A -t -d {dbname}"
+        return f"{local_tool(c, 'psql', port)} -X -q -A -t -d {dbname}"
+    return f"{_dsn(c, 'psql')[0]} -X -q -A -t -d {dbname}"
 
 
 def script_env(c, port=None, local=False):

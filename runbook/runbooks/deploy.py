@@ -27,7 +27,7 @@ def step_preflight(ref, json_dumps, expect=None):
         f"git -C {q(c.site.app.dir)} fetch --quiet --tags --force {q(c.site.app.git_remote)}; "
         f"rev-parse {q(code_update.ref_name(c, ref))}; status --porcelain",
         f"df -Pk {q(c.site.backup.dir)}", f"GET {c.site.health.url}",
-        f"{db.script_psql(c)[1]}  <- pg_database_size, the applied migrations"])
+        f"{db.shown_psql(c)}  <- pg_database_size, the applied migrations"])
     def run_step(c, run):
         """Read-only: health, room for the backup, the target commit, a clean work tree, the
         expected and guarded migrations."""

@@ -91,7 +91,7 @@ def ctl_shown(version, name, action):
 
 def psql_shown(c, what):
     """A psql command line for a step's plan: the app's client, `what` on its stdin."""
-    return f"{db.script_psql(c, db='postgres')[1]}  <- {what}"
+    return f"{db.shown_psql(c, db='postgres')}  <- {what}"
 
 
 def step_preflight(to, method, drop_empty_target):
