@@ -7,13 +7,13 @@ Secrets never live in hosts.toml: it names environment variables (`*_env` keys) 
 come from the `.env` beside the inventory file, or from the environment.
 """
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dotenv import dotenv_values
 
 from runbook.engine.errors import ConfigError
+from runbook.host import toml_file
 from runbook.host.host_settings import HOST_SCHEMA, Section, check_value, fail, validate
 
 TOP_KEYS = {"default", "known_hosts", "project", "defaults", "hosts", "groups"}
@@ -134,13 +134,8 @@ def load(path):
 
 def _read(path):
     """The parsed TOML, its top-level keys checked; a missing or malformed file named."""
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such inventory; copy hosts.example.toml to {path} "
-                          "or pass --hosts-file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: malformed TOML ({e}); fix the syntax at that line") from None
+    raw = toml_file.read(path, f"no such inventory; copy hosts.example.toml to {path} "
+                               "or pass --hosts-file")
     for key in raw:
         if key not in TOP_KEYS:
             fail(path, key, "unknown top-level key", f"use one of: {', '.join(sorted(TOP_KEYS))}")

@@ -4,11 +4,11 @@ Referenced from hosts.toml (`project = "deploy.toml"`, relative to it). Validate
 the inventory: one line naming the file, the key and the fix.
 """
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from runbook.engine.errors import ConfigError
+from runbook.host import toml_file
 
 CHECK_KEYS = {"name", "sql", "django", "expect", "list"}
 # Failure signs in a migration's output (case-insensitive regexes; [migrations] red_flags
@@ -156,12 +156,7 @@ TOP_KEYS = {"backup", "migrations", "audit", "invariants", "post_checks", "smoke
 
 def _read(path):
     """The parsed TOML, its top-level keys checked; a missing or malformed file named."""
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such project file; fix `project` in the inventory") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: malformed TOML ({e}); fix the syntax at that line") from None
+    raw = toml_file.read(path, "no such project file; fix `project` in the inventory")
     for key in raw:
         if key not in TOP_KEYS:
             _fail(path, key, "unknown key", f"use one of: {', '.join(sorted(TOP_KEYS))}")
