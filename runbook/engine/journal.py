@@ -6,7 +6,6 @@ import json
 import os
 import secrets
 import socket
-import time
 from datetime import datetime, timezone
 
 from runbook.engine.shell import q
@@ -75,7 +74,3 @@ class Journal:
 def read_local(path):
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
-
-
-def elapsed(start):
-    return round(time.monotonic() - start, 2)
