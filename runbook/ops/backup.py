@@ -167,8 +167,8 @@ def restore_drill(c, name, manifest=None):
     """Restore into a scratch database, compare fingerprints with the manifest, drop it."""
     manifest = manifest or read_manifest(c, name)
     scratch = f"{c.site.database.name}_drill_{name.replace('-', '_')}"
-    restore_into(c, name, scratch)
     try:
+        restore_into(c, name, scratch)
         got = db.fingerprints(c, db=scratch, version=fingerprint_version(manifest))
     finally:
         db.psql(c, f"DROP DATABASE IF EXISTS {db.ident(scratch)};", db="postgres")
@@ -177,16 +177,26 @@ def restore_drill(c, name, manifest=None):
 
 def restore_into(c, name, dbname, dump="db.dump", owner=None):
     """Create `dbname` fresh (template0, owned like the app's database) and pg_restore into it
-    (docs/BEHAVIOUR.md#pg-template0, docs/BEHAVIOUR.md#pg-restore-over-existing-db)."""
+    (docs/BEHAVIOUR.md#pg-template0, docs/BEHAVIOUR.md#pg-restore-over-existing-db); returns
+    the number of jobs it restored with."""
     d = c.site.database
     owner = owner or db.psql(c, f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = "
                                 f"{db.literal(d.name)};", db="postgres").strip() or d.os_user
     db.psql(c, f"DROP DATABASE IF EXISTS {db.ident(dbname)};", db="postgres")
     db.psql(c, f"CREATE DATABASE {db.ident(dbname)} TEMPLATE template0 OWNER {db.ident(owner)};",
             db="postgres")
-    # The dump is 0600 for deploy: this shell opens it, pg_restore (as postgres) reads stdin.
-    c.run(f"{db.local_tool(c, 'pg_restore')} --exit-on-error --single-transaction "
-          f"-d {q(dbname)} < {q(bdir(c, name) + '/' + dump)}", hide=True)
+    # In parallel (pg_restore -j, deploy.restore_jobs, 0: the host's cores up to 8), so not in
+    # one transaction (docs/BEHAVIOUR.md#pg-restore-single-transaction-no-jobs): a failure leaves
+    # `dbname` half-restored, so callers restore only into a database nothing uses yet.
+    pg_env, _ = db.script_env(c, local=True)
+    r = run_script(c, script("runbook.postgres", "pg.sh") + script("runbook.ops", "restore_jobs.sh"),
+                   f"{bdir(c, name)}/{dump}", dbname, int(c.config.deploy.get("restore_jobs", 0)),
+                   env=pg_env, warn=True)
+    if not r.ok:
+        lines = (r.stderr or r.stdout).strip().splitlines() or ["no output"]
+        said = next((x for x in lines if "error:" in x), lines[-1])   # the cause, not the last
+        raise Failed(f"pg_restore of {name}/{dump} into {dbname} failed: {said}")
+    return int(remote.sections(r.stdout)["jobs"][0])
 
 
 def fingerprint_version(manifest):

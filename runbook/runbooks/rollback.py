@@ -62,7 +62,8 @@ def step_stop_app(c, run):
 
 def step_restore_database(name):
     @commands(lambda c, run: [
-        f"createdb <fresh>; pg_restore -d <fresh> {q(backups.bdir(c, name))}/db.dump",
+        f"createdb <fresh>; pg_restore --exit-on-error -j <cores, up to 8: deploy.restore_jobs> "
+        f"-d <fresh> <a postgres-owned 0700 copy of {q(backups.bdir(c, name))}/db.dump>",
         "psql <- every table's rows and md5 compared with the manifest",
         f"psql <- ALTER DATABASE {c.site.database.name} RENAME TO <kept>; ALTER DATABASE "
         f"<fresh> RENAME TO {c.site.database.name}"])
@@ -77,7 +78,11 @@ def restore_database(c, run, name):
     live = c.site.database.name
     suffix = run.run_id.replace("-", "_")
     fresh, kept = f"{live}_restore_{suffix}", f"{live}_before_{suffix}"
-    backups.restore_into(c, name, fresh)
+    try:   # -j restores outside one transaction: a failure leaves `fresh` half-filled
+        jobs = backups.restore_into(c, name, fresh)
+    except Failed as e:
+        db.psql(c, f"DROP DATABASE IF EXISTS {db.ident(fresh)};", db="postgres")
+        raise Failed(f"{e}; the live database was NOT touched") from None
     version = backups.fingerprint_version(run.data.manifest)
     diffs = backups.compare(run.data.manifest["tables"],
                             db.fingerprints(c, db=fresh, version=version))
@@ -95,7 +100,8 @@ def restore_database(c, run, name):
     diffs = backups.compare(run.data.manifest["tables"], db.fingerprints(c, version=version))
     if diffs:
         raise Failed(f"after the swap {live} differs from the manifest: {diffs}")
-    return f"restored into a fresh database and swapped; old kept as {kept}; fingerprints equal"
+    return (f"restored into a fresh database (pg_restore -j {jobs}) and swapped; old kept as "
+            f"{kept}; fingerprints equal")
 
 
 def kept_databases(c):

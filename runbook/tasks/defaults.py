@@ -9,5 +9,6 @@ DEFAULTS = {
         "plan": False,                # --plan / fab --dry on a composite: the plan, no change
         "quiet": False,               # --quiet / FABRIC_DEPLOY_QUIET=1: results and summary only
         "progress_every": 5.0,        # seconds between progress lines of a long step
+        "restore_jobs": 0,            # pg_restore -j of a restore; 0: the host's cores, up to 8
     },
 }
