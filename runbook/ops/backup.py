@@ -59,8 +59,18 @@ def create_script(c, name, json_labels, other_dbs=()):
            "RB_FP_SQL": "\n".join((*db.FINGERPRINT_CHOICE, "\\echo @@migrations",
                                    APPLIED_IN_SNAPSHOT, "\\echo @@END"))}
     text = script("runbook.postgres", "pg.sh") + script("runbook.django", "manage.sh") + \
+        heredoc("RB_JSON_PY", script("runbook.ops", "json_dumps.py")) + \
         script("runbook.ops", "backup_create.sh")
     return text, (*json_labels, "--", *other_dbs), env
+
+
+def heredoc(name, text):
+    """Bash setting variable `name` to `text` (a script file sent along inside the script, not in
+    the command line's env); its end marker is a line `text` does not hold."""
+    end = "RB_END"
+    while end in text.splitlines():
+        end += "_"
+    return f"{name}=$(cat <<'{end}'\n{text.rstrip(chr(10))}\n{end}\n)\n"
 
 
 def build_manifest(c, name, sections, took):

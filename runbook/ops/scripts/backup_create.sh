@@ -17,30 +17,24 @@ mkdir -m 0700 "$D"
 ( while sleep "$RB_PROGRESS_EVERY" </dev/null >/dev/null 2>&1; do echo "@@progress $(du -sb "$D" | cut -f1)"; done ) &
 PROGRESS=$!
 trap 'kill $PROGRESS 2>/dev/null || true' EXIT
-# The JSON dumps run one after another in the background, beside pg_dump. Each one runs whatever
-# the one before did (no `set -e` here); a failed one leaves no file, only its status
-# "failed: <its last error line>", and fails the backup (backup.create).
-if [ ${#labels[@]} -gt 0 ]; then
-  ( set +e
-    i=0
-    for label in "${labels[@]}"; do
-      f="$D/dumpdata-${label//./_}.json.gz"
-      which=("$label")
-      [ "$label" = all ] && which=()
-      manage dumpdata "${which[@]}" --natural-foreign 2>"$D/.json-$i.err" </dev/null | gzip -6 > "$f"
-      st="${PIPESTATUS[*]}"
-      if [ "$st" = "0 0" ]; then echo ok > "$D/.json-$i.status"
-      else rm -f "$f"; echo "failed: $(grep . "$D/.json-$i.err" | tail -n 1)" > "$D/.json-$i.status"; fi
-      i=$((i + 1))
-    done ) &
-  JSONS=$!
-fi
 # The dump runs in the snapshot this session exports, where the fingerprints are read too; a
 # lock wait fails the backup instead of queueing (docs/BEHAVIOUR.md#pg-exported-snapshot, docs/BEHAVIOUR.md#pg-lock-timeout).
 {
 coproc PSQL { pg psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$RB_DB" 2>&1; }
 printf "SET lock_timeout = '%ss'; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT pg_export_snapshot();\n" "$RB_LOCK_WAIT" >&"${PSQL[1]}"
 read -r SNAP <&"${PSQL[0]}"
+# The JSON dumps: one Django process beside pg_dump, in its snapshot (RB_JSON_PY,
+# scripts/json_dumps.py: a status file per label, "ok" or "failed: <why>"; a failed dump leaves
+# no file and fails the backup: backup.create). It touches .json-imported once it has imported
+# the snapshot; this transaction stays open until then (docs/BEHAVIOUR.md#pg-set-transaction-snapshot).
+if [ ${#labels[@]} -gt 0 ]; then
+  printf '%s\n' "$RB_JSON_PY" > "$D/.json-dumps.py"
+  RB_JSON_LABELS=$(printf '%s\n' "${labels[@]}") RB_JSON_DIR=$D RB_SNAPSHOT=$SNAP \
+    RB_JSON_MARK=$D/.json-imported RB_JSON_SCRIPT=$D/.json-dumps.py \
+    manage shell >"$D/.json-err" 2>&1 \
+    <<<"import os, runpy; runpy.run_path(os.environ['RB_JSON_SCRIPT'], run_name='__main__')" &
+  JSONS=$!
+fi
 pg pg_dump -Fc --lock-wait-timeout="${RB_LOCK_WAIT}s" --snapshot="$SNAP" -d "$RB_DB" > "$D/db.dump" 2>"$D/.dump.err" &
 DUMP=$!
 printf '%s\n' "$RB_FP_SQL" >&"${PSQL[1]}"
@@ -48,6 +42,7 @@ end=0
 while read -r line <&"${PSQL[0]}"; do [ "$line" = @@END ] && { end=1; break; }; echo "$line"; done
 [ $end = 1 ] || { kill $DUMP 2>/dev/null; printf '@@error\nfingerprints: %s\n' "$line"; exit 1; }
 wait $DUMP || { printf '@@error\npg_dump: %s\n' "$(tail -n 1 "$D/.dump.err")"; exit 1; }
+while [ -n "${JSONS:-}" ] && [ ! -e "$D/.json-imported" ] && kill -0 "$JSONS" 2>/dev/null; do sleep 0.05; done
 echo "COMMIT;" >&"${PSQL[1]}"
 # shellcheck disable=SC1083  # {PSQL[1]}>&- closes the coprocess's input (bash's {var} redirection)
 exec {PSQL[1]}>&-
@@ -64,7 +59,10 @@ done
 kill $PROGRESS 2>/dev/null || true
 echo @@json
 i=0
-for label in "${labels[@]}"; do printf '%s %s\n' "$label" "$(cat "$D/.json-$i.status")"; i=$((i + 1)); done
+for label in "${labels[@]}"; do
+  st=$(cat "$D/.json-$i.status" 2>/dev/null) || st="failed: $(grep . "$D/.json-err" | tail -n 1)"
+  printf '%s %s\n' "$label" "$st"; i=$((i + 1))
+done
 rm -f "$D"/.json-* "$D/.dump.err"
 echo @@version; pg psql -X -A -t -d "$RB_DB" -c "SHOW server_version" </dev/null
 echo @@commit; git -C "$RB_APP_DIR" rev-parse HEAD
