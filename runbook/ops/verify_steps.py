@@ -164,11 +164,18 @@ def smoke(c, bypass=False):
         for var, key in chk.get("capture", {}).items():
             if isinstance(data, dict) and key in data:
                 captured[var] = data[key]
-                c.site.secrets[f"captured:{var}"] = str(data[key])  # masked like a secret
+                if maskable(data[key]):   # a token: masked like a secret
+                    c.site.secrets[f"captured:{var}"] = str(data[key])
             else:
                 problems.append(f"nothing to capture at {key!r}")
         results.append((chk["name"], not problems, "; ".join(problems) or f"{status}"))
     return results
+
+
+def maskable(value):
+    """A captured value to mask in output: a string of 8+ characters (a token). An id such as
+    1 is not a secret, and masking it would star every "1" of the output."""
+    return isinstance(value, str) and len(value) >= 8
 
 
 @commands(lambda c, run: [
