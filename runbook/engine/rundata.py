@@ -39,6 +39,7 @@ class RunData:
     log_offsets: dict[str, int] = field(default_factory=dict)   # {log file: size at preflight}
     maintenance_on_at: float | None = None  # monotonic time maintenance went on in this run
     maintenance_on_before: bool = False     # maintenance was already on when the run started
+    booted: str = ""                        # the copy of the app the switch booted (its name)
 
     # --- django: migrations behind the data-loss guards -------------------------------------
     plan: list[dict] = field(default_factory=list)      # the pending migrations, in order

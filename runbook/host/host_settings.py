@@ -71,6 +71,14 @@ HOST_SCHEMA = {
                     "restart: stop and start the app; reload: graceful (gunicorn under supervisor: "
                     "HUP), proven by health.revision_key, else restarted"),
     },
+    "switch": {  # zero-downtime restarts (ops/switch.py); all four keys, or none: restart in place
+        "twin": (str, None, "a second program/unit of the app, stopped at rest: it is booted "
+                            "with the new code and serves while the app restarts"),
+        "app_address": (str, None, "host:port the app (service.app) listens on"),
+        "twin_address": (str, None, "host:port the twin listens on"),
+        "upstream": (AbsPath, None, "the file nginx's upstream block includes: the tool writes "
+                                    "\"server ADDRESS;\" into it and reloads nginx"),
+    },
     "nginx": {
         "reload": (Enum(("signal", "systemd")), "systemd", "how nginx is reloaded"),
         "access_log": (AbsPath, "/var/log/nginx/access.log", "access log"),

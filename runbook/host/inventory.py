@@ -7,6 +7,7 @@ Secrets never live in hosts.toml: it names environment variables (`*_env` keys) 
 come from the `.env` beside the inventory file, or from the environment.
 """
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,11 +178,38 @@ def _check_host(path, name, h):
         fail(path, f"hosts.{name}.service.restart", "\"reload\" needs health.revision_key "
              "(a reload is trusted only when the health response names the new commit)",
              "add revision_key = \"revision\" under health, or set restart = \"restart\"")
+    _check_switch(path, name, h)
     m = h.maintenance
     for key in ("snippet", "page"):
         if m.backend == "nginx" and getattr(m, key) is None:
             fail(path, f"hosts.{name}.maintenance.{key}", "missing (backend = \"nginx\")",
                  f"add {key} = \"/etc/nginx/...\" or set backend = \"app-flag\"")
+
+
+ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$")
+
+
+def _check_switch(path, name, h):
+    """[switch]: all four keys or none, two distinct host:port addresses, not under compose."""
+    sw, key = h.switch, f"hosts.{name}.switch"
+    keys = ("twin", "app_address", "twin_address", "upstream")
+    given = [k for k in keys if getattr(sw, k) is not None]
+    if not given:
+        return
+    if len(given) < len(keys):
+        missing = next(k for k in keys if k not in given)
+        fail(path, f"{key}.{missing}", "missing (a switch needs twin, app_address, "
+             "twin_address and upstream)", f"add {missing} under [{key}], or remove [{key}]")
+    if h.service.manager == "compose":
+        fail(path, key, "a switch runs a second program beside the app, not under compose",
+             f"remove [{key}] (compose restarts in place)")
+    for k in ("app_address", "twin_address"):
+        if not ADDRESS.match(getattr(sw, k)):
+            fail(path, f"{key}.{k}", f"{getattr(sw, k)!r} is not host:port",
+                 f'write e.g. {k} = "127.0.0.1:8001" (as in gunicorn --bind)')
+    if sw.app_address == sw.twin_address or sw.twin == h.service.app:
+        fail(path, key, "the twin must be another program on another address than the app",
+             "give the twin its own name and port")
 
 
 def _groups(path, raw, hosts):

@@ -14,10 +14,13 @@ def _compose(c, *args):
 
 
 def argv(c, action, name=None):
-    """The command for `action` (start|stop|restart|reload|status) on a service of this host."""
+    """The command for `action` (start|stop|restart|reload|status|pid) on a service of this
+    host; `pid` prints the main process id (0 or nothing when it does not run)."""
     s = c.site.service
     name = name or s.app
     if s.manager == "systemd":
+        if action == "pid":
+            return ("systemctl", "show", "-p", "MainPID", "--value", name)
         verb = {"status": "is-active"}.get(action, action)
         return ("systemctl", verb, name)
     if s.manager == "supervisor":
@@ -54,15 +57,28 @@ def nginx_test(c):
     return sudo(c, "nginx", "-t", warn=True, hide=True)
 
 
-def nginx_reload(c):
+def reload_argv(c):
+    """How this host reloads nginx (nginx.reload)."""
     if c.site.nginx.reload == "systemd":
-        return sudo(c, "systemctl", "reload", "nginx", hide=True)
-    return sudo(c, "nginx", "-s", "reload", hide=True)
+        return ("systemctl", "reload", "nginx")
+    return ("nginx", "-s", "reload")
 
 
-def health_response(c, timeout=5):
-    """(status, body) of the health URL as seen from the host, through the maintenance bypass."""
-    return httpcheck.request(c, c.site.health.url, headers=httpcheck.bypass_headers(c),
+def nginx_reload(c):
+    return sudo(c, *reload_argv(c), hide=True)
+
+
+def pid(c, name=None):
+    """The main process id of a service (0 when it does not run)."""
+    out = control(c, "pid", name, warn=True).stdout.strip()
+    return int(out) if out.isdigit() else 0
+
+
+def health_response(c, timeout=5, url=None, headers=None):
+    """(status, body) of the health URL (or `url`) as seen from the host, through the
+    maintenance bypass, with `headers` over the host's own."""
+    return httpcheck.request(c, url or c.site.health.url,
+                             headers={**httpcheck.bypass_headers(c), **(headers or {})},
                              timeout=timeout)
 
 

@@ -36,15 +36,15 @@ def same_commit(named, commit):
     return len(named) >= 7 and commit.startswith(named.lower())
 
 
-def wait_serving(c, commit=None, timeout=None):
-    """Poll health until 200 and, given `commit`, a response naming it.
+def wait_serving(c, commit=None, timeout=None, url=None, headers=None):
+    """Poll health (or `url` with `headers`) until 200 and, given `commit`, a response naming it.
 
     Returns (ok, last status, last named revision, seconds)."""
     h = c.site.health
     timeout = h.timeout if timeout is None else timeout
     start = time.monotonic()
     while True:
-        status, body = services.health_response(c)
+        status, body = services.health_response(c, url=url, headers=headers)
         named = revision(body, h.revision_key) if h.revision_key and status == 200 else ""
         took = time.monotonic() - start
         if status == 200 and (commit is None or same_commit(named, commit)):

@@ -13,7 +13,16 @@ from runbook.engine.errors import ConfigError
 from runbook.engine.runner import ALL, LOCAL, ROLLING, Failed, Step, commands
 from runbook.host import services
 from runbook.host.remote import q, sections
-from runbook.ops import backup, code_update, maintenance, preflight_facts, restart, verify_steps
+from runbook.ops import (
+    backup,
+    code_update,
+    maintenance,
+    preflight_facts,
+    restart,
+    switch,
+    switch_steps,
+    verify_steps,
+)
 from runbook.ops.restart import restart_and_wait
 from runbook.postgres import db
 
@@ -77,6 +86,8 @@ def _ready(c, web, resuming):
     if status != 200 or state not in services.RUNNING:
         raise Failed(f"the app is not healthy before the deploy (service {state}, "
                      f"health {status}); fix it first", recovery="nothing was changed")
+    if switch.enabled(c):
+        switch.check(c)
 
 
 def _database_facts(c, need_space, guard):
@@ -182,11 +193,26 @@ def step_code_update(c, run):
     return note
 
 
-@commands(lambda c, run: [restart.plan_line(c)])
+@commands(lambda c, run: switch.plan_lines(c, "restart") if switch.enabled(c)
+          else [restart.plan_line(c)])
 def step_restart(c, run):
-    """The app restarted (or reloaded), then healthy and serving the deployed commit."""
+    """The app restarted (or reloaded; with [switch]: its twin booted, nginx switched to it, the
+    app restarted without traffic, switched back), then healthy, serving the deployed commit."""
     target = run.data.target     # the commit the run deployed (a bare restart: the tree's)
-    return restart_and_wait(c, run.say, commit=target[1] if target else None)
+    commit = target[1] if target else None
+    if switch.enabled(c):
+        return switch.restart(c, commit)
+    return restart_and_wait(c, run.say, commit=commit)
+
+
+@commands(lambda c, run: switch.plan_lines(c, "switch") if switch.enabled(c)
+          else [restart.plan_line(c)])
+def step_restart_in_window(c, run):
+    """In the maintenance window: nginx switched to the copy booted before it ([switch]: the
+    app itself restarts after the window), else the app restarted (or reloaded) in place."""
+    if switch.enabled(c):
+        return switch_steps.switch_in_window(c, run)
+    return step_restart(c, run)
 
 
 def recovery(run):
@@ -207,6 +233,8 @@ def recovery(run):
             lines.append(run.cmd("maintenance.off"))
     if not lines and "maintenance" in run.state:
         lines.append(run.cmd("maintenance.off"))
+    if not lines and "switch" in run.state:   # deployed, served by the twin: back to rest
+        lines.append(run.cmd("deploy.restart"))
     return "\n".join(lines) or f"nothing was changed; fix the cause and rerun: {run.cmd(run.task)}"
 
 
@@ -221,11 +249,14 @@ def consolidate_steps(fleet, ref, json_dumps, expect):
         Step("verify.audit", verify_steps.step_audit, recovery=rec, keep=verify_steps.keep_audit),
         Step("code update", step_code_update, where=ALL, recovery=rec),
         Step("migrate.check", migrate.step_check(expect), recovery=rec),
+        # the new code boots beside the app before the window ([switch]; ops/switch.py)
+        Step("boot", switch_steps.step_boot, where=ALL, role="web", recovery=rec),
         Step("maintenance.on", maintenance.step_on, where=ALL, role="web", recovery=rec),
         Step("migrate.run", migrate.step_run_staged_then_post, recovery=rec),
         Step("verify.post", verify_steps.step_post, recovery=rec),
-        Step("restart", step_restart, where=ROLLING, role="web", recovery=rec),
+        Step("restart", step_restart_in_window, where=ROLLING, role="web", recovery=rec),
         Step("maintenance.off", maintenance.step_off, where=ALL, role="web", recovery=rec),
+        Step("settle", switch_steps.step_settle, where=ALL, role="web", recovery=rec),
         Step("verify.smoke", verify_steps.step_smoke, where=ALL, role="web", recovery=rec),
         Step("verify.logs", verify_steps.step_logs, where=ALL, recovery=rec),
     ]

@@ -21,8 +21,8 @@ from runbook.engine.runner import LOCAL, Failed, Step, commands
 from runbook.engine.scripts import script as load
 from runbook.engine.shell import q, sh
 from runbook.host import services
-from runbook.ops import backup, code_update, maintenance, staging, verify_steps
-from runbook.runbooks.deploy import step_preflight, step_restart, target
+from runbook.ops import backup, code_update, maintenance, staging, switch, switch_steps, verify_steps
+from runbook.runbooks.deploy import step_preflight, step_restart_in_window, target
 
 TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 
@@ -160,6 +160,33 @@ def step_migrate(c, run):
     return migrate.step_run_staged(c, run)
 
 
+def no_window_needed(c, run):
+    """Why the release needs no maintenance window, or "": the new code is booted beside the
+    app ([switch]) and no pending operation can trip the old code serving meanwhile."""
+    if not (switch.enabled(c) and run.data.booted):
+        return ""
+    unsafe = migrate.old_code_unsafe(run.data.plan)
+    if unsafe:
+        run.say(f"    a window is needed: the old code serves while {unsafe[0]}"
+                + (f" (and {len(unsafe) - 1} more)" if len(unsafe) > 1 else ""))
+        return ""
+    what = f"{len(run.data.plan)} pending migration(s) only add" if run.data.plan \
+        else "no pending migrations"
+    return f"{what}; the old code serves until nginx switches to {run.data.booted}"
+
+
+@commands(lambda c, run: [*maintenance.step_on.commands(c, run),
+                          "(not when the new code is booted beside the app and the old code "
+                          "can serve through the migrations)"])
+def step_maintenance_on(c, run):
+    """Maintenance on; not when the new code is booted beside the app ([switch]) and the pending
+    migrations only add what the old code never names: then the release has no window at all."""
+    why = no_window_needed(c, run)
+    if why:
+        return f"not needed: {why}"
+    return maintenance.step_on(c, run)
+
+
 def recovery(c):
     def hint(run):
         name, before = run.data.backup, run.data.before[:12]
@@ -194,12 +221,15 @@ def release_steps(c, ref):
             Step("migrate --plan", on_stage(step_plan), recovery=rec),
             Step("checkout", step_checkout, recovery=rec),
             Step("install", step_dependencies, recovery=rec),   # the same, in the live venv
-            Step("maintenance.on", maintenance.step_on, recovery=rec),
+            # the new code boots beside the app before the window ([switch]; ops/switch.py)
+            Step("boot", switch_steps.step_boot, recovery=rec),
+            Step("maintenance.on", step_maintenance_on, recovery=rec),
             Step("workers stop", step_workers("stop"), recovery=rec),
             Step("migrate", step_migrate, recovery=rec),
-            Step("restart", step_restart, recovery=rec),
+            Step("restart", step_restart_in_window, recovery=rec),
             Step("workers start", step_workers("start"), recovery=rec),
             Step("maintenance.off", maintenance.step_off, recovery=rec),
+            Step("settle", switch_steps.step_settle, recovery=rec),
             Step("verify.smoke", verify_steps.step_smoke, recovery=rec),
             Step("verify.logs", verify_steps.step_logs, recovery=rec)]
 

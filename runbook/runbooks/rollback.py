@@ -22,7 +22,7 @@ from runbook.engine.scripts import script
 from runbook.engine.shell import q, sh
 from runbook.host import services
 from runbook.ops import backup as backups
-from runbook.ops import code_update, maintenance
+from runbook.ops import code_update, maintenance, switch
 from runbook.ops.restart import wait_serving
 from runbook.postgres import db
 from runbook.runbooks.deploy import step_restart
@@ -45,16 +45,22 @@ def step_check_backup(name):
     return run_step
 
 
+def _programs(c, action):
+    """The app, its workers and, to stop, its twin ([switch]: it may serve after a failed run)."""
+    twin = [c.site.switch.twin] if action == "stop" and switch.enabled(c) else []
+    return [c.site.service.app, *c.site.service.workers, *twin]
+
+
 def service_commands(action):
     """`sudo -n` commands doing `action` on the app and its workers, as services.control runs them."""
     return lambda c, run: [f"sudo -n {sh(*services.argv(c, action, name))}"
-                           for name in [c.site.service.app, *c.site.service.workers]]
+                           for name in _programs(c, action)]
 
 
 @commands(service_commands("stop"))
 def step_stop_app(c, run):
-    """The app and its workers stopped."""
-    for name in [c.site.service.app, *c.site.service.workers]:
+    """The app and its workers (and its twin) stopped."""
+    for name in _programs(c, "stop"):
         services.control(c, "stop", name, warn=True)
     run.state["app"] = f"the app ({c.site.service.app}) is STOPPED"
     return f"stopped {c.site.service.app}"
@@ -122,9 +128,11 @@ def kept_databases(c):
 def step_start_app(c, run):
     """The app and its workers started, then healthy (serving the tree's commit with
     health.revision_key)."""
-    for name in [c.site.service.app, *c.site.service.workers]:
+    for name in _programs(c, "start"):
         services.control(c, "start", name, warn=True)
     commit = head(c) if c.site.health.revision_key else None
+    if switch.enabled(c) and switch.serving(c) != switch.slots(c)[0]:
+        run.say("    " + switch.to(c, switch.slots(c)[0], commit))   # nginx back to the app
     ok, status, named, took = wait_serving(c, commit)
     if not ok:
         raise Failed(f"the app did not {'serve ' + commit[:12] if commit else 'answer 200'} on "

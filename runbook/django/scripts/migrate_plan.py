@@ -20,6 +20,8 @@ for mig, backwards in ex.migration_plan(targets):
     for o in mig.operations:
         op = {"op": type(o).__name__, "describe": o.describe(),
               "reversible": bool(getattr(o, "reversible", True))}
+        if hasattr(o, "field") and type(o).__name__ == "AddField":  # NULL: old code's INSERTs work
+            op["null"] = bool(getattr(o.field, "null", False))
         if not backwards and isinstance(o, (DeleteModel, RemoveField)):
             try:   # what the drop removes now: "table" or "table.column", and its rows
                 state = state or ex.loader.project_state((mig.app_label, mig.name), at_end=False)
