@@ -61,6 +61,7 @@ RECORDER_VERSIONS = [
 ]
 LEDGER_VERSIONS = [
     ("v1", [], None, 1709287200, "ledger v1"),
+    ("v1.1", ["v1.1"], "v1", 1710496800, "v1.1: profiles get a nullable nickname (people.0002, additive)"),
     ("v2", ["v2"], "v1", 1711965600, "v2: legacy profiles synced into profiles (people.0003), then deleted (people.0004)"),
     (
         "v2-swallow-loud",

@@ -39,6 +39,7 @@ cd /   # commands run as postgres/deploy must not inherit a cwd they cannot ente
 SSH_PORT=2222
 HTTP_PORT=8080
 APP_PORT=8001
+TWIN_PORT=8002   # the app's twin ([switch] in the inventory; runbook/ops/switch.py)
 PG_PORT=5432
 ORIGIN=/srv/git/recorder.git
 CONF=/etc/deploy-sandbox
@@ -177,7 +178,7 @@ command=$*
 directory=$ROOT/app
 user=deploy
 environment=HOME="/home/deploy",PYTHONUNBUFFERED="1"
-autostart=true
+autostart=${AUTOSTART:-true}
 autorestart=unexpected
 startsecs=$startsecs
 startretries=2
@@ -191,11 +192,19 @@ EOF
 
 # nginx_site ABOUT [DIRECTIVE]: the site of $NAME on $SSH_ADDR, with one more proxy directive if
 # given; the maintenance snippet written by 'fab maintenance.install' is included by exact name
-# ([.] makes it a glob: absent is fine).
+# ([.] makes it a glob: absent is fine). The upstream's one server line is in a file of its own
+# that the tool's switch rewrites ([switch] upstream); provisioning points it at the app.
 nginx_site() {
+  local up=/etc/nginx/deploy.d/$NAME-upstream.conf
+  printf '# where nginx sends %s requests (the tool switch rewrites this)\nserver %s;\n' \
+    "$NAME" "$SSH_ADDR:$APP_PORT" > "$up"
+  chown deploy:deploy "$up" && chmod 0644 "$up"
   cat > "/etc/nginx/sites-available/$NAME" <<EOF
 # deploy-sandbox: $1 The maintenance snippet is
 # written by 'fab maintenance.install' into /etc/nginx/deploy.d and checks a flag file per request.
+upstream ${NAME//-/_}_app {
+    include $up;
+}
 server {
     listen $SSH_ADDR:$HTTP_PORT;
     server_name _;
@@ -203,7 +212,7 @@ server {
     error_log /var/log/nginx/$NAME.error.log;
     include /etc/nginx/deploy.d/$NAME-maintenance[.]conf;
     location / {
-        proxy_pass http://$SSH_ADDR:$APP_PORT;
+        proxy_pass http://${NAME//-/_}_app;
         proxy_set_header Host \$host;
         proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;${2:+
         $2}
@@ -289,6 +298,10 @@ EOF
   # supervisor: gunicorn on this host's address; the worker runs on host 1 only
   program "$NAME" gunicorn.log 2 "$ROOT/venv/bin/gunicorn" --bind "$SSH_ADDR:$APP_PORT" --workers 2 \
     --timeout 60 --pid "$ROOT/run/gunicorn.pid" --access-logfile - recorder.wsgi:application
+  # its twin, stopped at rest: booted with new code by the tool's switch ([switch])
+  AUTOSTART=false program "$NAME-twin" gunicorn-twin.log 2 "$ROOT/venv/bin/gunicorn" \
+    --bind "$SSH_ADDR:$TWIN_PORT" --workers 2 --timeout 60 --pid "$ROOT/run/gunicorn-twin.pid" \
+    --access-logfile - recorder.wsgi:application
   [ "$1" != 1 ] || program recorder-worker worker.log 1 "$ROOT/venv/bin/python" manage.py worker
   echo "$SSH_ADDR" > "$ROOT/.sandbox-host"
 }
@@ -299,7 +312,7 @@ retire_host() {
   host_vars "$1"
   say "retiring host $1 ($SSH_ADDR): beyond --hosts $HOSTS"
   if [ -f "$PIDF" ]; then kill "$(cat "$PIDF")" 2>/dev/null || true; rm -f "$PIDF"; fi
-  rm -f "/etc/supervisor/conf.d/$NAME.conf" "/etc/nginx/sites-enabled/$NAME"
+  rm -f "/etc/supervisor/conf.d/$NAME.conf" "/etc/supervisor/conf.d/$NAME-twin.conf" "/etc/nginx/sites-enabled/$NAME"
 }
 
 for k in $(seq 1 "$HOSTS"); do provision_host "$k"; done
@@ -409,6 +422,8 @@ nginx_site "the ledger app behind nginx (host $SSH_ADDR)." \
 with_env="set -a && . $ROOT/shared/app.env && set +a && exec"
 program ledger gunicorn.log 2 "/bin/sh -c '$with_env $ROOT/venv/bin/gunicorn -c gunicorn.conf.py" \
   "--bind $SSH_ADDR:$APP_PORT --pid $ROOT/run/gunicorn.pid'"
+AUTOSTART=false program ledger-twin gunicorn-twin.log 2 "/bin/sh -c '$with_env $ROOT/venv/bin/gunicorn" \
+  "-c gunicorn.conf.py --bind $SSH_ADDR:$TWIN_PORT --pid $ROOT/run/gunicorn-twin.pid'"
 program ledger-worker worker.log 1 "/bin/sh -c '$with_env $ROOT/venv/bin/python src/manage.py worker'"
 echo "$SSH_ADDR" > "$ROOT/.sandbox-host"
 

@@ -12,13 +12,14 @@ HOSTS=$(cat /etc/deploy-sandbox/hosts 2>/dev/null || echo 1)
 roots="$ROOT" addrs="127.0.0.1"
 for k in $(seq 2 "$HOSTS"); do roots="$roots /srv/recorder-$k" addrs="$addrs 127.0.0.$k"; done
 
-# Hosts 2..N restart only when their gunicorn does not serve v1 (its /healthz names the commit it
+# Hosts 2..N restart only when their gunicorn does not serve v1 (its /healthz, asked on its own
+# address, not through nginx, which a test may have switched to the twin, names the commit it
 # started from): idle, they hold no database connection, and each restart costs seconds.
 v1=$(git --git-dir=/srv/git/recorder.git rev-parse v1)
 programs=(recorder recorder-worker)
 for k in $(seq 2 "$HOSTS"); do
   # a host still starting (e.g. just after sandbox.up) may time out: then it is restarted too
-  rev=$(curl -s --max-time 2 "http://127.0.0.$k:8080/healthz" | sed -n 's/.*"revision": *"\([0-9a-f]*\)".*/\1/p' || true)
+  rev=$(curl -s --max-time 2 "http://127.0.0.$k:8001/healthz" | sed -n 's/.*"revision": *"\([0-9a-f]*\)".*/\1/p' || true)
   [ "$rev" = "$v1" ] || programs+=("recorder-$k")
 done
 # The second app (sandbox-ledger, /srv/ledger) once sandbox.up has set it up: always restarted.
@@ -32,8 +33,10 @@ each_program() {  # ACTION PROGRAM...: the action on every program in parallel; 
   for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
   return "$rc"
 }
-stopping=("${programs[@]}")
-if ledger_up; then stopping+=(ledger ledger-worker); fi
+# the apps' twins (the tool's switch boots them) are stopped at rest
+stopping=("${programs[@]}" recorder-twin)
+for k in $(seq 2 "$HOSTS"); do stopping+=("recorder-$k-twin"); done
+if ledger_up; then stopping+=(ledger ledger-worker ledger-twin); fi
 each_program stop "${stopping[@]}" || true
 # PostgreSQL: 14/main alone on 5432 (a pg_upgrade test may have left 15/main, moved 14/main to
 # another port, or - link method - made 14/main's files unusable).
@@ -86,7 +89,7 @@ if ledger_up && [ -n "$(psql_pg -tAc "SELECT 1 FROM pg_database WHERE datname = 
   psql_pg -c "CREATE DATABASE ledger TEMPLATE ledger_seed_v1 OWNER ledger"
   rm -f /etc/nginx/deploy.d/ledger-*.conf "$LEDGER/maintenance/"*
   find "$LEDGER/backups" -mindepth 1 -delete
-  : > "$LEDGER/logs/gunicorn.log"; : > "$LEDGER/logs/worker.log"
+  : > "$LEDGER/logs/gunicorn.log"; : > "$LEDGER/logs/worker.log"; : > "$LEDGER/logs/gunicorn-twin.log"
   ledger_reset=1
 fi
 # Maintenance off, snippets gone, backups, journal and lock cleared.
@@ -94,9 +97,18 @@ rm -f /etc/nginx/deploy.d/recorder-*.conf
 for r in $roots; do
   rm -f "$r/maintenance/"*
   find "$r/backups" -mindepth 1 -delete
-  : > "$r/logs/gunicorn.log"
+  : > "$r/logs/gunicorn.log"; : > "$r/logs/gunicorn-twin.log"
 done
 : > "$ROOT/logs/worker.log"
+# nginx sends each app's requests to the app itself, not its twin (what provisioning wrote)
+upstream() {  # NAME ADDRESS
+  printf '# where nginx sends %s requests (the tool switch rewrites this)\nserver %s;\n' "$1" "$2" \
+    > "/etc/nginx/deploy.d/$1-upstream.conf"
+  chown deploy:deploy "/etc/nginx/deploy.d/$1-upstream.conf"
+}
+upstream recorder 127.0.0.1:8001
+for k in $(seq 2 "$HOSTS"); do upstream "recorder-$k" "127.0.0.$k:8001"; done
+if ledger_up; then upstream ledger 127.0.1.1:8001; fi
 nginx -t -q && nginx -s reload
 starting=("${programs[@]}")
 if [ -n "${ledger_reset:-}" ]; then starting+=(ledger ledger-worker); fi
