@@ -278,7 +278,8 @@ def step_backup(json_dumps=True, whole_cluster=False):
         return [f"pg_dump -Fc --snapshot=... {q(c.site.database.name)} > {b}/db.dump"
                 + ("  (and each other database of the cluster)" if whole_cluster else ""),
                 f"pg_dumpall --globals-only > {b}/globals.sql",
-                *([f"manage.py dumpdata ... | gzip > {b}/dumpdata-*.json.gz"] if json_dumps else []),
+                *([f"manage.py shell < json_dumps.py  (dumpdata --natural-foreign's JSON, one process "
+                   f"in the dump's snapshot) > {b}/dumpdata-*.json.gz"] if json_dumps else []),
                 f"pg_restore -f /dev/null {b}/db.dump  (read in full), sha256sum {b}/*"]
 
     @commands(shown)
