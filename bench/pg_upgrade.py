@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark: PostgreSQL 14 -> 15 downtime by method (link, copy, dump) on the >= 1 GB dataset.
 
-    .venv/bin/python bench/pg_upgrade.py [--runs 5] [--dump-runs 3] [--out FILE]
+    .venv/bin/python bench/pg_upgrade.py [--runs 5] [--dump-runs 3] [--part all|methods|window]
+                                         [--window-runs N] [--out FILE]
 
 Never upgrades the sandbox's 14/main: every run works on a throwaway cluster `14/bupg` (port
 5441), a copy of the dataset cluster's stopped data directory (bench/dataset.py: 14/benchsrc,
@@ -11,6 +12,10 @@ Never upgrades the sandbox's 14/main: every run works on a throwaway cluster `14
 new connections) and ends with the new 15/bupg online on the old port. Each run then checks that
 15/bupg answers with every user and workshop, and drops both clusters. Methods are interleaved
 within a round. Issue goal: link <= 10 s and <= 0.2 x dump.
+
+Its second part (bench/pg_upgrade_window.py) runs `pg_upgrade.run --method link` on the sandbox
+itself: the maintenance window step by step (goal <= 3 s) and `pg_upgrade.check`'s estimate of
+it (goal within +-30 %).
 """
 import argparse
 import statistics
@@ -20,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dataset  # noqa: E402
+import pg_upgrade_window  # noqa: E402
 from common import as_postgres_sql, fmt_row, sh, verdict, write_section  # noqa: E402
 
 NAME, PORT = "bupg", 5441
@@ -60,13 +66,8 @@ def check(expect):
                  f"{rows} rows (expected 15.x and {expect})")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--dump-runs", type=int, default=None,
-                    help="runs of the slow dump method (default: --runs)")
-    ap.add_argument("--out", help="also write the Markdown section to this file")
-    args = ap.parse_args()
+def methods_lines(args):
+    """The first part: the three methods on the >= 1 GB dataset's throwaway copy."""
     dump_runs = args.runs if args.dump_runs is None else args.dump_runs
     info = dataset.build()
     expect = info["users"] + info["workshops"]
@@ -116,6 +117,26 @@ def main():
         "table is fingerprinted before and after, and `vacuumdb --analyze-in-stages` runs; these "
         "scale with the data, not with the method.",
     ]
+    return lines
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--dump-runs", type=int, default=None,
+                    help="runs of the slow dump method (default: --runs)")
+    ap.add_argument("--part", choices=("all", "methods", "window"), default="all",
+                    help="methods: the dataset's throwaway cluster; window: pg_upgrade.run "
+                         "--method link on the sandbox (bench/pg_upgrade_window.py)")
+    ap.add_argument("--window-runs", type=int, default=None,
+                    help="runs of the sandbox window part (default: --runs)")
+    ap.add_argument("--out", help="also write the Markdown section to this file")
+    args = ap.parse_args()
+    lines = methods_lines(args) if args.part != "window" else []
+    if args.part != "methods":
+        runs = args.runs if args.window_runs is None else args.window_runs
+        lines += ([""] if lines else []) + pg_upgrade_window.section(
+            pg_upgrade_window.measure(runs), runs)
     write_section("\n".join(lines) + "\n", args.out)
 
 

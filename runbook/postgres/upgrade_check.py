@@ -10,15 +10,12 @@ from dataclasses import dataclass, field
 from runbook.engine.fabcmd import fab
 from runbook.engine.scripts import script
 from runbook.host.remote import q, read_text, run_script, sections
-from runbook.postgres import clusters, db
+from runbook.postgres import clusters, db, upgrade_estimate
 from runbook.postgres.clusters import BINROOT
 
 METHODS = ("dump", "copy", "link")
 # pg_upgradecluster's names for our methods (copy = pg_upgrade copying the files)
 UPGRADECLUSTER_METHOD = {"dump": "dump", "copy": "upgrade", "link": "link"}
-# Rough rates for the downtime estimate; the run's summary prints the measured downtime.
-RATE = {"dump": 25e6, "copy": 150e6}  # bytes per second
-FIXED = 8.0  # seconds: stop, start, checks
 STATE_FILE = "pg_upgrade.json"   # what pg_upgrade.run did, in <backup.dir>, for rollback/cleanup
 
 
@@ -43,6 +40,7 @@ class Report:
     target_empty: bool = False                      # an empty target cluster exists (droppable)
     free: dict = field(default_factory=dict)        # path -> free bytes
     locale: str = ""                                # encoding|collate|ctype|checksums
+    probe: object = None                            # upgrade_estimate.Probe: measured rates
 
     def add(self, ok, text, problem=None):
         self.lines.append((ok, text))
@@ -92,13 +90,6 @@ def target_state(c, target_cluster):
     return n != 3, "empty" if n == 3 else f"{n} database directories (it is down; not inspected)"
 
 
-def estimate(size, method):
-    """Rough downtime in seconds for `method` on `size` bytes."""
-    if method == "link":
-        return FIXED
-    return FIXED + size / RATE[method] * (2 if method == "dump" else 1)
-
-
 def need_space(size, method):
     """Bytes the new cluster needs on the PostgreSQL filesystem."""
     return {"dump": size, "copy": size, "link": size // 20}[method]
@@ -106,7 +97,7 @@ def need_space(size, method):
 
 def run(c, target, method=None):
     """The full read-only check; returns a Report."""
-    rep = Report(target_version=str(target))
+    rep = Report(target_version=str(target), probe=upgrade_estimate.Probe(c))
     text, env = facts_script(c, str(target))
     f = sections(run_script(c, text, env=env).stdout)
     have = clusters.parse("\n".join(f.get("clusters", [])))
@@ -211,7 +202,7 @@ def _compatible_line(c, rep, f, have, src, target):
     rep.locale = "|".join(locale)
     port = clusters.free_port(c, have, start=50432, listening=f.get("listening", []))
     text, args = pg_upgrade_check_script(c, src, str(target), locale, port)
-    r = run_script(c, text, *args, user="postgres", warn=True)
+    r = rep.probe.time_check(run_script, c, text, *args, user="postgres", warn=True)
     tail = [x for x in r.stdout.splitlines() if x.strip()]
     rep.add(r.ok, "pg_upgrade --check against the live cluster: " + (
         "clusters are compatible" if r.ok else " / ".join(tail[-6:])),
@@ -253,10 +244,11 @@ def space_line(c, rep, m):
     pg_free = rep.free.get("/var/lib/postgresql", 0)
     bk_free = rep.free.get(c.site.backup.dir, 0)
     ok = pg_free >= need and bk_free >= size
+    seconds, source = upgrade_estimate.estimate(rep.probe, size, m)
     return ok, (f"method {m}: needs {need / 1e6:.1f} MB in /var/lib/postgresql "
                 f"({pg_free / 1e9:.1f} GB free) + {size / 1e6:.1f} MB backup in "
                 f"{c.site.backup.dir} ({bk_free / 1e9:.1f} GB free); estimated downtime "
-                f"~{estimate(size, m):.0f}s")
+                f"~{seconds:.1f}s ({source})")
 
 
 def render(rep):

@@ -8,8 +8,9 @@
 `run` takes the lock, backs up every database (verified; `link` also drills the restore), turns
 maintenance on, stops the app, fingerprints every table, upgrades with Debian's `pg_upgradecluster`
 (the new cluster takes the app's port, the old one is kept, stopped:
-docs/BEHAVIOUR.md#pg-upgradecluster), analyzes, proves every table's fingerprint unchanged, starts
-the app, runs the smoke contract and turns maintenance off. What it did is kept in
+docs/BEHAVIOUR.md#pg-upgradecluster), runs pg_upgrade's extension updates, proves every table's
+fingerprint unchanged, starts the app, runs the smoke contract and turns maintenance off; the
+planner statistics (`vacuumdb --analyze-in-stages`) are rebuilt after that, the app serving. What it did is kept in
 `<backup.dir>/pg_upgrade.json` for `rollback`: back to the kept old cluster (dump/copy), or the
 verified backup restored into a fresh old-version cluster (link: the old data files are no longer
 usable once the new cluster started: docs/BEHAVIOUR.md#pg-upgrade-link-no-way-back). The new
@@ -255,19 +256,37 @@ def step_config(c, run):
         f"{len(old['files'])} files and {len(old['settings'])} settings as in {rep.source.id}"
 
 
-@commands(lambda c, run: [
-    f"{db.local_tool(c, clusters.BINROOT + '/' + run.args['to'] + '/bin/vacuumdb')} --all "
-    "--analyze-in-stages", "psql -f update_extensions.sql  (when pg_upgrade wrote one)"])
-def step_analyze(c, run):
-    """vacuumdb --analyze-in-stages (planner statistics are not carried over), and the extension
-    updates pg_upgrade wrote, if any: one script (docs/BEHAVIOUR.md#pg-upgrade-no-statistics)."""
+def _target_script(c, run, name):
+    """Run scripts/`name` (with pg.sh) as pg_analyze.sh/pg_extensions.sh take their arguments:
+    the target's bin directory, source version, target version, cluster name."""
     rep = run.data.report
     pg_env, _ = db.script_env(c, local=True)
-    r = run_script(c, load("runbook.postgres", "pg.sh") + load("runbook.runbooks", "pg_analyze.sh"),
-                   f"{clusters.BINROOT}/{rep.target_version}/bin", rep.source.version,
-                   rep.target_version, rep.source.name, env=pg_env)
-    ran = [x[len("@@ran "):] for x in r.stdout.splitlines() if x.startswith("@@ran ")]
-    return "vacuumdb --all --analyze-in-stages done" + (f"; ran {ran[0]}" if ran else "")
+    return run_script(c, load("runbook.postgres", "pg.sh") + load("runbook.runbooks", name),
+                      f"{clusters.BINROOT}/{rep.target_version}/bin", rep.source.version,
+                      rep.target_version, rep.source.name, env=pg_env)
+
+
+@commands(lambda c, run: ["psql -f update_extensions.sql  (when pg_upgrade wrote one)"])
+def step_extensions(c, run):
+    """The extension updates pg_upgrade wrote, if any, before the app runs on the new cluster
+    (docs/BEHAVIOUR.md#pg-upgrade-no-statistics)."""
+    ran = [x[len("@@ran "):] for x in _target_script(c, run, "pg_extensions.sh").stdout.splitlines()
+           if x.startswith("@@ran ")]
+    return f"ran {ran[0]}" if ran else "nothing to do: pg_upgrade wrote no extension updates"
+
+
+def analyze_shown(c, run):
+    return (f"{db.local_tool(c, clusters.BINROOT + '/' + run.args['to'] + '/bin/vacuumdb')} --all "
+            "--analyze-in-stages")
+
+
+@commands(lambda c, run: [analyze_shown(c, run)])
+def step_analyze(c, run):
+    """vacuumdb --analyze-in-stages, after the window: statistics are not carried over, and
+    its first stage gives usable ones in seconds while the app serves
+    (docs/BEHAVIOUR.md#pg-upgrade-no-statistics)."""
+    _target_script(c, run, "pg_analyze.sh")
+    return "vacuumdb --all --analyze-in-stages done (the app serving)"
 
 
 @commands(lambda c, run: [psql_shown(c, "every table's row count and md5, in every database")])
@@ -320,12 +339,15 @@ def run_steps(c, to, method, drop_empty_target):
     steps += [Step(f"pg_upgradecluster ({method})", step_upgrade, recovery=rec),
               Step("new cluster on the app's port", step_new_cluster, recovery=rec),
               Step("configuration carried over", step_config, recovery=rec),
-              Step("analyze", step_analyze, recovery=rec),
+              Step("extension updates", step_extensions, recovery=rec),
               Step("fingerprint after == before", step_fingerprint_after, recovery=rec),
               Step("start app", step_start_app, recovery=rec),
               Step("smoke contract", step_smoke, recovery=rec),
               Step("maintenance.off", maintenance.step_off, recovery=rec),
-              Step("record", step_done, recovery=rec)]
+              Step("record", step_done, recovery=rec),
+              Step("analyze (the app serving)", step_analyze,
+                   recovery=lambda run: "the upgrade is done and the app serves; the planner "
+                                        f"statistics may be partial: run {analyze_shown(c, run)}")]
     return steps
 
 

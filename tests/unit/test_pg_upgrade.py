@@ -8,8 +8,9 @@ import os
 
 import pytest
 
-from runbook.postgres import clusters, upgrade_check
+from runbook.postgres import clusters, upgrade_check, upgrade_estimate
 from runbook.postgres.clusters import Cluster
+from runbook.runbooks.pg_upgrade import run_steps
 from tests.support.host import FakeHost
 from tests.support.sites import make_site
 
@@ -102,3 +103,66 @@ def test_a_target_cluster_kept_by_a_rollback_points_to_cleanup(tmp_path, state, 
     tgt = Cluster("15", "main", 5434, "down", "postgres", "/d15")
     src = Cluster("14", "main", 5432, "online", "postgres", "/d14")
     assert upgrade_check.kept_by_rollback(c, tgt, src).startswith(says)
+
+
+# --- the downtime estimate (runbook/postgres/upgrade_estimate.py) ------------------------------
+def journal(run, method, size_mb, steps, outcome="ok"):
+    """The records a pg_upgrade.run writes: start, steps (name, seconds), end."""
+    recs = [{"kind": "run", "event": "start", "run": run, "task": "pg_upgrade.run",
+             "args": {"to": "15", "method": method}},
+            {"kind": "step", "run": run, "step": "preflight", "outcome": "ok", "duration": 3,
+             "detail": f"14/main -> 15 by {method}: checks passed; 5 databases, {size_mb} MB; ..."}]
+    recs += [{"kind": "step", "run": run, "step": n, "outcome": "ok", "duration": d}
+             for n, d in steps]
+    return recs + [{"kind": "run", "event": "end", "run": run, "outcome": outcome}]
+
+
+WINDOW = [("backup.create", 9), ("maintenance.on", 0.2), ("stop app", 1), ("fingerprint before", 2),
+          ("pg_upgradecluster (link)", 8), ("analyze", 5), ("fingerprint after == before", 2),
+          ("start app", 4), ("maintenance.off", 0.1), ("record", 0), ("analyze (the app serving)", 6)]
+
+
+@pytest.mark.parametrize("recs, method, size, seconds, says", [
+    # the window's steps, without analyze (before or after maintenance.off) nor the backup
+    (journal("r1", "link", 100, WINDOW), "link", 100e6, 17.3, "from the last link run r1"),
+    # the fingerprints scale with the data; link's upgrade does not
+    (journal("r1", "link", 100, WINDOW), "link", 300e6, 25.3, "100.0 MB"),
+    # copy's upgrade scales too
+    (journal("r1", "copy", 100, [(n.replace("link", "copy"), d) for n, d in WINDOW]), "copy",
+     200e6, 17.3 + 12, "fingerprints and upgrade scaled"),
+    # the last ok run of that method wins
+    (journal("r1", "link", 100, WINDOW) + journal("r2", "link", 100, WINDOW[:3] + WINDOW[-3:]),
+     "link", 100e6, 1.3, "run r2"),
+    (journal("r1", "link", 100, WINDOW) + journal("r2", "link", 100, WINDOW[:3], "failed"),
+     "link", 100e6, 17.3, "run r1"),
+])
+def test_the_estimate_comes_from_the_last_run_of_the_method(recs, method, size, seconds, says):
+    probe = upgrade_estimate.Probe(None)
+    probe._recs = recs
+    got, source = upgrade_estimate.estimate(probe, size, method)
+    assert got == pytest.approx(seconds) and says in source, (got, source)
+
+
+@pytest.mark.parametrize("recs, app, says", [
+    ([], upgrade_estimate.APP_DEFAULT, "assumed"),
+    ([{"kind": "step", "step": "restart", "outcome": "ok", "duration": 3}], 3, "last restart"),
+    ([{"kind": "step", "step": "stop app", "outcome": "ok", "duration": 1},
+      {"kind": "step", "step": "start app", "outcome": "ok", "duration": 2}], 3, "stop/start app"),
+    # another method's run is no measure of this one: the probe
+    (journal("r1", "dump", 100, WINDOW), 5.0, "stop/start app"),
+])
+def test_without_a_run_of_the_method_the_estimate_comes_from_the_probe(recs, app, says):
+    probe = upgrade_estimate.Probe(None)
+    probe._recs, probe._fingerprint, probe.check = recs, 0.5, 2.0
+    got, source = upgrade_estimate.estimate(probe, 50e6, "link")
+    assert got == pytest.approx(upgrade_estimate.OWN_STEPS + app + 1.0
+                                + 2.0 * upgrade_estimate.LINK_PER_CHECK)
+    assert source.startswith("from a probe") and says in source, source
+
+
+@pytest.mark.parametrize("method", upgrade_check.METHODS)
+def test_statistics_are_rebuilt_after_the_window_the_extensions_inside_it(method):
+    names = [s.name for s in run_steps(None, "15", method, False)]
+    assert names.index("maintenance.off") < names.index("analyze (the app serving)") == len(names) - 1
+    assert names.index("pg_upgradecluster (" + method + ")") < names.index("extension updates") \
+        < names.index("start app")

@@ -1,0 +1,132 @@
+"""pg_upgrade.check's downtime estimate, from rates measured on the host, and where they came from.
+
+1. The last successful `pg_upgrade.run` with the same method in the host's journal: the steps of
+   its maintenance window (maintenance.on .. maintenance.off, not the analyze that now runs
+   after it), the data-bound ones (the fingerprints; copy's and dump's pg_upgradecluster)
+   scaled by the size now over the size then.
+2. Else a probe the check times itself: one fingerprint pass of every database (the window
+   holds two), initdb + `pg_upgrade --check` against a scratch target (link's pg_upgradecluster
+   takes LINK_PER_CHECK times that: initdb, the same checks, the schema carried over, the
+   servers stopped and started), plus the app's stop and start as the journal last recorded
+   them. Copy and dump add the data at default rates (no probe copies the data).
+"""
+import re
+import time
+
+from runbook.engine import history
+from runbook.postgres import db
+
+FIRST, LAST = "maintenance.on", "maintenance.off"
+AFTER_WINDOW = ("analyze",)            # in the window in runs before it moved out
+SIZE_RE = re.compile(r"databases, ([\d.]+) MB")   # pg_upgrade.run's preflight line
+# Measured on the sandbox (bench/pg_upgrade.py): link's pg_upgradecluster / the check's probe.
+LINK_PER_CHECK = 4.9
+OWN_STEPS = 1.0           # maintenance, new cluster, configuration, smoke: seconds
+APP_DEFAULT = 5.0         # the app's stop + start when the journal has neither
+RATE = {"dump": 25e6, "copy": 150e6}   # bytes per second: defaults, not measured
+
+
+class Probe:
+    """What the check measures on the host, each once: the journal's records, one fingerprint
+    pass of every database (only when no run is recorded), initdb + pg_upgrade --check."""
+
+    def __init__(self, c):
+        self.c, self.check, self._fingerprint, self._recs = c, 0.0, None, None
+
+    @property
+    def recs(self):
+        if self._recs is None:
+            self._recs = history.records(self.c)
+        return self._recs
+
+    @property
+    def fingerprint(self):
+        if self._fingerprint is None:
+            start = time.monotonic()
+            db.all_fingerprints(self.c)
+            self._fingerprint = time.monotonic() - start
+        return self._fingerprint
+
+    def time_check(self, fn, *args, **kwargs):
+        """fn(...) timed as the pg_upgrade --check probe."""
+        start = time.monotonic()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.check = time.monotonic() - start
+
+
+def data_bound(step, method):
+    return step.startswith("fingerprint") or (method != "link" and step.startswith("pg_upgradecluster"))
+
+
+def window(steps):
+    """{step: seconds} of a run's steps from maintenance.on to maintenance.off."""
+    out, inside = {}, False
+    for st in steps:
+        name = st.get("step", "")
+        inside = inside or name == FIRST
+        if inside and not name.startswith(AFTER_WINDOW):
+            out[name] = out.get(name, 0.0) + float(st.get("duration") or 0)
+        if name == LAST:
+            break
+    return out if LAST in out else {}
+
+
+def last_run(recs, method):
+    """(run id, window {step: seconds}, size in bytes) of the last ok pg_upgrade.run by `method`
+    that recorded its size, or None."""
+    found = None
+    for run_id, run in history.runs(recs).items():
+        start, end = run["start"] or {}, run["end"] or {}
+        if (start.get("task") != "pg_upgrade.run" or end.get("outcome") != "ok"
+                or (start.get("args") or {}).get("method") != method):
+            continue
+        size = next((SIZE_RE.search(st.get("detail", "")) for st in run["steps"]
+                     if st.get("step") == "preflight"), None)
+        steps = window(run["steps"])
+        if size and steps:
+            found = (run_id, steps, float(size[1]) * 1e6)
+    return found
+
+
+def app_seconds(recs):
+    """(seconds, where from) the app's stop + start last took: the journal's last `stop app` and
+    `start app` steps, else its last `restart`, else APP_DEFAULT."""
+    last = {}
+    for rec in recs:
+        if rec.get("kind") == "step" and rec.get("outcome") == "ok":
+            last[rec.get("step")] = float(rec.get("duration") or 0)
+    if "stop app" in last and "start app" in last:
+        return last["stop app"] + last["start app"], "as the journal's last stop/start app"
+    if "restart" in last:
+        return last["restart"], "as the journal's last restart"
+    return APP_DEFAULT, "assumed: none in the journal yet"
+
+
+def from_run(found, size, method):
+    run_id, steps, then = found
+    scaled = sum(s for n, s in steps.items() if data_bound(n, method))
+    fixed = sum(steps.values()) - scaled
+    seconds = fixed + scaled * (size / then if then else 1)
+    return seconds, (f"from the last {method} run {run_id} ({then / 1e6:.1f} MB, window "
+                     f"{sum(steps.values()):.1f}s; fingerprints"
+                     f"{'' if method == 'link' else ' and upgrade'} scaled by size)")
+
+
+def from_probe(probe, size, method, app):
+    app_s, app_from = app
+    seconds = OWN_STEPS + app_s + 2 * probe.fingerprint + LINK_PER_CHECK * probe.check
+    if method != "link":
+        seconds += size / RATE[method] * (2 if method == "dump" else 1)
+    return seconds, (f"from a probe: fingerprint pass {probe.fingerprint:.1f}s x 2, initdb + "
+                     f"pg_upgrade --check {probe.check:.1f}s x {LINK_PER_CHECK}, app stop+start "
+                     f"{app_s:.1f}s {app_from}"
+                     + ("" if method == "link" else f", data at a default {RATE[method] / 1e6:.0f} MB/s"))
+
+
+def estimate(probe, size, method):
+    """(seconds, where the rates came from) of the maintenance window for `method`."""
+    found = last_run(probe.recs, method)
+    return from_run(found, size, method) if found else from_probe(probe, size, method,
+                                                                  app_seconds(probe.recs))
