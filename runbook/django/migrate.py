@@ -54,24 +54,6 @@ def plan(c, target=None):
     return entries
 
 
-# Operations the code of before them keeps working with (it never names what they add); an
-# AddField only when nullable: Django drops the default it added once the column is filled, so
-# an INSERT by old code that omits the column fails on NOT NULL.
-OLD_CODE_SAFE = {"CreateModel", "AddIndex", "AlterModelOptions", "AlterModelManagers"}
-
-
-def old_code_unsafe(entries):
-    """The pending operations the old code, still serving while they run, could trip on
-    ("migration: operation"); [] when there are none (no window needed with a switch)."""
-    out = []
-    for e in entries:
-        for op in e["ops"]:
-            if e["backwards"] or not (op["op"] in OLD_CODE_SAFE
-                                      or (op["op"] == "AddField" and op.get("null"))):
-                out.append(f"{e['migration']}: {op['describe']}")
-    return out
-
-
 def destructive(entry):
     return [op for op in entry["ops"] if op["kind"] in ("destructive", "irreversible")]
 
@@ -146,19 +128,41 @@ def apply_script(entries, then=(), guard=("", {})):
     return code, env
 
 
-def apply(c, entries, run=None, then=()):
+def _shell_options(c):
+    """How a stage's process runs: its output streamed (prefixed on a group), the guard's
+    reports shown as they come, what follows AFTER kept for the tool."""
+    inner = Prefixed(c, c.out_prefix) if getattr(c, "out_prefix", None) else sys.stdout
+    return {"hide": False, "warn": True, "out_stream": UpTo(guards.LiveReports(inner), AFTER)}
+
+
+@commands(lambda c, run: [f"{app.prefix(c)} shell -c <set Django up, import the migrations, "
+                          "wait for the code>  (one per stage of the pending migrations)"])
+def step_warm(c, run):
+    """Django started for the migrations before the window: a process per stage (the
+    non-destructive one, the destructive one) waits for its code, so the window does not hold
+    Django's start-up. Nothing runs in them until migrate.run sends the code."""
+    if not run.data.plan:
+        return "nothing to do: no pending migrations"
+    stages = [s for s in split_staged(run.data.plan) if s]
+    run.data.warm = [app.warm_shell(c, **_shell_options(c)) for _ in stages]
+    return f"{len(stages)} Django process(es) started and waiting (one per stage)"
+
+
+def apply(c, entries, run=None, then=(), warm=None):
     """Apply exactly `entries` (a prefix of the plan) in one Django process behind the data-loss
     guard, streaming Django's output (what each drop removes is shown before it runs). `then`:
     Django checks run in that same process once every migration succeeded (one Django start-up
-    fewer inside the maintenance window). The data operations' reports go to
+    fewer inside the maintenance window). `warm`: a process started ahead (step_warm) to run it
+    in. The data operations' reports go to
     run.data.data_ops, where the next stage's guard reads them. Returns (Django's migration
     output, the checks' output for checks.django_values, or None without `then`); Failed when
     the guard refused a drop."""
-    inner = Prefixed(c, c.out_prefix) if getattr(c, "out_prefix", None) else sys.stdout
     prior = run.data.data_ops if run is not None else []
     code, env = apply_script(entries, then, guards.script(c.site.inventory.project, prior))
-    r = app.shell(c, code, env=env, hide=False, warn=True,
-                  out_stream=UpTo(guards.LiveReports(inner), AFTER))
+    if warm is not None:   # started before the window: only the migrations' own time is in it
+        r = warm.run(code, env)
+    else:
+        r = app.shell(c, code, env=env, **_shell_options(c))
     text, _mark, after = r.stdout.partition(AFTER + "\n")
     ops, drops, stop = guards.reports(text)
     if r.stderr:   # what the app logged goes through the red-flag scan too
@@ -254,6 +258,22 @@ def step_run_staged(c, run, post=False):
         return "nothing to do: no pending migrations"
     refuse_resume_past_guard(run)
     safe, rest = split_staged(entries)
+    warm, run.data.warm = list(run.data.warm), []   # step_warm's, one per stage in order
+    started = len(warm)
+    try:
+        after = _stages(c, run, safe, rest, warm, post)
+    finally:
+        for w in warm:   # a stage not reached: its process ends having run nothing
+            w.cancel()
+    if after is not None:
+        run.data.post_django = after
+    return f"applied {len(entries)} migration(s)" + (
+        " in Django processes started before the window" if started else "")
+
+
+def _stages(c, run, safe, rest, warm, post):
+    """The non-destructive stage, the checks between, the destructive stage; each in a process
+    of `warm` (popped) when one waits. Returns the output of the post checks (or None)."""
     project = c.site.inventory.project
     then = checks.django_checks(project.post_checks) if post else []
     after = None   # the output of `then`, run with the last stage
@@ -263,18 +283,18 @@ def step_run_staged(c, run, post=False):
         run.say(f"    applying the non-destructive migrations: {names}")
         # said before they run: a cut connection may leave them applied on the host
         run.state["migrated"] = f"migrations may be partly applied: {names}"
-        text, after = apply(c, safe, run, then=[] if rest else then)
+        text, after = apply(c, safe, run, then=[] if rest else then,
+                            warm=warm.pop(0) if warm else None)
         run.state["migrated"] = f"applied: {names}"
     between_stages(c, run, project, text, safe, rest)
     if rest:
+        entries = safe + rest
         run.say(f"    applying: {', '.join(e['migration'] for e in rest)}")
         run.state["migrated"] = (f"migrations may be partly applied: "
                                  f"{', '.join(e['migration'] for e in entries)}")
-        _text, after = apply(c, rest, run, then=then)
+        _text, after = apply(c, rest, run, then=then, warm=warm.pop(0) if warm else None)
         run.state["migrated"] = f"applied: {', '.join(e['migration'] for e in entries)}"
-    if after is not None:
-        run.data.post_django = after
-    return f"applied {len(entries)} migration(s)"
+    return after
 
 
 def between_stages(c, run, project, text, safe, rest):

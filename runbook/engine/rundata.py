@@ -47,6 +47,7 @@ class RunData:
     destructive: list[str] = field(default_factory=list)   # "migration: what it loses"
     data_ops: list[dict] = field(default_factory=list)  # data operations' reports, for the guard
     post_django: str | None = None          # verify.post's Django checks, run by the last stage
+    warm: list = field(default_factory=list)   # migration processes started before the window
 
     # --- runbooks: pg_upgrade ---------------------------------------------------------------
     report: Any = None                      # upgrade_check's Report (postgres layer)

@@ -160,8 +160,8 @@ class DeployConnection(Connection):
             return result
         finally:
             if self.recorder is not None:
-                record = {"command": self.mask(command),
-                          "exit": None if result is None else result.exited,
+                record = {"command": self.mask(command),   # a Promise (asynchronous) has no exit yet
+                          "exit": getattr(result, "exited", None),
                           "duration": round(time.monotonic() - start, 3)}
                 if script:
                     record["script"] = script

@@ -251,6 +251,7 @@ def consolidate_steps(fleet, ref, json_dumps, expect):
         Step("migrate.check", migrate.step_check(expect), recovery=rec),
         # the new code boots beside the app before the window ([switch]; ops/switch.py)
         Step("boot", switch_steps.step_boot, where=ALL, role="web", recovery=rec),
+        Step("migrate.warm", migrate.step_warm, recovery=rec),   # Django up before the window
         Step("maintenance.on", maintenance.step_on, where=ALL, role="web", recovery=rec),
         Step("migrate.run", migrate.step_run_staged_then_post, recovery=rec),
         Step("verify.post", verify_steps.step_post, recovery=rec),

@@ -14,7 +14,7 @@ recovers.
 import json
 import re
 
-from runbook.django import app, migrate
+from runbook.django import app, compat, migrate
 from runbook.engine.errors import ConfigError, DeployError
 from runbook.engine.journal import who
 from runbook.engine.runner import LOCAL, Failed, Step, commands
@@ -165,7 +165,7 @@ def no_window_needed(c, run):
     app ([switch]) and no pending operation can trip the old code serving meanwhile."""
     if not (switch.enabled(c) and run.data.booted):
         return ""
-    unsafe = migrate.old_code_unsafe(run.data.plan)
+    unsafe = compat.old_code_unsafe(run.data.plan)
     if unsafe:
         run.say(f"    a window is needed: the old code serves while {unsafe[0]}"
                 + (f" (and {len(unsafe) - 1} more)" if len(unsafe) > 1 else ""))
@@ -223,6 +223,7 @@ def release_steps(c, ref):
             Step("install", step_dependencies, recovery=rec),   # the same, in the live venv
             # the new code boots beside the app before the window ([switch]; ops/switch.py)
             Step("boot", switch_steps.step_boot, recovery=rec),
+            Step("migrate.warm", migrate.step_warm, recovery=rec),   # Django up before the window
             Step("maintenance.on", step_maintenance_on, recovery=rec),
             Step("workers stop", step_workers("stop"), recovery=rec),
             Step("migrate", step_migrate, recovery=rec),

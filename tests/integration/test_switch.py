@@ -42,6 +42,13 @@ def state(name):
     return out.split()[1]
 
 
+def warm_processes():
+    """Migration processes started ahead (django/app.py warm_shell) still running."""
+    r = subprocess.run(["pgrep", "-u", "deploy", "-f", "manage.py shell -c"], capture_output=True,
+                       text=True)
+    return r.stdout.split()
+
+
 def upstream():
     return re.findall(r"^server (\S+);", open(UPSTREAM).read(), re.M)
 
@@ -111,6 +118,8 @@ def test_a_destructive_deploy_boots_before_the_window_and_switches_in_it(lfab):
     assert "ledger-twin booted" in lines[step("boot")]
     assert "nginx sends to ledger-twin" in lines[step("restart")]    # in the window: the switch
     assert "ledger restarted without traffic" in lines[step("settle")]
+    assert "in Django processes started before the window" in lines[step("migrate.run")]
+    assert warm_processes() == []          # both stages' processes ran and ended
     # the public got the app or the maintenance page, never an error; the 503s are one window
     assert set(probe.statuses()) <= {200, 503} and probe.statuses().get(503), probe.statuses()
     seen = [s for _t, s in sorted(probe.samples)]

@@ -3,7 +3,7 @@ health URL, the plan lines, which migrations the old code may serve through, wha
 capture masks. The switch itself runs against the sandbox: tests/integration/test_switch.py."""
 import pytest
 
-from runbook.django import migrate
+from runbook.django import compat
 from runbook.engine.errors import ConfigError
 from runbook.engine.runner import Failed
 from runbook.ops import switch
@@ -117,7 +117,7 @@ def op(name, **kw):
 ])
 def test_what_the_old_code_cannot_serve_through(ops, backwards, unsafe):
     entries = [{"migration": "people.0002_x", "backwards": backwards, "ops": ops}]
-    got = migrate.old_code_unsafe(entries)
+    got = compat.old_code_unsafe(entries)
     assert len(got) == unsafe
     assert all(x.startswith("people.0002_x: ") for x in got)
 

@@ -1,0 +1,19 @@
+"""Which pending migrations the code of before them can keep serving through (a release then
+needs no maintenance window: runbooks/release.py). Conservative: what is not known safe is not."""
+
+# Operations the code of before them keeps working with (it never names what they add); an
+# AddField only when nullable: Django drops the default it added once the column is filled, so
+# an INSERT by old code that omits the column fails on NOT NULL.
+OLD_CODE_SAFE = {"CreateModel", "AddIndex", "AlterModelOptions", "AlterModelManagers"}
+
+
+def old_code_unsafe(entries):
+    """The pending operations the old code, still serving while they run, could trip on
+    ("migration: operation"); [] when there are none (no window needed with a switch)."""
+    out = []
+    for e in entries:
+        for op in e["ops"]:
+            if e["backwards"] or not (op["op"] in OLD_CODE_SAFE
+                                      or (op["op"] == "AddField" and op.get("null"))):
+                out.append(f"{e['migration']}: {op['describe']}")
+    return out
