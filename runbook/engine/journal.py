@@ -72,5 +72,13 @@ class Journal:
 
 
 def read_local(path):
+    """The records of a local journal; a line that is not JSON (torn by a killed run, or mangled
+    by an old masking bug) is skipped, as the host's journal's are by history.records."""
+    out = []
     with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for line in filter(str.strip, f):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+    return out

@@ -6,9 +6,9 @@
    scaled by the size now over the size then.
 2. Else a probe the check times itself: one fingerprint pass of every database (the window
    holds two), initdb + `pg_upgrade --check` against a scratch target (link's pg_upgradecluster
-   takes LINK_PER_CHECK times that: initdb, the same checks, the schema carried over, the
-   servers stopped and started), plus the app's stop and start as the journal last recorded
-   them. Copy and dump add the data at default rates (no probe copies the data).
+   does initdb, the same checks, then carries the schema over and stops and starts the servers:
+   LINK_FIXED + LINK_PER_CHECK x that), plus the app's stop and start as the journal last
+   recorded them. Copy and dump add the data at default rates (no probe copies the data).
 """
 import re
 import time
@@ -19,8 +19,9 @@ from runbook.postgres import db
 FIRST, LAST = "maintenance.on", "maintenance.off"
 AFTER_WINDOW = ("analyze",)            # in the window in runs before it moved out
 SIZE_RE = re.compile(r"databases, ([\d.]+) MB")   # pg_upgrade.run's preflight line
-# Measured on the sandbox (bench/pg_upgrade.py): link's pg_upgradecluster / the check's probe.
-LINK_PER_CHECK = 4.9
+# link's pg_upgradecluster ~ LINK_FIXED + LINK_PER_CHECK x the check's initdb + pg_upgrade
+# --check: fitted on the sandbox's runs (bench/pg_upgrade.py --part window), 2 cores
+LINK_FIXED, LINK_PER_CHECK = 4.0, 2.0
 OWN_STEPS = 1.0           # maintenance, new cluster, configuration, smoke: seconds
 APP_DEFAULT = 5.0         # the app's stop + start when the journal has neither
 RATE = {"dump": 25e6, "copy": 150e6}   # bytes per second: defaults, not measured
@@ -92,15 +93,14 @@ def last_run(recs, method):
 
 def app_seconds(recs):
     """(seconds, where from) the app's stop + start last took: the journal's last `stop app` and
-    `start app` steps, else its last `restart`, else APP_DEFAULT."""
+    `start app` steps, else APP_DEFAULT (a deploy's `restart` is no measure: with [switch] the
+    app never stops)."""
     last = {}
     for rec in recs:
         if rec.get("kind") == "step" and rec.get("outcome") == "ok":
             last[rec.get("step")] = float(rec.get("duration") or 0)
     if "stop app" in last and "start app" in last:
         return last["stop app"] + last["start app"], "as the journal's last stop/start app"
-    if "restart" in last:
-        return last["restart"], "as the journal's last restart"
     return APP_DEFAULT, "assumed: none in the journal yet"
 
 
@@ -116,11 +116,11 @@ def from_run(found, size, method):
 
 def from_probe(probe, size, method, app):
     app_s, app_from = app
-    seconds = OWN_STEPS + app_s + 2 * probe.fingerprint + LINK_PER_CHECK * probe.check
+    seconds = OWN_STEPS + app_s + 2 * probe.fingerprint + LINK_FIXED + LINK_PER_CHECK * probe.check
     if method != "link":
         seconds += size / RATE[method] * (2 if method == "dump" else 1)
     return seconds, (f"from a probe: fingerprint pass {probe.fingerprint:.1f}s x 2, initdb + "
-                     f"pg_upgrade --check {probe.check:.1f}s x {LINK_PER_CHECK}, app stop+start "
+                     f"pg_upgrade --check {probe.check:.1f}s x {LINK_PER_CHECK:g} + {LINK_FIXED:g}s, app stop+start "
                      f"{app_s:.1f}s {app_from}"
                      + ("" if method == "link" else f", data at a default {RATE[method] / 1e6:.0f} MB/s"))
 

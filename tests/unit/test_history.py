@@ -143,3 +143,11 @@ def test_old_journals_render():
     row, text = rendered(recs)
     assert (row["code"], row["backup"], row["downtime"]) == ("-", BACKUP, "-")
     assert f"backup {BACKUP}" in text
+
+
+def test_a_local_journal_line_that_is_not_json_is_skipped(tmp_path):
+    """A line torn by a killed run (or mangled by an old masking bug) does not hide the others."""
+    from runbook.engine.journal import read_local
+    path = tmp_path / "sandbox.jsonl"
+    path.write_text('{"run": "a"}\n{"run": "b", "downtime": 2.*****4}\n\n{"run": "c"}\n{"run": "d"')
+    assert [r["run"] for r in read_local(path)] == ["a", "c"]

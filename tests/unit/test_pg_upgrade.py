@@ -145,7 +145,9 @@ def test_the_estimate_comes_from_the_last_run_of_the_method(recs, method, size, 
 
 @pytest.mark.parametrize("recs, app, says", [
     ([], upgrade_estimate.APP_DEFAULT, "assumed"),
-    ([{"kind": "step", "step": "restart", "outcome": "ok", "duration": 3}], 3, "last restart"),
+    # a deploy's restart is no measure of a stop and a start (with [switch] nothing stops)
+    ([{"kind": "step", "step": "restart", "outcome": "ok", "duration": 0.2}],
+     upgrade_estimate.APP_DEFAULT, "assumed"),
     ([{"kind": "step", "step": "stop app", "outcome": "ok", "duration": 1},
       {"kind": "step", "step": "start app", "outcome": "ok", "duration": 2}], 3, "stop/start app"),
     # another method's run is no measure of this one: the probe
@@ -155,7 +157,7 @@ def test_without_a_run_of_the_method_the_estimate_comes_from_the_probe(recs, app
     probe = upgrade_estimate.Probe(None)
     probe._recs, probe._fingerprint, probe.check = recs, 0.5, 2.0
     got, source = upgrade_estimate.estimate(probe, 50e6, "link")
-    assert got == pytest.approx(upgrade_estimate.OWN_STEPS + app + 1.0
+    assert got == pytest.approx(upgrade_estimate.OWN_STEPS + app + 1.0 + upgrade_estimate.LINK_FIXED
                                 + 2.0 * upgrade_estimate.LINK_PER_CHECK)
     assert source.startswith("from a probe") and says in source, source
 
