@@ -62,16 +62,23 @@ def natural_paths(model, depth=DEPTH, prefix=""):
 
 
 def m2m_lookups(model):
-    """Prefetches of the many-to-many fields the serializer writes (auto-created through)."""
-    out = []
+    """(prefetches, {name: none()}) of the many-to-many fields the serializer writes
+    (auto-created through): prefetched, or, when their through table is empty in the snapshot,
+    every row's value is an empty queryset set without a query
+    (docs/BEHAVIOUR.md#django-serializer-prefetch)."""
+    out, empty = [], {}
     for f in model._meta.concrete_model._meta.local_many_to_many:
-        if not f.serialize or not f.remote_field.through._meta.auto_created:
+        through = f.remote_field.through
+        if not f.serialize or not through._meta.auto_created:
+            continue
+        if not through._base_manager.using(DB).exists():
+            empty[f.name] = f.related_model._default_manager.none()
             continue
         target = f.related_model
         paths = natural_paths(target) if hasattr(target, "natural_key") else []
         out.append(Prefetch(f.name, queryset=target._default_manager.select_related(*paths))
                    if paths else f.name)
-    return out
+    return out, empty
 
 
 def batches(rows):
@@ -89,7 +96,7 @@ def write_model(model, path):
     """`model`'s rows as dumpdata writes them (objects joined by ", ", no brackets) into one
     gzip member at `path`; the number of rows."""
     rows = model._default_manager.using(DB).order_by(model._meta.pk.name)
-    paths, lookups, n = natural_paths(model), m2m_lookups(model), 0
+    paths, (lookups, empty), n = natural_paths(model), m2m_lookups(model), 0
     if paths:
         rows = rows.select_related(*paths)
     with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6,
@@ -97,6 +104,9 @@ def write_model(model, path):
         for batch in batches(rows.iterator(chunk_size=BATCH)):
             if lookups:
                 prefetch_related_objects(batch, *lookups)
+            for obj in batch if empty else ():
+                cache = obj.__dict__.setdefault("_prefetched_objects_cache", {})
+                cache.update(empty)
             text = serializers.serialize("json", batch, indent=None, use_natural_foreign_keys=True,
                                          use_natural_primary_keys=False)
             out.write(((", " if n else "") + text[1:-1]).encode("utf-8"))
