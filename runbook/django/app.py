@@ -1,6 +1,7 @@
 """The Django app on the host: manage.py commands, git state, migrations."""
 import json
 import re
+import time
 
 from runbook.engine.scripts import script
 from runbook.engine.shell import GatedStdin, ScriptStdin
@@ -38,21 +39,35 @@ def shell(c, code, env=None, **kwargs):
     Django start-up); `env` ({NAME: value}, no secrets: they show in `ps`) is exported for it,
     the code's parameters."""
     kwargs.setdefault("hide", True)
+    return c.run(shell_command(c, env), in_stream=ScriptStdin(code, shown=code), **kwargs)
+
+
+def shell_command(c, env=None):
+    """`manage.py shell` with `env` exported: the command `shell` runs (and a warm process's
+    journal record shows)."""
     exports = "".join(f"export {n}={q(str(v))} && " for n, v in (env or {}).items())
-    return c.run(f"{exports}{prefix(c)} shell", in_stream=ScriptStdin(code, shown=code), **kwargs)
+    return f"{exports}{prefix(c)} shell"
 
 
 class Warm:
     """A `manage.py shell` started ahead of its code (warm_shell): `run` sends the code and
     waits for its Result; `cancel` ends it unused."""
 
-    def __init__(self, promise, gate):
-        self.promise, self.gate = promise, gate
+    def __init__(self, c, promise, gate):
+        self.c, self.promise, self.gate = c, promise, gate
 
     def run(self, code, env=None):
+        """Send `code` (with `env`) and wait: its Result. The journal gets the record a cold
+        `shell(c, code, env)` would have made: the command with its env, and the code."""
+        start = time.monotonic()
         self.gate.send(json.dumps({k: str(v) for k, v in (env or {}).items()}) + "\n" + code,
                        shown=code)
-        return self.promise.join()
+        result = self.promise.join()
+        recorder = getattr(self.c, "recorder", None)
+        if recorder is not None:
+            recorder({"command": self.c.mask(shell_command(self.c, env)), "exit": result.exited,
+                      "duration": round(time.monotonic() - start, 3), "script": self.c.mask(code)})
+        return result
 
     def cancel(self):
         self.gate.cancel()
@@ -65,7 +80,7 @@ def warm_shell(c, **kwargs) -> Warm:
     gate = GatedStdin()
     boot = script("runbook.django", "warm_shell.py")
     promise = c.run(f"{prefix(c)} shell -c {q(boot)}", asynchronous=True, in_stream=gate, **kwargs)
-    return Warm(promise, gate)
+    return Warm(c, promise, gate)
 
 
 MIGRATION_LINE = re.compile(r"^\[(?P<mark>[ X])\]\s+(?P<app>\w+)\.(?P<name>\w+)")

@@ -1,8 +1,13 @@
 """The switch's steps in a composite: boot before maintenance, switch in the window, settle
-after it (ops/switch.py). On a host without [switch] they say so and do nothing: the composite's
-restart step restarts the app in place."""
+after it (ops/switch.py). A composite has them when one of its hosts has [switch] (`when`); on a
+host of it without one they say so and do nothing: the restart step restarts the app in place."""
 from runbook.engine.runner import LOCAL, commands
 from runbook.ops import switch
+
+
+def when(hosts, step):
+    """[step] when one of `hosts` has [switch], else [] (no step that could only do nothing)."""
+    return [step] if any(switch.enabled(c) for c in hosts) else []
 
 
 def _commit(run):

@@ -250,14 +250,16 @@ def consolidate_steps(fleet, ref, json_dumps, expect):
         Step("code update", step_code_update, where=ALL, recovery=rec),
         Step("migrate.check", migrate.step_check(expect), recovery=rec),
         # the new code boots beside the app before the window ([switch]; ops/switch.py)
-        Step("boot", switch_steps.step_boot, where=ALL, role="web", recovery=rec),
+        *switch_steps.when(fleet.members, Step("boot", switch_steps.step_boot, where=ALL,
+                                               role="web", recovery=rec)),
         Step("migrate.warm", migrate.step_warm, recovery=rec),   # Django up before the window
         Step("maintenance.on", maintenance.step_on, where=ALL, role="web", recovery=rec),
         Step("migrate.run", migrate.step_run_staged_then_post, recovery=rec),
         Step("verify.post", verify_steps.step_post, recovery=rec),
         Step("restart", step_restart_in_window, where=ROLLING, role="web", recovery=rec),
         Step("maintenance.off", maintenance.step_off, where=ALL, role="web", recovery=rec),
-        Step("settle", switch_steps.step_settle, where=ALL, role="web", recovery=rec),
+        *switch_steps.when(fleet.members, Step("settle", switch_steps.step_settle, where=ALL,
+                                               role="web", recovery=rec)),
         Step("verify.smoke", verify_steps.step_smoke, where=ALL, role="web", recovery=rec),
         Step("verify.logs", verify_steps.step_logs, where=ALL, recovery=rec),
     ]

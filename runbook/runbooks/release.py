@@ -222,7 +222,7 @@ def release_steps(c, ref):
             Step("checkout", step_checkout, recovery=rec),
             Step("install", step_dependencies, recovery=rec),   # the same, in the live venv
             # the new code boots beside the app before the window ([switch]; ops/switch.py)
-            Step("boot", switch_steps.step_boot, recovery=rec),
+            *switch_steps.when([c], Step("boot", switch_steps.step_boot, recovery=rec)),
             Step("migrate.warm", migrate.step_warm, recovery=rec),   # Django up before the window
             Step("maintenance.on", step_maintenance_on, recovery=rec),
             Step("workers stop", step_workers("stop"), recovery=rec),
@@ -230,7 +230,7 @@ def release_steps(c, ref):
             Step("restart", step_restart_in_window, recovery=rec),
             Step("workers start", step_workers("start"), recovery=rec),
             Step("maintenance.off", maintenance.step_off, recovery=rec),
-            Step("settle", switch_steps.step_settle, recovery=rec),
+            *switch_steps.when([c], Step("settle", switch_steps.step_settle, recovery=rec)),
             Step("verify.smoke", verify_steps.step_smoke, recovery=rec),
             Step("verify.logs", verify_steps.step_logs, recovery=rec)]
 

@@ -17,6 +17,7 @@ import pytest
 
 from tests.support.ledger import git, ledger_fab, tag
 from tests.support.probe import Probe
+from tests.support.sandbox import warm_processes
 
 SITE = "http://127.0.1.1:8080"
 HEADERS = {"Host": "ledger.sandbox.test", "X-Forwarded-Proto": "https"}
@@ -40,13 +41,6 @@ def alive(p):
 def state(name):
     out = subprocess.run(["supervisorctl", "status", name], capture_output=True, text=True).stdout
     return out.split()[1]
-
-
-def warm_processes():
-    """Migration processes started ahead (django/app.py warm_shell) still running."""
-    r = subprocess.run(["pgrep", "-u", "deploy", "-f", "manage.py shell -c"], capture_output=True,
-                       text=True)
-    return r.stdout.split()
 
 
 def upstream():

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -208,3 +209,15 @@ def assert_same_data(before, now, logins=1):
                 assert a[table][0] == b[table][0] + logins, (table, a[table], b[table])
             else:
                 assert a[table] == b[table], (dbname, table)
+
+
+def warm_processes(wait=5.0):
+    """Migration processes started ahead of their code (django/app.py warm_shell) still running
+    on the sandbox after up to `wait` s (an abandoned one ends at its connection's EOF)."""
+    end = time.monotonic() + wait
+    while True:
+        r = subprocess.run(["pgrep", "-u", "deploy", "-f", "manage.py shell -c"],
+                           capture_output=True, text=True)
+        if not r.stdout.split() or time.monotonic() > end:
+            return r.stdout.split()
+        time.sleep(0.1)
