@@ -56,22 +56,43 @@ class Warm:
     def __init__(self, c, promise, gate):
         self.c, self.promise, self.gate = c, promise, gate
 
+    def ready(self, timeout):
+        """Wait until Django is set up in it (True), or it ended or `timeout` s passed (False)."""
+        runner, end = self.promise.runner, time.monotonic() + timeout
+        while "@@warm-ready" not in "".join(runner.stdout):
+            if runner.process_is_finished or time.monotonic() > end:
+                return False
+            time.sleep(0.05)
+        return True
+
     def run(self, code, env=None):
-        """Send `code` (with `env`) and wait: its Result. The journal gets the record a cold
-        `shell(c, code, env)` would have made: the command with its env, and the code."""
-        start = time.monotonic()
-        self.gate.send(json.dumps({k: str(v) for k, v in (env or {}).items()}) + "\n" + code,
-                       shown=code)
-        result = self.promise.join()
-        recorder = getattr(self.c, "recorder", None)
-        if recorder is not None:
-            recorder({"command": self.c.mask(shell_command(self.c, env)), "exit": result.exited,
-                      "duration": round(time.monotonic() - start, 3), "script": self.c.mask(code)})
-        return result
+        """Send `code` (with `env`) and wait: its Result (a process that already ended gets no
+        code: its own Result says why). The journal gets the record a cold `shell(c, code,
+        env)` would have made: the command with its env, the code, the exit."""
+        start, result = time.monotonic(), None
+        try:
+            if self.promise.runner.process_is_finished:
+                self.gate.cancel()
+            else:
+                self.gate.send(json.dumps({k: str(v) for k, v in (env or {}).items()}) + "\n"
+                               + code, shown=code)
+            result = self.promise.join()
+            return result
+        finally:
+            recorder = getattr(self.c, "recorder", None)
+            if recorder is not None:
+                recorder({"command": self.c.mask(shell_command(self.c, env)),
+                          "exit": getattr(result, "exited", None),
+                          "duration": round(time.monotonic() - start, 3),
+                          "script": self.c.mask(code)})
 
     def cancel(self):
+        """End it unused; its Result (never raises: a process that failed is the reason)."""
         self.gate.cancel()
-        self.promise.join()
+        try:
+            return self.promise.join()
+        except Exception as e:  # noqa: BLE001 - a cancel must not hide the error being handled
+            return e
 
 
 def warm_shell(c, **kwargs) -> Warm:

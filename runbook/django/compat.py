@@ -3,8 +3,9 @@ needs no maintenance window: runbooks/release.py). Conservative: what is not kno
 
 # Operations the code of before them keeps working with (it never names what they add); an
 # AddField only when nullable: Django drops the default it added once the column is filled, so
-# an INSERT by old code that omits the column fails on NOT NULL.
-OLD_CODE_SAFE = {"CreateModel", "AddIndex", "AlterModelOptions", "AlterModelManagers"}
+# an INSERT by old code that omits the column fails on NOT NULL. Not AddIndex: a plain CREATE
+# INDEX blocks every write to the table while it builds (a window of its own, without a page).
+OLD_CODE_SAFE = {"CreateModel", "AlterModelOptions", "AlterModelManagers"}
 
 
 def old_code_unsafe(entries):

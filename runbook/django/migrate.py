@@ -128,6 +128,9 @@ def apply_script(entries, then=(), guard=("", {})):
     return code, env
 
 
+WARM_WAIT = 60   # seconds Django may take to start for the migrations (before the window)
+
+
 def _shell_options(c):
     """How a stage's process runs: its output streamed (prefixed on a group), the guard's
     reports shown as they come, what follows AFTER kept for the tool."""
@@ -144,7 +147,12 @@ def step_warm(c, run):
     if not run.data.plan:
         return "nothing to do: no pending migrations"
     stages = [s for s in split_staged(run.data.plan) if s]
-    run.data.warm = [app.warm_shell(c, **_shell_options(c)) for _ in stages]
+    warm = [app.warm_shell(c, **_shell_options(c)) for _ in stages]
+    if not all(w.ready(WARM_WAIT) for w in warm):   # a broken start fails here, not in the window
+        said = [str(getattr(w.cancel(), "stderr", "") or "").strip() for w in warm]
+        last = next((x.splitlines()[-1] for x in said if x), "no output")
+        raise Failed(f"Django did not start for the migrations within {WARM_WAIT}s: {last}")
+    run.data.warm = warm
     return f"{len(stages)} Django process(es) started and waiting (one per stage)"
 
 

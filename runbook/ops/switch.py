@@ -20,10 +20,11 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from runbook.engine.fabcmd import fab
 from runbook.engine.runner import Failed
 from runbook.engine.scripts import script
 from runbook.host import services
-from runbook.host.remote import read_text, run_script, sections, sh
+from runbook.host.remote import read_text, run_script, sections, sh, sudo
 from runbook.ops.restart import wait_serving
 
 SERVER = re.compile(r"^\s*server\s+([^\s;]+)[^;]*;", re.M)
@@ -67,8 +68,13 @@ def check(c):
     program/unit the service manager knows."""
     serving(c)
     twin = slots(c)[1]
-    r = services.control(c, "status", twin.name, warn=True)
-    said = (r.stdout + r.stderr).strip()
+    if c.site.service.manager == "systemd":   # is-active says "inactive" of a missing unit too
+        r = sudo(c, "systemctl", "show", "-p", "LoadState", "--value", twin.name, warn=True,
+                 hide=True)
+        said = "could not be found" if r.stdout.strip() == "not-found" else r.stdout.strip()
+    else:
+        r = services.control(c, "status", twin.name, warn=True)
+        said = (r.stdout + r.stderr).strip()
     if "no such process" in said or "could not be found" in said:
         raise Failed(f"the twin {twin.name} (switch.twin) is not a {c.site.service.manager} "
                      f"program/unit on {c.site.name}: {said.splitlines()[-1]}",
@@ -169,12 +175,18 @@ def to(c, slot, commit=None):
         raise Failed(f"switching nginx to {slot.name} failed: {said[-1]}")
     waited = int((got.get("waited") or ["0"])[0] or 0) / 1000
     left = " ".join(got.get("left", [])).split()
-    line = (f"nginx sends to {slot.name} ({slot.address}); its old workers gone "
+    if left:   # the reload did not take, or requests outlive the wait: the old copy stays up
+        raise Failed(f"nginx was reloaded to send to {slot.name} ({slot.address}), but "
+                     f"{len(left)} of its workers from before the reload still run after "
+                     f"{waited:.0f}s (pids {' '.join(left)}); the copy they send to was not "
+                     "stopped", recovery=f"check nginx (its error log), then {_restart_cmd(c)}")
+    return (f"nginx sends to {slot.name} ({slot.address}); its old workers gone "
             f"{waited:.2f}s after the reload")
-    if left:
-        line = (f"nginx sends new requests to {slot.name} ({slot.address}); {len(left)} old "
-                f"worker(s) still finishing requests after {waited:.0f}s")
-    return line
+
+
+def _restart_cmd(c):
+    """The command that brings the host back at rest (the app serving, the twin stopped)."""
+    return fab(c, "deploy.restart")
 
 
 def settle(c, commit=None):

@@ -52,3 +52,10 @@ def step_settle(c, run):
     line = switch.settle(c, _commit(run))
     run.state.pop("switch", None)
     return line
+
+
+def settle_recovery(run):
+    """After a failed settle the deploy itself is done (the twin serves the new code): only the
+    app's return to rest is left. A restore would throw away what users wrote since."""
+    return (run.cmd("deploy.restart") + "\n  (the deploy is done and the twin serves it; this "
+            "restarts the app and stops the twin - do not restore the backup for this)")

@@ -259,7 +259,8 @@ def consolidate_steps(fleet, ref, json_dumps, expect):
         Step("restart", step_restart_in_window, where=ROLLING, role="web", recovery=rec),
         Step("maintenance.off", maintenance.step_off, where=ALL, role="web", recovery=rec),
         *switch_steps.when(fleet.members, Step("settle", switch_steps.step_settle, where=ALL,
-                                               role="web", recovery=rec)),
+                                               role="web",
+                                               recovery=switch_steps.settle_recovery)),
         Step("verify.smoke", verify_steps.step_smoke, where=ALL, role="web", recovery=rec),
         Step("verify.logs", verify_steps.step_logs, where=ALL, recovery=rec),
     ]

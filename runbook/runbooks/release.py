@@ -230,7 +230,8 @@ def release_steps(c, ref):
             Step("restart", step_restart_in_window, recovery=rec),
             Step("workers start", step_workers("start"), recovery=rec),
             Step("maintenance.off", maintenance.step_off, recovery=rec),
-            *switch_steps.when([c], Step("settle", switch_steps.step_settle, recovery=rec)),
+            *switch_steps.when([c], Step("settle", switch_steps.step_settle,
+                                              recovery=switch_steps.settle_recovery)),
             Step("verify.smoke", verify_steps.step_smoke, recovery=rec),
             Step("verify.logs", verify_steps.step_logs, recovery=rec)]
 

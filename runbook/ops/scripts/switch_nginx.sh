@@ -5,13 +5,15 @@
 # (argv) reloads nginx, then the script waits, at most WAIT seconds, until every nginx worker that
 # ran before the reload has exited: they finish the requests they hold, new ones go to the new
 # workers (docs/BEHAVIOUR.md#nginx-reload-old-workers). Prints @@waited SECONDS and @@left PIDS
-# (old workers still finishing after WAIT s), or @@error and a line.
+# (old workers still there after WAIT s: the caller must not stop the old copy), or @@error and a
+# line (a failed test or reload puts the old file back).
 set -eu
 up=$1 addr=$2 wait=$3; shift 4
 master=$(cat /run/nginx.pid 2>/dev/null || pgrep -o -x nginx || true)
 if [ -z "$master" ] || [ ! -d "/proc/$master" ]; then
   printf '@@error\nno nginx master process (no /run/nginx.pid, no nginx running)\n'; exit 1
 fi
+[ -n "${EPOCHREALTIME:-}" ] || { printf '@@error\nbash 5 or later is needed (EPOCHREALTIME)\n'; exit 1; }
 old=$(cat "$up" 2>/dev/null || true)
 put() {  # put TEXT: the upstream file holds TEXT, replaced atomically (nginx may read it any time)
   local tmp
@@ -30,7 +32,10 @@ since() {  # milliseconds since the reload (bash has integers only)
   local now=$EPOCHREALTIME
   echo $(( (${now%.*} - ${start%.*}) * 1000 + (10#${now#*.} - 10#${start#*.}) / 1000 ))
 }
-"$@" >/dev/null
+if ! out=$("$@" 2>&1); then   # nginx keeps its configuration: so does the file
+  if [ -n "$old" ]; then put "$old"; else rm -f "$up"; fi
+  printf '@@error\nthe nginx reload failed: %s\n' "$(printf '%s\n' "$out" | tail -n 1)"; exit 1
+fi
 left=$workers
 while [ -n "${left// /}" ] && [ "$(since)" -lt $((wait * 1000)) ]; do
   sleep 0.02
