@@ -29,11 +29,12 @@ BENCHES = {
     "overhead": ("overhead.py", [], None),
     "downtime": ("downtime.py", [], None),
     "backups": ("backups.py", ["--runbook-runs", "1"], None),
+    "restore": ("restore.py", [], 3),
     "pg_upgrade": ("pg_upgrade.py", [], None),
     "hosts": ("hosts.py", [], None),
     "startup": ("startup.py", [], 10),
 }
-BIG = {"backups", "pg_upgrade"}
+BIG = {"backups", "restore", "pg_upgrade"}
 
 
 def old_sections():
