@@ -85,7 +85,7 @@ def check(c):
 def plan_lines(c, action):
     """What `action` (boot, switch, settle, restart: all three) sends, as a --plan shows it."""
     if action == "restart":
-        return _restart_lines(c)
+        return [line for a in ("boot", "switch", "settle") for line in plan_lines(c, a)]
     app, twin = slots(c)
     switch = (f"{c.site.switch.upstream} <- server ADDRESS; sudo -n nginx -t; "
               f"sudo -n {sh(*services.reload_argv(c))}; wait for nginx's old workers to exit")
@@ -99,11 +99,6 @@ def _start(c, slot):
     """What boot() sends: a stop (a copy may be left running), then a start."""
     return (f"sudo -n {sh(*services.argv(c, 'stop', slot.name))}; "
             f"sudo -n {sh(*services.argv(c, 'start', slot.name))}")
-
-
-def _restart_lines(c):
-    boot, switch, settle = (plan_lines(c, a) for a in ("boot", "switch", "settle"))
-    return [*boot, *switch, *settle]
 
 
 def url(c, slot):
@@ -151,12 +146,9 @@ def boot(c, slot, commit=None, ready=True):
 def _answer(c, slot, commit, ready):
     """Wait for health on the slot's address: 200 (and `commit` named) when `ready`, else any
     answer. Returns (ok, last status, seconds)."""
-    commit = commit if c.site.health.revision_key else None   # else nothing names it
-    if ready:
-        ok, status, _named, took = wait_serving(c, commit, url=url(c, slot), headers=headers(c))
-        return ok, status, took
-    ok, status, _named, took = wait_serving(c, None, url=url(c, slot), headers=headers(c))
-    return ok or status != 0, status, took
+    named = commit if ready and c.site.health.revision_key else None   # else nothing names it
+    ok, status, _named, took = wait_serving(c, named, url=url(c, slot), headers=headers(c))
+    return ok or (not ready and status != 0), status, took
 
 
 def to(c, slot, commit=None):
@@ -179,14 +171,10 @@ def to(c, slot, commit=None):
         raise Failed(f"nginx was reloaded to send to {slot.name} ({slot.address}), but "
                      f"{len(left)} of its workers from before the reload still run after "
                      f"{waited:.0f}s (pids {' '.join(left)}); the copy they send to was not "
-                     "stopped", recovery=f"check nginx (its error log), then {_restart_cmd(c)}")
+                     "stopped", recovery=f"check nginx (its error log), then "
+                                         f"{fab(c, 'deploy.restart')}")
     return (f"nginx sends to {slot.name} ({slot.address}); its old workers gone "
             f"{waited:.2f}s after the reload")
-
-
-def _restart_cmd(c):
-    """The command that brings the host back at rest (the app serving, the twin stopped)."""
-    return fab(c, "deploy.restart")
 
 
 def settle(c, commit=None):
@@ -201,7 +189,8 @@ def settle(c, commit=None):
         lines.append(to(c, app, commit))
     gone = services.pid(c, twin.name)
     r = services.control(c, "stop", twin.name, warn=True)
-    if services.pid(c, twin.name):
+    # asked again only when the stop said it failed (supervisor: a stopped one is an error too)
+    if not r.ok and services.pid(c, twin.name):
         said = (r.stdout + r.stderr).strip().splitlines()
         raise Failed(f"{twin.name} did not stop ({said[-1] if said else 'still running'})")
     lines.append(f"{twin.name} stopped" + (f" (pid {gone} gone)" if gone else ""))
@@ -211,6 +200,6 @@ def settle(c, commit=None):
 def restart(c, commit=None):
     """A whole restart without downtime: boot the idle copy, switch to it, settle. The line."""
     slot = idle(c)
-    pid, booted = boot(c, slot, commit)
+    _pid, booted = boot(c, slot, commit)
     switched = to(c, slot, commit)
     return f"{booted}; {switched}; {settle(c, commit)}"
