@@ -11,7 +11,7 @@ import sys
 
 from invoke.exceptions import UnexpectedExit
 
-from runbook.django import app, checks, guards
+from runbook.django import app, checks, guards, lock_timeout
 from runbook.engine.errors import ConfigError
 from runbook.engine.output import Prefixed, UpTo
 from runbook.engine.runner import Failed, commands
@@ -161,12 +161,12 @@ def apply(c, entries, run=None, then=(), warm=None):
     guard, streaming Django's output (what each drop removes is shown before it runs). `then`:
     Django checks run in that same process once every migration succeeded (one Django start-up
     fewer inside the maintenance window). `warm`: a process started ahead (step_warm) to run it
-    in. The data operations' reports go to
-    run.data.data_ops, where the next stage's guard reads them. Returns (Django's migration
-    output, the checks' output for checks.django_values, or None without `then`); Failed when
-    the guard refused a drop."""
-    prior = run.data.data_ops if run is not None else []
-    code, env = apply_script(entries, then, guards.script(c.site.inventory.project, prior))
+    in. The data operations' reports go to run.data.data_ops, where the next stage's guard reads
+    them. Returns (Django's migration output, the checks' output for checks.django_values, or None
+    without `then`); Failed when the guard refused a drop or a lock outwaited lock_timeout."""
+    prior, project = (run.data.data_ops if run is not None else []), c.site.inventory.project
+    code, env = apply_script(entries, then, guards.script(project, prior))
+    env.update(lock_timeout.env(project))
     if warm is not None:   # started before the window: only the migrations' own time is in it
         r = warm.run(code, env)
     else:
@@ -189,7 +189,7 @@ def apply(c, entries, run=None, then=(), warm=None):
     if stop:
         raise Failed(guards.STOP + stop + " - the migration holding the drop was rolled back")
     if not r.ok:
-        raise UnexpectedExit(r)
+        raise lock_timeout.failure(text, project.lock_timeout) or UnexpectedExit(r)
     return text, (after if then else None)
 
 

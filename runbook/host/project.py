@@ -15,6 +15,11 @@ CHECK_KEYS = {"name", "sql", "django", "expect", "list"}
 # replaces them). "Errors: 0" and "0 errors" do not match; "ValueError", "error:" do.
 RED_FLAGS = [r"Traceback \(most recent call last\)", r"\w*Error\b", r"\w*Exception\b",
              r"\bskipp(?:ing|ed)\b", r"\bfail(?:ed|ure|ing)?\b", r"^\s*!!!"]
+# How long a migration's statement may wait for a table lock before PostgreSQL cancels it
+# (docs/BEHAVIOUR.md#pg-lock-timeout-cancels). 3s: inside the window only cron jobs and psql
+# sessions hold locks, and outside it every request queues behind a migration waiting for ACCESS
+# EXCLUSIVE, so a longer wait is a longer outage.
+LOCK_TIMEOUT = "3s"
 SMOKE_KEYS = {"name", "method", "path", "status", "json", "headers", "json_keys", "contains",
               "capture"}
 
@@ -53,6 +58,7 @@ class Project:
     # deploy.release's `check --deploy`: the level that fails it, the check ids it ignores
     check_fail_level: str = "WARNING"
     check_silence: list = field(default_factory=list)
+    lock_timeout: str = LOCK_TIMEOUT   # [migrations] lock_timeout; "0": not set
 
 
 SOAK_DEFAULTS = {"max_error_rate": 1.0,   # percent of 5xx responses (the plan's red flag)
@@ -105,7 +111,27 @@ def _checks(path, raw, key, need_expect):
     return items
 
 
-MIGRATION_KEYS = ("expect", "drops", "files", "unguarded_ok", "red_flags", "no_writes_ok")
+MIGRATION_KEYS = ("expect", "drops", "files", "unguarded_ok", "red_flags", "no_writes_ok",
+                  "lock_timeout")
+DURATION = re.compile(r"^(\d+(?:\.\d+)?) ?(us|ms|s|min|h|d)$")   # PostgreSQL's time units
+DURATION_MS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def lock_timeout(path, value):
+    """A [migrations] lock_timeout as PostgreSQL reads it, "0" when off; a ConfigError when it
+    has no unit, or would round to 0 (under 1ms) or overflow (over 2^31-1 ms) in PostgreSQL."""
+    if value == "0" or (type(value) is int and value == 0):
+        return "0"
+    m = DURATION.match(value) if isinstance(value, str) else None
+    ms = float(m[1]) * DURATION_MS[m[2]] if m else -1
+    if ms == 0:
+        return "0"
+    if not 1 <= ms <= 2**31 - 1:
+        _fail(path, "migrations.lock_timeout", f"{value!r} is not a PostgreSQL duration from 1ms "
+              "to 24 days", 'write e.g. lock_timeout = "3s" (or "500ms", "1min"; 0 turns it off)')
+    return value
+
+
 
 
 def _strings(path, table, key):
@@ -147,6 +173,7 @@ def load(path):
         soak=soak,
         check_fail_level=fail_level,
         check_silence=silence,
+        lock_timeout=lock_timeout(path, mig.get("lock_timeout", LOCK_TIMEOUT)),
     )
 
 

@@ -96,15 +96,43 @@ FAKE_DJANGO = {
     "django/core/management/base.py": "class CommandError(Exception):\n    pass\n",
     "django/core/management/__init__.py": textwrap.dedent("""\
         from .base import CommandError
+        from django.db import connection
+        class LockNotAvailable(Exception):
+            sqlstate = "55P03"
         def call_command(name, app, target, interactive=True, skip_checks=True):
             assert name == "migrate" and interactive is False and skip_checks is False
             if target == "0099_broken":
                 raise CommandError("Cannot find a migration matching '0099_broken'")
+            if target == "0098_locked":   # a table lock held elsewhere: waits up to lock_timeout
+                print("  Applying %s.%s..." % (app, target), end="")
+                assert connection.lock_timeout, "waited forever: no lock_timeout was set"
+                raise RuntimeError("canceling statement") from LockNotAvailable()
             print("  Applying %s.%s... OK" % (app, target))
         """),
     # what the data-loss guard (templates/migration_guard.py) wraps; the real ones are
     # exercised by the integration tests
-    "django/db/__init__.py": "",
+    # the session: set_config('lock_timeout') kept, the lock holders' query answered
+    "django/db/__init__.py": textwrap.dedent("""\
+        import contextlib
+        class Session:
+            lock_timeout = None
+            def cursor(self):
+                return self
+            def __enter__(self):
+                return self
+            def __exit__(self, *exc):
+                return False
+            def execute(self, sql, params):
+                if "set_config('lock_timeout'" in sql:
+                    self.lock_timeout = params[0]
+            def fetchall(self):
+                return [("app_t", 42, "AccessShareLock", "app", "psql", "idle in transaction",
+                         "09:41:07")]
+            @contextlib.contextmanager
+            def execute_wrapper(self, wrapper):
+                yield
+        connection = Session()
+        """),
     "django/db/migrations/__init__.py": "",
     "django/db/migrations/migration.py": "class Migration:\n    def apply(self, *a):\n        pass\n",
     "django/db/migrations/operations/__init__.py": "".join(
@@ -150,6 +178,29 @@ def test_a_failed_migration_stops_the_shell_before_the_next_target_and_the_check
     assert e.value.result.exited == 1
     assert "CommandError: Cannot find a migration matching '0099_broken'" in e.value.result.stderr
     assert "Applying" not in e.value.result.stdout and MARK not in e.value.result.stdout
+
+
+LOCKED = ("workshops.0098_locked could not take its lock within 3s ([migrations] lock_timeout): "
+          "another session holds a lock on app_t (pid 42, app via psql, idle in transaction since "
+          "09:41:07 UTC, AccessShareLock); nothing of that migration was applied; applied before "
+          "it in this stage: accounts.0013_a")
+
+
+@pytest.mark.parametrize("setting, error", [
+    ("3s", LOCKED),   # set for the session before migrating: the wait ends in one clear line
+    ("0", None),      # off: nothing set, so the stand-in's wait never ends (it raises instead)
+])
+def test_a_lock_outwaiting_lock_timeout_fails_the_stage_in_one_line(fake_app, setting, error):
+    fake_app.site.inventory.project.lock_timeout = setting
+    entries = plan_of("accounts.0013_a", "workshops.0098_locked")
+    if error:
+        with pytest.raises(Failed) as e:
+            migrate.apply(fake_app, entries, then=DJ)
+        assert str(e.value) == error
+    else:
+        with pytest.raises(UnexpectedExit) as e:
+            migrate.apply(fake_app, entries, then=DJ)
+        assert "waited forever: no lock_timeout was set" in e.value.result.stderr
 
 
 # --- verify.post: SQL checks and fingerprints in one psql, Django checks already read -------
