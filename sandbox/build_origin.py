@@ -62,6 +62,10 @@ RECORDER_VERSIONS = [
 LEDGER_VERSIONS = [
     ("v1", [], None, 1709287200, "ledger v1"),
     ("v1.1", ["v1.1"], "v1", 1710496800, "v1.1: profiles get a nullable nickname (people.0002, additive)"),
+    ("v1.1-index", ["v1.1", "v1.1-index"], "v1", 1710928800,
+     "v1.1-index: v1.1 and a plain index on profiles' display name (people.0003, AddIndex)"),
+    ("v1-rename", ["v1-rename"], "v1", 1711101600,
+     "v1-rename: profiles' display_name renamed to name (people.0002, RenameField)"),
     ("v2", ["v2"], "v1", 1711965600, "v2: legacy profiles synced into profiles (people.0003), then deleted (people.0004)"),
     (
         "v2-swallow-loud",

@@ -48,6 +48,8 @@ class RunData:
     data_ops: list[dict] = field(default_factory=list)  # data operations' reports, for the guard
     post_django: str | None = None          # verify.post's Django checks, run by the last stage
     warm: list = field(default_factory=list)   # migration processes started before the window
+    lint: list[dict] = field(default_factory=list)   # migrate.lint's findings (lint.Finding)
+    window_needed: str = ""                 # why the lint wants a window a release would skip
 
     # --- runbooks: pg_upgrade ---------------------------------------------------------------
     report: Any = None                      # upgrade_check's Report (postgres layer)

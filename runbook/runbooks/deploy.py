@@ -8,7 +8,7 @@ code update, maintenance and checks on every host at once; the restart rolls, `-
 """
 
 
-from runbook.django import migrate
+from runbook.django import lint_step, migrate
 from runbook.engine.errors import ConfigError
 from runbook.engine.runner import ALL, LOCAL, ROLLING, Failed, Step, commands
 from runbook.host import services
@@ -249,6 +249,7 @@ def consolidate_steps(fleet, ref, json_dumps, expect):
         Step("verify.audit", verify_steps.step_audit, recovery=rec, keep=verify_steps.keep_audit),
         Step("code update", step_code_update, where=ALL, recovery=rec),
         Step("migrate.check", migrate.step_check(expect), recovery=rec),
+        Step("migrate.lint", lint_step.step_lint(), recovery=rec),
         # the new code boots beside the app before the window ([switch]; ops/switch.py)
         *switch_steps.when(fleet.members, Step("boot", switch_steps.step_boot, where=ALL,
                                                role="web", recovery=rec)),

@@ -14,7 +14,7 @@ recovers.
 import json
 import re
 
-from runbook.django import app, compat, migrate
+from runbook.django import app, compat, lint, lint_step, migrate
 from runbook.engine.errors import ConfigError, DeployError
 from runbook.engine.journal import who
 from runbook.engine.runner import LOCAL, Failed, Step, commands
@@ -160,10 +160,37 @@ def step_migrate(c, run):
     return migrate.step_run_staged(c, run)
 
 
+def lint_window(c, run, found):
+    """Whether the release's migrations run inside a maintenance window, for migrate.lint to
+    judge them by: not with [switch] when the old code can serve through them and no lock
+    outlasts lock_budget_live (else a window, and why: run.data.window_needed). --no-window:
+    never, and the old code's trouble is refused here, before anything changed."""
+    if not switch.enabled(c):
+        return True
+    unsafe = compat.old_code_unsafe(run.data.plan)
+    if run.args.get("no_window"):
+        if unsafe:
+            raise Failed(f"--no-window refused: the old code would serve while {unsafe[0]}"
+                         + (f" (and {len(unsafe) - 1} more)" if len(unsafe) > 1 else "")
+                         + "; deploy without --no-window (a maintenance window), or split the "
+                           "change so the old code never names what changes (nothing was "
+                           "migrated)")
+        return False
+    live = lint.refusals(found, False, lint_step.budget(c), run.args.get("accept_locks", False))
+    if live and not unsafe:
+        f, why = live[0]
+        run.data.window_needed = f"{f.migration} {f.rule} on {f.table}: {why}"
+    return bool(unsafe or live)
+
+
 def no_window_needed(c, run):
     """Why the release needs no maintenance window, or "": the new code is booted beside the
-    app ([switch]) and no pending operation can trip the old code serving meanwhile."""
+    app ([switch]), no pending operation can trip the old code serving meanwhile, and none
+    locks a table for longer than lock_budget_live (migrate.lint)."""
     if not (switch.enabled(c) and run.data.booted):
+        return ""
+    if run.data.window_needed:
+        run.say(f"    a window is needed: {run.data.window_needed}")
         return ""
     unsafe = compat.old_code_unsafe(run.data.plan)
     if unsafe:
@@ -219,6 +246,8 @@ def release_steps(c, ref):
                 "model changes without migrations", "makemigrations", "--check", "--dry-run")),
                 recovery=rec),
             Step("migrate --plan", on_stage(step_plan), recovery=rec),
+            # squawk on the SQL, the live table sizes: refused before the tree moves
+            Step("migrate.lint", lint_step.step_lint(lint_window), recovery=rec),
             Step("checkout", step_checkout, recovery=rec),
             Step("install", step_dependencies, recovery=rec),   # the same, in the live venv
             # the new code boots beside the app before the window ([switch]; ops/switch.py)

@@ -10,6 +10,7 @@ from runbook.engine.output import planning
 from runbook.engine.runner import ROLLING, Step
 from runbook.host.connection import hosttask
 from runbook.host.remote import q
+from runbook.ops import switch
 from runbook.runbooks import rollback
 from runbook.runbooks.deploy import (
     batch_size,
@@ -18,7 +19,7 @@ from runbook.runbooks.deploy import (
 )
 from runbook.runbooks.plan import ConsolidateRun, Run
 from runbook.runbooks.release import check_tag_name, release_steps, tag_commit
-from runbook.tasks.defaults import DEFAULTS
+from runbook.tasks.defaults import ACCEPT_LOCKS, ALLOW_UNGUARDED, DEFAULTS, flags
 
 
 @hosttask(fleet=True, plan=True, help={
@@ -32,14 +33,14 @@ from runbook.tasks.defaults import DEFAULTS
              "only make the downtime longer)",
     "plan": "print what would run (read-only checks, pending and destructive migrations, the "
             "steps and their commands) and change nothing; fab's --dry does the same",
-    "allow_unguarded": "consent to destructive migrations (DeleteModel, RemoveField, "
-                       "irreversible RunSQL) that no invariant in deploy.toml guards",
+    "allow_unguarded": ALLOW_UNGUARDED,
+    "accept_locks": ACCEPT_LOCKS,
     "resume": "continue the last failed deploy.consolidate on this host from its journal, "
               "after fixing the cause: same ref and target commit, its backup kept (verified "
               "again), every other step re-checked on the host and run again where needed",
 })
 def consolidate(c, ref="", no_json=False, expect="", auto_rollback=False, batch="all",
-                resume=False, allow_unguarded=False):
+                resume=False, allow_unguarded=False, accept_locks=False):
     """The profile-consolidation deploy as checkpoints; stops at the first that fails.
 
     In order: preflight (read-only checks), backup, audit, code update, migrate.check,
@@ -68,8 +69,8 @@ def consolidate(c, ref="", no_json=False, expect="", auto_rollback=False, batch=
     # --plan: the same steps, each shown with its commands after the read-only checks
     run = ConsolidateRun(fleet, "deploy.consolidate", {"ref": ref, "no_json": no_json, "expect": expect,
                                             "auto_rollback": auto_rollback, "batch": size,
-                                            **({"allow_unguarded": True} if allow_unguarded
-                                               else {}),
+                                            **flags(allow_unguarded=allow_unguarded,
+                                                    accept_locks=accept_locks),
                                             **({"resume": prior.run_id} if prior else {})},
               batch=size, resume=prior)
     try:
@@ -150,16 +151,23 @@ def show(c, run=""):
 
 @hosttask(plan=True, name="release", help={
     "ref": "branch, tag or commit to deploy (default: the inventory's remote/branch head)",
-    "allow_unguarded": "consent to destructive migrations (DeleteModel, RemoveField, "
-                       "irreversible RunSQL) that no invariant in deploy.toml guards"})
-def release(c, ref="", allow_unguarded=False):
+    "allow_unguarded": ALLOW_UNGUARDED,
+    "accept_locks": ACCEPT_LOCKS,
+    "no_window": "never turn maintenance on: the new code boots beside the app ([switch]) and "
+                 "the old code serves through the migrations; refused when a migration would "
+                 "break the old code or lock over [migrations] lock_budget_live"})
+def release(c, ref="", allow_unguarded=False, accept_locks=False, no_window=False):
     """Deploy a ref the upgrade plan's way: backup, checks, migrate, restart, smoke.
 
     Deploy a ref (the upgrade plan's staging/production flow): backup, checkout, dependencies,
     check --deploy, makemigrations --check, migrate --plan, maintenance, workers, migrate,
     restart, smoke, logs; stops at the first failed checkpoint."""
-    run = Run(c, "deploy.release", {"ref": ref, **({"allow_unguarded": True}
-                                                   if allow_unguarded else {})})
+    if no_window and not switch.enabled(c):
+        raise ConfigError(f"--no-window needs a [switch] table for {c.site.name} in the hosts "
+                          "file (a second copy of the app to boot the new code in); without "
+                          "one the app restarts in place, inside a maintenance window")
+    run = Run(c, "deploy.release", {"ref": ref, **flags(
+        allow_unguarded=allow_unguarded, accept_locks=accept_locks, no_window=no_window)})
     run.execute(release_steps(c, ref or None))
     print(f"  backup: {run.data.backup}; rollback: "
           + run.cmd(f"rollback.restore --backup={run.data.backup} --code"))

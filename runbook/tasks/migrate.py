@@ -1,6 +1,7 @@
 """migrate.*: the tasks (the work is in the layers below)."""
 from invoke import Collection
 
+from runbook.django import lint, lint_step
 from runbook.django.migrate import (
     check_expected,
     destructive,
@@ -12,8 +13,9 @@ from runbook.django.migrate import (
 )
 from runbook.engine.runner import Step
 from runbook.host.connection import hosttask
+from runbook.ops import maintenance
 from runbook.runbooks.plan import Run
-from runbook.tasks.defaults import DEFAULTS
+from runbook.tasks.defaults import ACCEPT_LOCKS, ALLOW_UNGUARDED, DEFAULTS, flags
 
 
 @hosttask(name="plan")
@@ -33,15 +35,39 @@ def check_task(c, expect=""):
     print(f"{len(entries)} pending migration(s), {len(lossy)} destructive operation(s)")
 
 
+@hosttask(name="lint")
+def lint_task(c):
+    """Lint the pending migrations' SQL (squawk) against this host's tables: each lock, how long.
+
+    The SQL Django would run for each pending migration (nothing is run), linted by squawk for
+    this server's version, each finding joined with the live size of the table it touches and
+    an estimated lock time from this host's measured rewrite rate; then whether it is fine
+    inside a maintenance window and without one ([migrations] lock_budget, lock_budget_live),
+    and the safer pattern when it is not. Read-only; exits 0 (the composites refuse)."""
+    entries = [e for e in plan(c) if not e["backwards"]]
+    found, rate = lint_step.findings(c, entries)
+    print(lint.render(found, lint_step.budget(c)))
+    for line in lint_step.unreadable(entries):
+        print(f"WARNING: not linted, Django could not write its SQL: {line}")
+    print(f"{len(entries)} pending migration(s), {len(found)} finding(s)"
+          + (f"; this host builds an index at {rate / 1e6:.0f} MB/s (measured)" if rate else ""))
+
+
+def in_maintenance(c, run, found):
+    """migrate.run is inside a window when maintenance is on (else the app serves through it)."""
+    return maintenance.is_on(c)
+
+
 @hosttask(plan=True, name="run", help={
     "expect": "comma list of app.migration that must be the pending ones",
-    "allow_unguarded": "consent to destructive migrations (DeleteModel, RemoveField, "
-                       "irreversible RunSQL) that no invariant in deploy.toml guards"})
-def run_task(c, expect="", allow_unguarded=False):
+    "allow_unguarded": ALLOW_UNGUARDED,
+    "accept_locks": ACCEPT_LOCKS})
+def run_task(c, expect="", allow_unguarded=False, accept_locks=False):
     """Apply pending migrations in stages: non-destructive, invariants, then destructive (locked)."""
-    Run(c, "migrate.run", {"expect": expect, **({"allow_unguarded": True} if allow_unguarded
-                                                else {})}).execute([
+    Run(c, "migrate.run", {"expect": expect, **flags(allow_unguarded=allow_unguarded,
+                                                     accept_locks=accept_locks)}).execute([
         Step("migrate.check", step_check(expect), changes_host=False),
+        Step("migrate.lint", lint_step.step_lint(in_maintenance), changes_host=False),
         Step("migrate.run", step_run_staged),
     ])
 
@@ -49,5 +75,6 @@ def run_task(c, expect="", allow_unguarded=False):
 ns = Collection("migrate")
 ns.add_task(plan_task, name="plan")
 ns.add_task(check_task, name="check")
+ns.add_task(lint_task, name="lint")
 ns.add_task(run_task, name="run")
 ns.configure(DEFAULTS)

@@ -34,8 +34,8 @@ def test_recorder_origin_keeps_its_commit_ids(tmp_path):
 
 def test_ledger_origin_has_its_tags_and_the_swallowing_variants(tmp_path):
     dest, tags = build(tmp_path, "--app", "ledger")
-    assert set(tags) == {"v1", "v1.1", "v2", "v2-swallow-loud", "v2-swallow-silent", "v2-badlock",
-                         "main"}
+    assert set(tags) == {"v1", "v1.1", "v1.1-index", "v1-rename", "v2", "v2-swallow-loud",
+                         "v2-swallow-silent", "v2-badlock", "main"}
     sync = "src/people/migrations/0003_sync_legacy_profiles.py"
     assert "!!! Error during sync: {e} ... continuing" in show(dest, "v2-swallow-loud", sync)
     assert "legacy.phone_number" in show(dest, "v2-swallow-loud", sync)
@@ -44,7 +44,10 @@ def test_ledger_origin_has_its_tags_and_the_swallowing_variants(tmp_path):
     assert 'version = "99.0.0"' in show(dest, "v2-badlock", "poetry.lock")
     assert "DJANGO_SETTINGS_MODULE" in show(dest, "v1", "src/manage.py")
     assert "null=True" in show(dest, "v1.1", "src/people/migrations/0002_profile_nickname.py")
-    for rev in ("v1.1", "v2-swallow-loud", "v2-badlock"):   # each is one commit on top of v1
+    assert "AddIndex" in show(dest, "v1.1-index",
+                              "src/people/migrations/0003_profile_people_prof_display_idx.py")
+    assert 'EDITABLE = ("name",)' in show(dest, "v1-rename", "src/people/models.py")
+    for rev in ("v1.1", "v1.1-index", "v1-rename", "v2-swallow-loud", "v2-badlock"):   # each is one commit on top of v1
         parent = subprocess.run(["git", "--git-dir", str(dest), "rev-parse", f"{rev}^"],
                                 capture_output=True, text=True, check=True).stdout.strip()
         assert parent == tags["v1"]

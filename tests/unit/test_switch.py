@@ -109,7 +109,8 @@ def op(name, **kw):
 @pytest.mark.parametrize("ops, backwards, unsafe", [
     ([], False, 0),
     ([op("CreateModel"), op("AddField", null=True)], False, 0),
-    ([op("AddIndex")], False, 1),                      # CREATE INDEX blocks the old code's writes
+    ([op("AddIndex"), op("RemoveIndex")], False, 0),   # its lock is migrate.lint's to judge
+    ([op("RenameField")], False, 1),                   # the old code names the old column
     ([op("AddField", null=False)], False, 1),          # NOT NULL: old INSERTs fail
     ([op("AddField")], False, 1),                      # unknown nullability: not safe
     ([op("RunPython")], False, 1),                     # old code writes while data moves

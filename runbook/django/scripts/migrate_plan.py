@@ -1,7 +1,9 @@
 # Runs inside `manage.py shell` after scripts/migration_guard.py (migrate.plan): the pending
 # migrations up to RB_PLAN_TARGET (JSON [app, name], or null: every leaf) from Django's own
 # executor, each operation described; for a drop, what it removes now and its rows (the guard's
-# _gtarget and _gcount: one way to name and count them, at plan time and at drop time).
+# _gtarget and _gcount: one way to name and count them, at plan time and at drop time); the SQL
+# each migration would run, collected the way `sqlmigrate` does, nothing executed (migrate.lint;
+# docs/BEHAVIOUR.md#django-collect-sql).
 # Prints one line: "@@PLAN [...]".
 import json
 import os
@@ -14,6 +16,20 @@ ex = MigrationExecutor(connection)
 target = json.loads(os.environ["RB_PLAN_TARGET"])
 targets = [tuple(target)] if target else ex.loader.graph.leaf_nodes()
 out = []
+_sql_state = None
+
+
+def _collect_sql(mig, backwards):
+    """The statements `mig` would run (sqlmigrate's way: the schema editor collects them)."""
+    global _sql_state
+    with connection.schema_editor(collect_sql=True, atomic=mig.atomic) as editor:
+        if _sql_state is None:
+            _sql_state = ex.loader.project_state((mig.app_label, mig.name), at_end=False)
+        step = mig.unapply if backwards else mig.apply
+        _sql_state = step(_sql_state, editor, collect_sql=True)
+    return [s for s in editor.collected_sql if not s.lstrip().startswith("--")]
+
+
 for mig, backwards in ex.migration_plan(targets):
     ops = []
     state = None
@@ -33,5 +49,11 @@ for mig, backwards in ex.migration_plan(targets):
             except Exception as e:  # noqa: BLE001 - the plan still lists it; the guard counts at drop time
                 op["target"] = "unknown (%s)" % type(e).__name__
         ops.append(op)
-    out.append({"migration": mig.app_label + "." + mig.name, "backwards": backwards, "ops": ops})
+    entry = {"migration": mig.app_label + "." + mig.name, "backwards": backwards, "ops": ops}
+    try:
+        entry["sql"] = _collect_sql(mig, backwards)
+    except Exception as e:  # noqa: BLE001 - the plan stands without it; the lint says why
+        entry["sql_error"] = "%s: %s" % (type(e).__name__, e)
+        _sql_state = None
+    out.append(entry)
 print("@@PLAN " + json.dumps(out))
