@@ -39,9 +39,12 @@ def blockers(holders):
             f" on {', '.join(holder(h) for h in holders)}")
 
 
-def failure(text, value):
+def failure(text, value, run=None, before=()):
     """The stage's one failure line when the lock timeout stopped it (its output `text` holds the
-    script's @@lock-timeout line), else None. `value`: the lock_timeout that was set."""
+    script's @@lock-timeout line), else None. `value`: the lock_timeout that was set. With `run`,
+    its state then says what is applied: `before` (earlier stages' entries) and this stage's
+    migrations before the one that waited; when that is none, no "migrated" state is left, so
+    a deploy's recovery moves the code back rather than restoring the backup."""
     m = MARK.search(text)
     if m is None:
         return None
@@ -53,4 +56,17 @@ def failure(text, value):
             "applied")
     if applied:
         line += f"; applied before it in this stage: {', '.join(applied)}"
+    if run is not None:
+        settle(run, [e["migration"] for e in before] + applied)
     return Failed(line)
+
+
+def settle(run, applied):
+    """run.state["migrated"] as it is known to be now (a resumed run keeps what it said: the run
+    it resumes may have applied some)."""
+    if run.resume is not None:
+        return
+    if applied:
+        run.state["migrated"] = f"applied: {', '.join(applied)}"
+    else:
+        run.state.pop("migrated", None)

@@ -156,14 +156,14 @@ def step_warm(c, run):
     return f"{len(stages)} Django process(es) started and waiting (one per stage)"
 
 
-def apply(c, entries, run=None, then=(), warm=None):
+def apply(c, entries, run=None, then=(), warm=None, before=()):
     """Apply exactly `entries` (a prefix of the plan) in one Django process behind the data-loss
     guard, streaming Django's output (what each drop removes is shown before it runs). `then`:
-    Django checks run in that same process once every migration succeeded (one Django start-up
-    fewer inside the maintenance window). `warm`: a process started ahead (step_warm) to run it
-    in. The data operations' reports go to run.data.data_ops, where the next stage's guard reads
-    them. Returns (Django's migration output, the checks' output for checks.django_values, or None
-    without `then`); Failed when the guard refused a drop or a lock outwaited lock_timeout."""
+    Django checks run in that process once every migration succeeded (one start-up fewer in the
+    window). `warm`: a process started ahead (step_warm) to run it in. `before`: the entries
+    earlier stages applied. Data operations' reports go to run.data.data_ops, for the next
+    stage's guard. Returns (the migrations' output, the output of `then` or None); Failed when
+    the guard refused a drop or a lock outwaited lock_timeout."""
     prior, project = (run.data.data_ops if run is not None else []), c.site.inventory.project
     code, env = apply_script(entries, then, guards.script(project, prior))
     env.update(lock_timeout.env(project))
@@ -189,7 +189,7 @@ def apply(c, entries, run=None, then=(), warm=None):
     if stop:
         raise Failed(guards.STOP + stop + " - the migration holding the drop was rolled back")
     if not r.ok:
-        raise lock_timeout.failure(text, project.lock_timeout) or UnexpectedExit(r)
+        raise lock_timeout.failure(text, project.lock_timeout, run, before) or UnexpectedExit(r)
     return text, (after if then else None)
 
 
@@ -284,8 +284,7 @@ def _stages(c, run, safe, rest, warm, post):
     of `warm` (popped) when one waits. Returns the output of the post checks (or None)."""
     project = c.site.inventory.project
     then = checks.django_checks(project.post_checks) if post else []
-    after = None   # the output of `then`, run with the last stage
-    text = ""
+    after, text = None, ""   # the output of `then` (with the last stage), of the first stage
     if safe:
         names = ", ".join(e["migration"] for e in safe)
         run.say(f"    applying the non-destructive migrations: {names}")
@@ -300,7 +299,8 @@ def _stages(c, run, safe, rest, warm, post):
         run.say(f"    applying: {', '.join(e['migration'] for e in rest)}")
         run.state["migrated"] = (f"migrations may be partly applied: "
                                  f"{', '.join(e['migration'] for e in entries)}")
-        _text, after = apply(c, rest, run, then=then, warm=warm.pop(0) if warm else None)
+        _text, after = apply(c, rest, run, then=then, warm=warm.pop(0) if warm else None,
+                             before=safe)
         run.state["migrated"] = f"applied: {', '.join(e['migration'] for e in entries)}"
     return after
 

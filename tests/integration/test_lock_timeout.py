@@ -59,6 +59,7 @@ def test_a_migration_blocked_by_a_held_lock_fails_with_nothing_applied(lfab, ldb
         r"\d\d:\d\d:\d\d UTC, AccessShareLock\); nothing of that migration was applied$",
         r.stdout, re.M), out
     assert "Traceback" not in out and "OperationalError" not in out, out
+    assert "Host state:\n  - no change was made to the host by this run\n" in r.stdout, out
     assert applied(ldb) == (0, 0)                 # no column, not recorded: rolled back whole
     with ldb() as conn:                           # the holder kept its lock all along
         assert rows(conn, "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "

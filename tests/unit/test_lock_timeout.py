@@ -2,6 +2,7 @@
 the one line a migration stopped by it fails with (read from Django's output and the script's
 @@lock-timeout report). The real lock wait is tests/integration/test_lock_timeout.py's."""
 import json
+from types import SimpleNamespace as NS
 
 import pytest
 
@@ -86,3 +87,23 @@ def test_the_failure_line_from_django_output(output, line):
 ])
 def test_other_failures_are_not_called_lock_timeouts(output):
     assert lock_timeout.failure(output, "3s") is None
+
+
+WAITED = "  Applying people.0002_profile_nickname...\n" + report(PSQL)
+PARTLY = {"migrated": "migrations may be partly applied: people.0002_profile_nickname"}
+
+
+@pytest.mark.parametrize("output, before, resume, state", [
+    # nothing applied by this run: no "migrated" state, so a deploy moves only the code back
+    (WAITED, [], None, {}),
+    # the destructive stage waited: the non-destructive one is applied, and said so
+    (WAITED, ["people.0001_a"], None, {"migrated": "applied: people.0001_a"}),
+    ("  Applying people.0001_b... OK\n" + WAITED, ["people.0001_a"], None,
+     {"migrated": "applied: people.0001_a, people.0001_b"}),
+    # a resumed run: the failed run before it may have applied some, the state stays
+    (WAITED, [], "20261203-090000-abcd", PARTLY),
+])
+def test_the_run_state_says_what_is_applied_after_a_lock_timeout(output, before, resume, state):
+    run = NS(state=dict(PARTLY), resume=resume)
+    lock_timeout.failure(output, "3s", run, [{"migration": m} for m in before])
+    assert run.state == state
