@@ -14,6 +14,7 @@ and up to 1 MB (a `.env`, local settings) are copied from the work tree; anythin
 reads from inside its tree must be named by `app.env_file` or live outside the tree.
 """
 import dataclasses
+from contextlib import contextmanager
 
 from runbook.engine.runner import Failed
 from runbook.engine.scripts import script
@@ -21,6 +22,7 @@ from runbook.host.inventory import Section
 from runbook.host.remote import q, run_script
 
 SUFFIX = ".next"
+PEEK = ".plan"   # staging.peek's worktree, beside the stage's
 
 def paths(c):
     """(work tree, venv) of the stage."""
@@ -31,9 +33,9 @@ class _Staged:
     """`c` seen with the stage's tree and venv as its app.dir and app.venv: every manage.py
     helper (app.manage, app.shell, the installers) then runs there, unchanged."""
 
-    def __init__(self, c):
+    def __init__(self, c, tree=None, venv=None):
         self._c = c
-        tree, venv = paths(c)
+        tree, venv = (tree, venv) if tree else paths(c)
         site = c.site
         app = Section({**site.app.as_dict(), "dir": tree, "venv": venv})
         self.site = dataclasses.replace(site, settings=Section({**site.settings._values,
@@ -47,9 +49,10 @@ def staged(c):
     return _Staged(c)
 
 
-def prepare(c, commit):
-    """(Re)create the stage at `commit`: worktree, untracked small files, a copy of the venv."""
-    tree, copy = paths(c)
+def prepare(c, commit, tree=None, copy=None):
+    """(Re)create the stage at `commit`: worktree, untracked small files, a copy of the venv
+    (`tree` and `copy` ""; staging.peek's: its own tree, no copy)."""
+    tree, copy = (tree, copy) if tree else paths(c)
     a = c.site.app
     r = run_script(c, script("runbook.ops", "stage.sh"), a.dir, tree, a.venv, copy, commit,
                    warn=True)
@@ -65,9 +68,22 @@ def prepare(c, commit):
                      recovery="nothing was changed; fix the cause, then rerun")
 
 
-def remove(c):
+def remove(c, tree=None, copy=None):
     """Remove the stage (its worktree registration too); nothing when there is none."""
-    tree, copy = paths(c)
+    tree, copy = (tree, copy) if tree else paths(c)
     a = c.site.app
     c.run(f"git -C {q(a.dir)} worktree remove --force {q(tree)} >/dev/null 2>&1 || "
-          f"rm -rf {q(tree)}; git -C {q(a.dir)} worktree prune; rm -rf {q(copy)}", hide=True)
+          f"rm -rf {q(tree)}; git -C {q(a.dir)} worktree prune"
+          + (f"; rm -rf {q(copy)}" if copy else ""), hide=True)
+
+
+@contextmanager
+def peek(c, commit):
+    """`c` seen with a worktree of `commit` beside the app and the LIVE venv, removed on exit:
+    what `--plan` reads the target's migrations with (nothing installed, the app untouched)."""
+    tree = c.site.app.dir + PEEK
+    prepare(c, commit, tree, "")
+    try:
+        yield _Staged(c, tree, c.site.app.venv)
+    finally:
+        remove(c, tree, "")

@@ -6,7 +6,8 @@ pending migrations with the destructive operations read from the target commit's
 files), then the SAME step list the run executes: where each step runs, its description and its
 main commands (`Step.about`, `Step.commands`), secrets masked. Nothing that changes the host
 runs and nothing is uploaded; the one write is `git fetch` of the remote's refs (the work tree
-is untouched), so the target commit can be read.
+is untouched), so the target commit can be read, and for migrate.lint a worktree of the target
+beside the app (`<app.dir>.plan`, read with the live venv, removed after: staging.peek).
 
 Invoke's own `--dry` only echoes commands and pretends each succeeded, so every check would
 "pass" (docs/BEHAVIOUR.md#invoke-dry-pretends-success): under `--dry` the composites print this plan instead.
@@ -14,14 +15,15 @@ Invoke's own `--dry` only echoes commands and pretends each succeeded, so every 
 import re
 from typing import Any, Sequence
 
-from runbook.django import guards, migrate
+from runbook.django import guards, lint, lint_step, migrate
 from runbook.django.app import head
 from runbook.engine import lock
 from runbook.engine import runner as steps_mod
+from runbook.engine.errors import DeployError
 from runbook.engine.history import cli_args
 from runbook.host import services
 from runbook.host.remote import q
-from runbook.ops import code_update, maintenance, preflight_facts
+from runbook.ops import code_update, maintenance, preflight_facts, staging
 from runbook.postgres import clusters, db
 
 OP_RE = re.compile(r"migrations\.(\w+)\(")
@@ -145,6 +147,41 @@ def migration_facts(c, commit, expect, allow_unguarded=False):
     return lines, ok, list(files)
 
 
+def lint_lines(c, read, window_of, accept=False):
+    """(lines, ok): migrate.lint for the plan. `read()` gives the plan's entries; `window_of(
+    entries, found)` whether they would run in a window (a Failed from it is a refusal). When
+    the entries cannot be read here (the target's code does not start with the live venv), the
+    plan says so and leaves it to the run, which lints in its own tree."""
+    try:
+        entries = [e for e in read() if not e["backwards"]]
+        if not entries:
+            return ["", "Migration lint: no pending migrations"], True
+        found, _rate = lint_step.findings(c, entries)
+    except DeployError as e:
+        return ["", f"Migration lint: not read here ({e}); the run lints after the code moves"], True
+    try:
+        window = window_of(entries, found)
+    except steps_mod.Failed as e:
+        return ["", "Migration lint:", f"  FAIL {e}"], False
+    budget = lint_step.budget(c)
+    lines = ["", f"Migration lint ({len(entries)} pending; squawk, this host's table sizes; "
+                 f"{'inside a maintenance window' if window else 'WITHOUT a window'}):"]
+    lines += ["       " + x for x in lint.render(found, budget, accept).splitlines()]
+    refused = lint.refusals(found, window, budget, accept)
+    if refused:
+        lines.append(f"  FAIL {lint_step.refusal(refused, window)}")
+    return lines, not refused
+
+
+def target_lint(c, commit, window_of, accept=False):
+    """lint_lines of the pending migrations of `commit`, read in a worktree of it beside the app
+    (staging.peek: the live venv, removed after)."""
+    def read():
+        with staging.peek(c, commit) as seen:
+            return migrate.plan(seen)
+    return lint_lines(c, read, window_of, accept)
+
+
 class Run(steps_mod.Run):
     """The runner of a composite that changes a host: its `--plan` runs the read-only host checks
     (lock, maintenance, services, the deployed commit) before listing the steps."""
@@ -187,4 +224,18 @@ class ConsolidateRun(Run):
         lines, ok, self.data.pending = migration_facts(
             self.c, self.data.target[1], self.args.get("expect"),
             self.args.get("allow_unguarded", False))
+        if self.data.pending:   # the migrations run inside the window
+            more, lint_ok = target_lint(self.c, self.data.target[1], lambda e, f: True,
+                                        self.args.get("accept_locks", False))
+            lines, ok = lines + more, ok and lint_ok
         return lines, ok
+
+
+class MigrateRun(Run):
+    """migrate.run: its plan also lints the pending migrations of the live tree, inside a window
+    when maintenance is on."""
+
+    def run_facts(self):
+        return lint_lines(self.c, lambda: migrate.plan(self.c),
+                          lambda e, f: maintenance.is_on(self.c),
+                          self.args.get("accept_locks", False))

@@ -22,6 +22,7 @@ from runbook.engine.scripts import script as load
 from runbook.engine.shell import q, sh
 from runbook.host import services
 from runbook.ops import backup, code_update, maintenance, staging, switch, switch_steps, verify_steps
+from runbook.runbooks import plan
 from runbook.runbooks.deploy import step_preflight, step_restart_in_window, target
 
 TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
@@ -207,11 +208,27 @@ def no_window_needed(c, run):
                           "can serve through the migrations)"])
 def step_maintenance_on(c, run):
     """Maintenance on; not when the new code is booted beside the app ([switch]) and the pending
-    migrations only add what the old code never names: then the release has no window at all."""
+    migrations only add what the old code never names, none locking a table for longer than
+    lock_budget_live (migrate.lint): then the release has no window at all."""
     why = no_window_needed(c, run)
     if why:
         return f"not needed: {why}"
     return maintenance.step_on(c, run)
+
+
+class ReleaseRun(plan.ConsolidateRun):
+    """deploy.release: its plan also reads the target commit and lints its pending migrations,
+    with or without a window as the run would decide (lint_window)."""
+
+    def run_facts(self):
+        commit = self.data.target[1]
+        if not plan.pending_files(self.c, commit):
+            return [], True
+
+        def window_of(entries, found):
+            self.data.plan = entries
+            return lint_window(self.c, self, found)
+        return plan.target_lint(self.c, commit, window_of, self.args.get("accept_locks", False))
 
 
 def recovery(c):

@@ -18,7 +18,7 @@ from runbook.runbooks.deploy import (
     step_restart,
 )
 from runbook.runbooks.plan import ConsolidateRun, Run
-from runbook.runbooks.release import check_tag_name, release_steps, tag_commit
+from runbook.runbooks.release import ReleaseRun, check_tag_name, release_steps, tag_commit
 from runbook.tasks.defaults import ACCEPT_LOCKS, ALLOW_UNGUARDED, DEFAULTS, flags
 
 
@@ -166,7 +166,7 @@ def release(c, ref="", allow_unguarded=False, accept_locks=False, no_window=Fals
         raise ConfigError(f"--no-window needs a [switch] table for {c.site.name} in the hosts "
                           "file (a second copy of the app to boot the new code in); without "
                           "one the app restarts in place, inside a maintenance window")
-    run = Run(c, "deploy.release", {"ref": ref, **flags(
+    run = ReleaseRun(c, "deploy.release", {"ref": ref, **flags(
         allow_unguarded=allow_unguarded, accept_locks=accept_locks, no_window=no_window)})
     run.execute(release_steps(c, ref or None))
     print(f"  backup: {run.data.backup}; rollback: "

@@ -14,7 +14,7 @@ from runbook.django.migrate import (
 from runbook.engine.runner import Step
 from runbook.host.connection import hosttask
 from runbook.ops import maintenance
-from runbook.runbooks.plan import Run
+from runbook.runbooks.plan import MigrateRun
 from runbook.tasks.defaults import ACCEPT_LOCKS, ALLOW_UNGUARDED, DEFAULTS, flags
 
 
@@ -64,7 +64,7 @@ def in_maintenance(c, run, found):
     "accept_locks": ACCEPT_LOCKS})
 def run_task(c, expect="", allow_unguarded=False, accept_locks=False):
     """Apply pending migrations in stages: non-destructive, invariants, then destructive (locked)."""
-    Run(c, "migrate.run", {"expect": expect, **flags(allow_unguarded=allow_unguarded,
+    MigrateRun(c, "migrate.run", {"expect": expect, **flags(allow_unguarded=allow_unguarded,
                                                      accept_locks=accept_locks)}).execute([
         Step("migrate.check", step_check(expect), changes_host=False),
         Step("migrate.lint", lint_step.step_lint(in_maintenance), changes_host=False),

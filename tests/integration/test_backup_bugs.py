@@ -62,8 +62,8 @@ def test_the_deploy_stops_at_a_failed_json_dump(home, sandbox, tmp_path, reset_s
         before = fingerprints(conn)
     r = fab("-H", "sandbox", "deploy.consolidate")
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "[2/13] backup.create FAILED" in r.stdout and "JSON dump all failed" in r.stdout
-    assert "[3/13]" not in r.stdout
+    assert "[2/14] backup.create FAILED" in r.stdout and "JSON dump all failed" in r.stdout
+    assert "[3/14]" not in r.stdout
     with db() as conn:
         assert fingerprints(conn) == before
 

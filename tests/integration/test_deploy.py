@@ -146,7 +146,7 @@ def test_d_noboot_stops_at_health_with_maintenance_on_then_recovers(sfab, db):
         before = fingerprints(conn)
     r = sfab("-H", "sandbox", "deploy.consolidate", "--no-json", "--ref", "v2-noboot")
     assert r.returncode == 1
-    assert "[10/13] restart FAILED" in r.stdout
+    assert "[11/14] restart FAILED" in r.stdout
     assert "did not answer 200" in r.stdout
     assert "maintenance is ON" in r.stdout
     status, body = http_status("/workshops/")
@@ -190,8 +190,8 @@ def test_e_deploy_refuses_to_continue_past_a_failed_backup(sfab, db):
                  env={"FABRIC_DEPLOY_LOCK_WAIT_TIMEOUT": "2"})
         locker.rollback()
     assert r.returncode == 1
-    assert "[2/13] backup.create FAILED" in r.stdout and "lock timeout" in r.stdout
-    assert "[3/13]" not in r.stdout
+    assert "[2/14] backup.create FAILED" in r.stdout and "lock timeout" in r.stdout
+    assert "[3/14]" not in r.stdout
     assert head() == head("v1")
     with db() as conn:
         assert fingerprints(conn) == before
@@ -212,8 +212,8 @@ def test_preflight_refuses_when_the_backup_disk_is_too_small(home, sandbox, tmp_
             'dir = "/srv/recorder/backups"': f'dir = "{tiny}"'}))
         r = fab("-H", "sandbox", "deploy.consolidate", "--no-json")
         assert r.returncode == 1
-        assert "[1/13] preflight FAILED: only 0.00 GB free" in r.stdout
-        assert "[2/13]" not in r.stdout and head() == head("v1")
+        assert "[1/14] preflight FAILED: only 0.00 GB free" in r.stdout
+        assert "[2/14]" not in r.stdout and head() == head("v1")
         assert not (tiny / "deploy.lock").exists()
     finally:
         subprocess.run(["umount", str(tiny)], check=False)

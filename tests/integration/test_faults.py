@@ -42,7 +42,7 @@ from tests.support.sandbox import (
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 STEPS = ["preflight", "backup.create", "verify.audit", "code update", "migrate.check",
-         "migrate.warm", "maintenance.on", "migrate.run", "verify.post", "restart", "maintenance.off",
+         "migrate.lint", "migrate.warm", "maintenance.on", "migrate.run", "verify.post", "restart", "maintenance.off",
          "verify.smoke", "verify.logs"]
 
 
@@ -66,7 +66,7 @@ def assert_stopped_at(r, step):
     out = r.stdout
     assert r.returncode != 0, out
     n = STEPS.index(step) + 1
-    assert f"[{n}/13] {step} FAILED" in out or f"[{n}/13] {step} ..." in out, out
+    assert f"[{n}/14] {step} FAILED" in out or f"[{n}/14] {step} ..." in out, out
     assert f"Stopped at checkpoint '{step}'" in out, out
     assert "Host state:" in out and "Recover with:" in out
     assert not locked(), "the deploy lock was left behind"
@@ -100,7 +100,7 @@ def wait_for_process(pattern, timeout=30):
 # --- faults --------------------------------------------------------------------------------
 def test_ssh_connection_cut_during_migrate(sfab, db):
     """The sshd child serving the session is killed while the migrations' `manage.py shell` runs
-    (the first Django process of step 7)."""
+    (the first Django process of step 9)."""
     with db() as conn:
         before = fingerprints(conn)
     killed = []
@@ -115,7 +115,7 @@ def test_ssh_connection_cut_during_migrate(sfab, db):
             killed.append(chain[pid][1])
 
     w = Watch(sfab, "-H", "sandbox", "deploy.consolidate", "--no-json")
-    w.when("[8/13] migrate.run ...", lambda: threading.Thread(target=cut).start()).start()
+    w.when("[9/14] migrate.run ...", lambda: threading.Thread(target=cut).start()).start()
     r = w.finish()
     assert killed, r.stdout
     assert_stopped_at(r, "migrate.run")
@@ -135,7 +135,7 @@ def test_sigint_at_each_step(sfab, db, step):
         before = fingerprints(conn)
     n = STEPS.index(step) + 1
     w = Watch(sfab, "-H", "sandbox", "deploy.consolidate", "--no-json")
-    w.when(f"[{n}/13] {step} ...", lambda: w.proc.send_signal(signal.SIGINT)).start()
+    w.when(f"[{n}/14] {step} ...", lambda: w.proc.send_signal(signal.SIGINT)).start()
     r = w.finish()
     assert w.fired
     out = r.stdout
@@ -176,13 +176,13 @@ def test_disk_full_while_backing_up(home, sandbox, tmp_path, reset_sandbox, db, 
                         "bs=1M", "count=64"], capture_output=True)
 
     w = Watch(fab, "-H", "sandbox", "deploy.consolidate", "--no-json")
-    w.when("[2/13] backup.create ...", fill).start()
+    w.when("[2/14] backup.create ...", fill).start()
     r = w.finish()
     out = r.stdout
     assert r.returncode != 0
-    assert "[2/13] backup.create FAILED" in out, out
+    assert "[2/14] backup.create FAILED" in out, out
     assert "Stopped at checkpoint 'backup.create'" in out and "Recover with:" in out
-    assert "[3/13]" not in out
+    assert "[3/14]" not in out
     assert not os.path.exists(f"{small_backup_dir}/deploy.lock")
     with db() as conn:
         assert fingerprints(conn) == before
@@ -238,7 +238,7 @@ def test_postgresql_stopped_during_migrate(sfab, db, pg_restarted):
         subprocess.run(["pg_ctlcluster", "14", "main", "stop", "-m", "immediate"], capture_output=True)
 
     w = Watch(sfab, "-H", "sandbox", "deploy.consolidate", "--no-json")
-    w.when("[8/13] migrate.run ...", lambda: threading.Thread(target=stop_pg).start()).start()
+    w.when("[9/14] migrate.run ...", lambda: threading.Thread(target=stop_pg).start()).start()
     r = w.finish()
     assert_stopped_at(r, "migrate.run")
     assert "maintenance is ON" in r.stdout

@@ -7,6 +7,7 @@ without a window is 0 s in these tests, so the index's estimate, whatever this m
 is over it: the decision is what is tested, the estimate's size is bench material.
 """
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -108,3 +109,23 @@ def test_a_renamed_column_is_refused_for_a_deploy_without_a_window(lfab, ldb):
     assert "--no-window" in rerun
     again = lfab(*shlex.split(rerun)[1:], hosts_file=False)
     assert again.returncode == 1 and "--no-window refused" in again.stdout + again.stderr
+
+
+def test_the_plan_shows_the_findings_and_the_refusal_and_changes_nothing(lfab, ldb):
+    before = applied(ldb)
+    r = lfab("-H", "sandbox-ledger", "deploy.release", "--ref", "v1.1-index", "--no-window",
+             "--plan")
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out
+    assert "Migration lint (2 pending; squawk, this host's table sizes; WITHOUT a window):" in out
+    assert "require-concurrent-index-creation on people_profile (3,001 rows, " in out
+    assert f"FAIL migration lint refused {INDEX} without a maintenance window" in out
+    assert "Verdict: a check FAILED above" in out
+    # read from a worktree of the target beside the app, gone afterwards; nothing else moved
+    assert not os.path.exists(APP + ".plan") and "app.plan" not in git("worktree", "list")
+    assert git("rev-parse", "HEAD") == tag("v1") and applied(ldb) == before
+
+    r = lfab("-H", "sandbox-ledger", "deploy.release", "--ref", "v1.1-index", "--plan")
+    assert "Migration lint (2 pending; squawk, this host's table sizes; inside a maintenance " \
+           "window):" in r.stdout, r.stdout + r.stderr
+    assert "Verdict: every check passed" in r.stdout

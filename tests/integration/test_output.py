@@ -15,8 +15,8 @@ pytestmark = pytest.mark.integration
 def test_quiet_prints_each_steps_result_and_the_summary_only(sfab):
     r = sfab("-H", "sandbox", "deploy.consolidate", "--no-json", "--quiet")
     assert r.returncode == 0, r.stdout + r.stderr
-    results = [x for x in r.stdout.splitlines() if re.match(r"^\[\d+/13\] ", x)]
-    assert len(results) == 13 and all(" ok (" in x for x in results), r.stdout
+    results = [x for x in r.stdout.splitlines() if re.match(r"^\[\d+/14\] ", x)]
+    assert len(results) == 14 and all(" ok (" in x for x in results), r.stdout
     assert "Summary of deploy.consolidate" in r.stdout and "downtime (maintenance ON->OFF)" in r.stdout
     for detail in ("preflight ...", "Applying accounts.0014", "invariant ok", "users: 10001"):
         assert detail not in r.stdout        # shown without --quiet

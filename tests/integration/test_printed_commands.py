@@ -29,7 +29,7 @@ def test_recovery_printed_after_the_code_update_runs_verbatim(home, sandbox, tmp
     with db() as conn:
         before = fingerprints(conn)
     r = fab("-H", "sandbox", "deploy.consolidate", "--no-json", "--ref", "v2-noboot")
-    assert r.returncode == 1 and "[10/13] restart FAILED" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 1 and "[11/14] restart FAILED" in r.stdout, r.stdout + r.stderr
     assert http_get(SITE + "/workshops/")[0] == 503
     rec = r.stdout.split("Recover with:", 1)[1]
     lines = [x.strip() for x in rec.splitlines() if x.strip().startswith("fab -H")]

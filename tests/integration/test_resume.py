@@ -59,7 +59,7 @@ def test_resume_after_a_fixed_fault_ends_like_a_clean_run(sfab, db, sudoers, res
     w = Watch(sfab, "-H", "sandbox", "deploy.consolidate", "--no-json")
     failed = w.when("migrate.run ...", break_sudo).start().finish()
     assert w.fired and failed.returncode == 5, failed.stdout
-    assert "[10/13] restart FAILED" in failed.stdout and "sudo refused" in failed.stdout
+    assert "[11/14] restart FAILED" in failed.stdout and "sudo refused" in failed.stdout
     first = re.search(r"\(run (\S+)\)", failed.stdout).group(1)
     assert backups() == [first] and not locked()
     assert status()[0] == 503                      # left in maintenance, migrated, not restarted
@@ -74,7 +74,7 @@ def test_resume_after_a_fixed_fault_ends_like_a_clean_run(sfab, db, sudoers, res
     assert "verify.audit kept" in out and "read back from" in out
     assert "migrate.check ok" in out and "no pending migrations" in out
     assert "maintenance.on ok" in out and "already ON" in out
-    assert "[10/13] restart ok" in out and "[13/13] verify.logs ok" in out
+    assert "[11/14] restart ok" in out and "[14/14] verify.logs ok" in out
     assert re.search(r"downtime \(maintenance ON->OFF\): \d+\.\d+s", out)
 
     # like a clean run: the code, the data, the site; one backup, the first run's

@@ -14,6 +14,7 @@ from runbook.engine.fleet import Fleet
 from runbook.postgres import clusters
 from runbook.runbooks import plan
 from runbook.runbooks.pg_upgrade import run_steps
+from runbook.runbooks.release import ReleaseRun
 from runbook.tasks import backup, deploy, migrate, pg_upgrade, rollback, verify
 from tests.support.host import FakeHost
 from tests.support.sites import make_site
@@ -95,7 +96,7 @@ def planned(monkeypatch):
         raise PlanShown()
 
     monkeypatch.setattr(runner.Run, "execute", execute)
-    for cls in (plan.Run, plan.ConsolidateRun, plan.UpgradeRun):
+    for cls in (plan.Run, plan.ConsolidateRun, plan.UpgradeRun, plan.MigrateRun, ReleaseRun):
         monkeypatch.setattr(cls, "host_facts", lambda self, m: [])
         monkeypatch.setattr(cls, "run_facts", lambda self: ([], True))
     return seen
