@@ -20,6 +20,9 @@ RED_FLAGS = [r"Traceback \(most recent call last\)", r"\w*Error\b", r"\w*Excepti
 # sessions hold locks, and outside it every request queues behind a migration waiting for ACCESS
 # EXCLUSIVE, so a longer wait is a longer outage.
 LOCK_TIMEOUT = "3s"
+# migrate.lint's budgets (django/lint.py): seconds a migration's lock may hold inside the
+# maintenance window (the window grows by it), and without one (requests queue behind it).
+LOCK_BUDGET, LOCK_BUDGET_LIVE = 5.0, 0.5
 SMOKE_KEYS = {"name", "method", "path", "status", "json", "headers", "json_keys", "contains",
               "capture"}
 
@@ -59,6 +62,8 @@ class Project:
     check_fail_level: str = "WARNING"
     check_silence: list = field(default_factory=list)
     lock_timeout: str = LOCK_TIMEOUT   # [migrations] lock_timeout; "0": not set
+    lock_budget: float = LOCK_BUDGET             # [migrations] lock_budget: inside the window
+    lock_budget_live: float = LOCK_BUDGET_LIVE   # [migrations] lock_budget_live: without one
 
 
 SOAK_DEFAULTS = {"max_error_rate": 1.0,   # percent of 5xx responses (the plan's red flag)
@@ -112,7 +117,7 @@ def _checks(path, raw, key, need_expect):
 
 
 MIGRATION_KEYS = ("expect", "drops", "files", "unguarded_ok", "red_flags", "no_writes_ok",
-                  "lock_timeout")
+                  "lock_timeout", "lock_budget", "lock_budget_live")
 DURATION = re.compile(r"^(\d+(?:\.\d+)?) ?(us|ms|s|min|h|d)$")   # PostgreSQL's time units
 DURATION_MS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
 
@@ -132,6 +137,13 @@ def lock_timeout(path, value):
     return value
 
 
+def _seconds(path, mig, key, default):
+    """[migrations] KEY as seconds >= 0, or a one-line ConfigError."""
+    value = mig.get(key, default)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+        _fail(path, f"migrations.{key}", f"{value!r} is not a number of seconds >= 0",
+              f"write {key} = {default:g}")
+    return float(value)
 
 
 def _strings(path, table, key):
@@ -174,6 +186,8 @@ def load(path):
         check_fail_level=fail_level,
         check_silence=silence,
         lock_timeout=lock_timeout(path, mig.get("lock_timeout", LOCK_TIMEOUT)),
+        lock_budget=_seconds(path, mig, "lock_budget", LOCK_BUDGET),
+        lock_budget_live=_seconds(path, mig, "lock_budget_live", LOCK_BUDGET_LIVE),
     )
 
 

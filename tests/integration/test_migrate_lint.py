@@ -129,3 +129,21 @@ def test_the_plan_shows_the_findings_and_the_refusal_and_changes_nothing(lfab, l
     assert "Migration lint (2 pending; squawk, this host's table sizes; inside a maintenance " \
            "window):" in r.stdout, r.stdout + r.stderr
     assert "Verdict: every check passed" in r.stdout
+
+
+def test_a_lock_over_the_window_budget_is_refused_unless_consented(lfab, ldb, tmp_path):
+    project = tmp_path / "deploy.toml"
+    project.write_text(project.read_text().replace("[migrations]\n",
+                                                   "[migrations]\nlock_budget = 0\n", 1))
+    r = lfab("-H", "sandbox-ledger", "deploy.release", "--ref", "v1.1-index")
+    said = r.stdout + r.stderr
+    assert r.returncode == 1, said
+    assert f"migration lint refused {INDEX} inside the window: require-concurrent-index-creation" \
+           " on people_profile, ~" in said
+    assert "or consent with --accept-locks (nothing was migrated)" in said
+    assert git("rev-parse", "HEAD") == tag("v1") and INDEX not in applied(ldb)
+
+    r = lfab("-H", "sandbox-ledger", "deploy.release", "--ref", "v1.1-index", "--accept-locks")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "over the 0s budget, accepted (--accept-locks)" in r.stdout
+    assert INDEX in applied(ldb) and "people_prof_display_idx" in indexes(ldb)
