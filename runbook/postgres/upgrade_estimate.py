@@ -7,8 +7,11 @@
 2. Else a probe the check times itself: one fingerprint pass of every database (the window
    holds two), initdb + `pg_upgrade --check` against a scratch target (link's pg_upgradecluster
    does initdb, the same checks, then carries the schema over and stops and starts the servers:
-   LINK_FIXED + LINK_PER_CHECK x that), plus the app's stop and start as the journal last
-   recorded them. Copy and dump add the data at default rates (no probe copies the data).
+   LINK_FIXED + LINK_PER_CHECK x that), plus the workers' stop and the app's reload as the
+   journal last recorded them. Copy and dump add the data at default rates (no probe copies the
+   data).
+A run whose window lacks one of WINDOW_NOW's steps was made by an older version of the tool (it
+stopped and started the app in the window, say): no measure of today's window.
 """
 import re
 import time
@@ -23,7 +26,9 @@ SIZE_RE = re.compile(r"databases, ([\d.]+) MB")   # pg_upgrade.run's preflight l
 # --check: fitted on the sandbox's runs (bench/pg_upgrade.py --part window), 2 cores
 LINK_FIXED, LINK_PER_CHECK = 4.0, 2.0
 OWN_STEPS = 1.0           # maintenance, new cluster, configuration, smoke: seconds
-APP_DEFAULT = 5.0         # the app's stop + start when the journal has neither
+APP_STEPS = ("stop workers", "reload app")   # the app's part of the window
+APP_DEFAULT = 1.5         # their seconds when the journal has neither
+WINDOW_NOW = APP_STEPS    # steps every window of the tool as it is now holds (pg_upgrade.py)
 RATE = {"dump": 25e6, "copy": 150e6}   # bytes per second: defaults, not measured
 
 
@@ -86,21 +91,21 @@ def last_run(recs, method):
         size = next((SIZE_RE.search(st.get("detail", "")) for st in run["steps"]
                      if st.get("step") == "preflight"), None)
         steps = window(run["steps"])
-        if size and steps:
+        if size and steps and all(n in steps for n in WINDOW_NOW):
             found = (run_id, steps, float(size[1]) * 1e6)
     return found
 
 
 def app_seconds(recs):
-    """(seconds, where from) the app's stop + start last took: the journal's last `stop app` and
-    `start app` steps, else APP_DEFAULT (a deploy's `restart` is no measure: with [switch] the
-    app never stops)."""
+    """(seconds, where from) the app's part of the window last took: the journal's last
+    APP_STEPS, else APP_DEFAULT (a deploy's `restart` is no measure: with [switch] the app never
+    stops)."""
     last = {}
     for rec in recs:
         if rec.get("kind") == "step" and rec.get("outcome") == "ok":
             last[rec.get("step")] = float(rec.get("duration") or 0)
-    if "stop app" in last and "start app" in last:
-        return last["stop app"] + last["start app"], "as the journal's last stop/start app"
+    if all(n in last for n in APP_STEPS):
+        return sum(last[n] for n in APP_STEPS), "as the journal's last " + " + ".join(APP_STEPS)
     return APP_DEFAULT, "assumed: none in the journal yet"
 
 
@@ -120,8 +125,8 @@ def from_probe(probe, size, method, app):
     if method != "link":
         seconds += size / RATE[method] * (2 if method == "dump" else 1)
     return seconds, (f"from a probe: fingerprint pass {probe.fingerprint:.1f}s x 2, initdb + "
-                     f"pg_upgrade --check {probe.check:.1f}s x {LINK_PER_CHECK:g} + {LINK_FIXED:g}s, app stop+start "
-                     f"{app_s:.1f}s {app_from}"
+                     f"pg_upgrade --check {probe.check:.1f}s x {LINK_PER_CHECK:g} + {LINK_FIXED:g}s, workers stop "
+                     f"+ app reload {app_s:.1f}s {app_from}"
                      + ("" if method == "link" else f", data at a default {RATE[method] / 1e6:.0f} MB/s"))
 
 

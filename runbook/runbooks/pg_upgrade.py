@@ -6,11 +6,12 @@
     fab -H staging pg_upgrade.cleanup     (after a rollback: back up and drop the kept new cluster)
 
 `run` takes the lock, backs up every database (verified; `link` also drills the restore), turns
-maintenance on, stops the app, fingerprints every table, upgrades with Debian's `pg_upgradecluster`
-(the new cluster takes the app's port, the old one is kept, stopped:
-docs/BEHAVIOUR.md#pg-upgradecluster), runs pg_upgrade's extension updates, proves every table's
-fingerprint unchanged, starts the app, runs the smoke contract and turns maintenance off; the
-planner statistics (`vacuumdb --analyze-in-stages`) are rebuilt after that, the app serving. What it did is kept in
+maintenance on, stops the workers (the app keeps running: pg_upgrade_app.py), fingerprints every
+table, upgrades with Debian's `pg_upgradecluster` (the new cluster takes the app's port, the old
+one is kept, stopped: docs/BEHAVIOUR.md#pg-upgradecluster), runs pg_upgrade's extension updates,
+proves every table's fingerprint unchanged, reloads the app (fresh connections), runs the smoke
+contract and turns maintenance off; the workers start and the planner statistics
+(`vacuumdb --analyze-in-stages`) are rebuilt after that, the app serving. What it did is kept in
 `<backup.dir>/pg_upgrade.json` for `rollback`: back to the kept old cluster (dump/copy), or the
 verified backup restored into a fresh old-version cluster (link: the old data files are no longer
 usable once the new cluster started: docs/BEHAVIOUR.md#pg-upgrade-link-no-way-back). The new
@@ -34,7 +35,7 @@ from runbook.host.remote import atomic_write, run_script, sudo
 from runbook.ops import backup, maintenance, verify_steps
 from runbook.postgres import clusters, db, upgrade_check
 from runbook.postgres.upgrade_check import state_path
-from runbook.runbooks.rollback import step_start_app, step_stop_app
+from runbook.runbooks.pg_upgrade_app import start_workers_shown, step_reload_app, step_start_workers, step_stop_workers
 
 
 # --- the state file --------------------------------------------------------------------------
@@ -319,9 +320,10 @@ def run_steps(c, to, method, drop_empty_target):
     def rec(run):
         if "cluster" in run.state:
             return fab(c, "pg_upgrade.rollback", yes=True)
-        if "maintenance" in run.state or "app" in run.state:
-            return (f"the database was not touched; start the app and turn maintenance off: "
-                    f"{fab(c, 'pg_upgrade.rollback', yes=True)}")
+        if "maintenance" in run.state or "workers" in run.state:
+            workers = f"start the workers ({start_workers_shown(c)}), " if "workers" in run.state else ""
+            return (f"the database was not touched and the app runs; {workers}turn maintenance "
+                    f"off: {fab(c, 'maintenance.off')}")
         return "nothing was changed; fix the cause and rerun"
 
     steps = [Step("preflight", step_preflight(to, method, drop_empty_target), recovery=rec,
@@ -332,7 +334,7 @@ def run_steps(c, to, method, drop_empty_target):
         steps.append(Step("backup drill (link has no way back but the backup)", step_drill,
                           recovery=rec))
     steps += [Step("maintenance.on", maintenance.step_on, recovery=rec),
-              Step("stop app", step_stop_app, recovery=rec),
+              Step("stop workers", step_stop_workers, recovery=rec),
               Step("fingerprint before", step_fingerprint_before, recovery=rec)]
     if drop_empty_target:
         steps.append(Step("drop empty target cluster", step_drop_empty_target, recovery=rec))
@@ -341,10 +343,13 @@ def run_steps(c, to, method, drop_empty_target):
               Step("configuration carried over", step_config, recovery=rec),
               Step("extension updates", step_extensions, recovery=rec),
               Step("fingerprint after == before", step_fingerprint_after, recovery=rec),
-              Step("start app", step_start_app, recovery=rec),
+              Step("reload app", step_reload_app, recovery=rec),
               Step("smoke contract", step_smoke, recovery=rec),
               Step("maintenance.off", maintenance.step_off, recovery=rec),
               Step("record", step_done, recovery=rec),
+              Step("start workers", step_start_workers,
+                   recovery=lambda run: "the upgrade is done and the app serves; start the "
+                                        f"workers on {c.site.name}: {start_workers_shown(c)}"),
               Step("analyze (the app serving)", step_analyze,
                    recovery=lambda run: "the upgrade is done and the app serves; the planner "
                                         f"statistics may be partial: run {analyze_shown(c, run)}")]

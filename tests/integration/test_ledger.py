@@ -49,6 +49,11 @@ def supervisor(name):
     return out.split()[1] if len(out.split()) > 1 else out
 
 
+def supervisor_pid(name):
+    return subprocess.run(["supervisorctl", "pid", name], capture_output=True,
+                          text=True).stdout.strip()
+
+
 def table_exists(conn, name):
     return rows(conn, f"SELECT count(*) FROM information_schema.tables WHERE table_name = '{name}'"
                 )[0][0] == 1
@@ -164,7 +169,8 @@ SMOKE_WRITES = {"people_apitoken", "people_profile"}
 
 def test_pg_upgrade_link_then_rollback(lfab, ldb):
     """A PostgreSQL 14 -> 15 link upgrade and its rollback with ledger's shapes (health headers,
-    a preloaded gunicorn restarted, its worker stopped around it): the data comes back equal."""
+    a preloaded gunicorn reloaded, not restarted, by the upgrade; its worker stopped around it):
+    the data comes back equal."""
     def state():
         with ldb() as conn:
             version = rows(conn, "SHOW server_version")[0][0]
@@ -174,8 +180,10 @@ def test_pg_upgrade_link_then_rollback(lfab, ldb):
 
     version, data, smoke_rows = state()
     assert version.startswith("14.")
+    master = supervisor_pid("ledger")
     r = lfab("-H", "sandbox-ledger", "pg_upgrade.run", "--to", "15", "--method", "link", "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
+    assert master.isdigit() and supervisor_pid("ledger") == master   # reloaded in place
     now, upgraded, _ = state()
     assert now.startswith("15.") and upgraded == data
     assert request("/health/")[0] == 200 and supervisor("ledger-worker") == "RUNNING"

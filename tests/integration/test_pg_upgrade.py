@@ -63,12 +63,32 @@ def smoke_contract(secrets):
     assert status == 200 and data["slackId"] == "U_TEST_CONTRACT"
 
 
+def gunicorn(program="recorder"):
+    """(master pid, {its worker pids}) of a supervisor program."""
+    pid = subprocess.run(["supervisorctl", "pid", program], capture_output=True,
+                         text=True).stdout.strip()
+    kids = subprocess.run(["pgrep", "-P", pid], capture_output=True, text=True).stdout.split()
+    return pid, set(kids)
+
+
+def supervisor(name):
+    out = subprocess.run(["supervisorctl", "status", name], capture_output=True, text=True).stdout
+    return out.split()[1] if len(out.split()) > 1 else out
+
+
 @pytest.mark.parametrize("method", ["dump", "copy", "link"])
 def test_upgrade_each_method(sfab, db, secrets, method):
     assert version(db).startswith("14.")
     smoke_contract(secrets)
+    master, workers = gunicorn()
     r = sfab("-H", "sandbox", "pg_upgrade.run", "--to", "15", "--method", method, "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
+    # the app was never stopped, only reloaded: the same master, none of its old workers left
+    # (they held connections to the old cluster); its worker program stopped and started again
+    now, fresh = gunicorn()
+    assert master.isdigit() and now == master and workers and fresh and not workers & fresh
+    assert supervisor("recorder-worker") == "RUNNING"
+    assert "] stop workers ok" in r.stdout and "] reload app ok" in r.stdout
     assert version(db).startswith("15.")
     assert ("15", "main", "5432", "online") in clusters()
     old = [k for k in clusters() if k[:2] == ("14", "main")]   # (not the bench's 14/benchsrc)

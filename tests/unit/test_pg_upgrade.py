@@ -117,9 +117,12 @@ def journal(run, method, size_mb, steps, outcome="ok"):
     return recs + [{"kind": "run", "event": "end", "run": run, "outcome": outcome}]
 
 
-WINDOW = [("backup.create", 9), ("maintenance.on", 0.2), ("stop app", 1), ("fingerprint before", 2),
+WINDOW = [("backup.create", 9), ("maintenance.on", 0.2), ("stop workers", 1), ("fingerprint before", 2),
           ("pg_upgradecluster (link)", 8), ("analyze", 5), ("fingerprint after == before", 2),
-          ("start app", 4), ("maintenance.off", 0.1), ("record", 0), ("analyze (the app serving)", 6)]
+          ("reload app", 4), ("maintenance.off", 0.1), ("record", 0), ("analyze (the app serving)", 6)]
+# a run of the tool before the app stayed up: it stopped and started the app in the window
+OLD_WINDOW = [(n.replace("stop workers", "stop app").replace("reload app", "start app"), d)
+              for n, d in WINDOW]
 
 
 @pytest.mark.parametrize("recs, method, size, seconds, says", [
@@ -131,8 +134,11 @@ WINDOW = [("backup.create", 9), ("maintenance.on", 0.2), ("stop app", 1), ("fing
     (journal("r1", "copy", 100, [(n.replace("link", "copy"), d) for n, d in WINDOW]), "copy",
      200e6, 17.3 + 12, "fingerprints and upgrade scaled"),
     # the last ok run of that method wins
-    (journal("r1", "link", 100, WINDOW) + journal("r2", "link", 100, WINDOW[:3] + WINDOW[-3:]),
-     "link", 100e6, 1.3, "run r2"),
+    (journal("r1", "link", 100, WINDOW) + journal("r2", "link", 100, WINDOW[:3] + WINDOW[-4:]),
+     "link", 100e6, 5.3, "run r2"),
+    # ... unless an older tool made it (its window had other steps)
+    (journal("r1", "link", 100, WINDOW) + journal("r2", "link", 100, OLD_WINDOW), "link", 100e6,
+     17.3, "run r1"),
     (journal("r1", "link", 100, WINDOW) + journal("r2", "link", 100, WINDOW[:3], "failed"),
      "link", 100e6, 17.3, "run r1"),
 ])
@@ -148,10 +154,17 @@ def test_the_estimate_comes_from_the_last_run_of_the_method(recs, method, size, 
     # a deploy's restart is no measure of a stop and a start (with [switch] nothing stops)
     ([{"kind": "step", "step": "restart", "outcome": "ok", "duration": 0.2}],
      upgrade_estimate.APP_DEFAULT, "assumed"),
+    ([{"kind": "step", "step": "stop workers", "outcome": "ok", "duration": 1},
+      {"kind": "step", "step": "reload app", "outcome": "ok", "duration": 2}], 3,
+     "stop workers + reload app"),
+    # a rollback's (or an older upgrade's) stop and start of the app is no measure of a reload
     ([{"kind": "step", "step": "stop app", "outcome": "ok", "duration": 1},
-      {"kind": "step", "step": "start app", "outcome": "ok", "duration": 2}], 3, "stop/start app"),
+      {"kind": "step", "step": "start app", "outcome": "ok", "duration": 2}],
+     upgrade_estimate.APP_DEFAULT, "assumed"),
     # another method's run is no measure of this one: the probe
-    (journal("r1", "dump", 100, WINDOW), 5.0, "stop/start app"),
+    (journal("r1", "dump", 100, WINDOW), 5.0, "stop workers + reload app"),
+    # nor an older tool's run of this method
+    (journal("r1", "link", 100, OLD_WINDOW), upgrade_estimate.APP_DEFAULT, "assumed"),
 ])
 def test_without_a_run_of_the_method_the_estimate_comes_from_the_probe(recs, app, says):
     probe = upgrade_estimate.Probe(None)
@@ -167,4 +180,17 @@ def test_statistics_are_rebuilt_after_the_window_the_extensions_inside_it(method
     names = [s.name for s in run_steps(None, "15", method, False)]
     assert names.index("maintenance.off") < names.index("analyze (the app serving)") == len(names) - 1
     assert names.index("pg_upgradecluster (" + method + ")") < names.index("extension updates") \
-        < names.index("start app")
+        < names.index("reload app")
+
+
+@pytest.mark.parametrize("method", upgrade_check.METHODS)
+def test_the_app_keeps_running_only_the_workers_stop_outside_the_window(method):
+    names = [s.name for s in run_steps(None, "15", method, False)]
+    assert "stop app" not in names and "start app" not in names
+    assert names.index("maintenance.on") < names.index("stop workers") \
+        < names.index("fingerprint before")
+    assert names.index("fingerprint after == before") < names.index("reload app") \
+        < names.index("smoke contract") < names.index("maintenance.off") < names.index("start workers")
+    # the estimate trusts only runs whose window holds what the window holds now
+    window = names[names.index("maintenance.on"):names.index("maintenance.off") + 1]
+    assert set(upgrade_estimate.WINDOW_NOW) <= set(window)
