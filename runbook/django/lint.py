@@ -12,39 +12,37 @@ from dataclasses import asdict, dataclass
 
 LOCK, OLD_CODE, BRIEF = "lock", "old-code", "brief"
 
-# rule: (kind, what it holds, size it grows with: "heap" | "total" | None, the safer pattern)
+# rule: (kind, what it holds, the work its time grows with: table_facts.Rates.WORK or None,
+# the safer pattern)
 RULES = {
     "require-concurrent-index-creation": (
-        LOCK, "blocks writes while the index builds", "heap",
+        LOCK, "blocks writes while the index builds", "index",
         "AddIndexConcurrently (django.contrib.postgres.operations) in a migration with "
         "atomic = False"),
     "disallowed-unique-constraint": (
-        LOCK, "ACCESS EXCLUSIVE (reads and writes) while the unique index builds", "heap",
+        LOCK, "ACCESS EXCLUSIVE (reads and writes) while the unique index builds", "index",
         "a unique index built CONCURRENTLY, then ADD CONSTRAINT ... UNIQUE USING INDEX"),
     "constraint-missing-not-valid": (
-        LOCK, "blocks writes while the table is scanned", "heap",
+        LOCK, "blocks writes while the table is scanned", "scan",
         "the constraint added NOT VALID (AddConstraintNotValid), then ValidateConstraint in a "
         "later migration"),
     "adding-foreign-key-constraint": (
-        LOCK, "SHARE ROW EXCLUSIVE (writes) on both tables while the table is scanned", "heap",
+        LOCK, "SHARE ROW EXCLUSIVE (writes) on both tables while the table is scanned", "scan",
         "the foreign key added NOT VALID, then VALIDATE CONSTRAINT in a later migration"),
     "adding-not-nullable-field": (
-        LOCK, "ACCESS EXCLUSIVE (reads and writes) while the table is scanned", "heap",
+        LOCK, "ACCESS EXCLUSIVE (reads and writes) while the table is scanned", "scan",
         "a CHECK (col IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT, then SET NOT NULL (cheap "
         "from PostgreSQL 12)"),
     "changing-column-type": (
-        LOCK, "ACCESS EXCLUSIVE (reads and writes) while the table is rewritten", "total",
+        LOCK, "ACCESS EXCLUSIVE (reads and writes) while the table is rewritten", "rewrite",
         "a new column, backfilled in batches, read by the code, then the old one dropped"),
     "adding-field-with-default": (
         LOCK, "ACCESS EXCLUSIVE (reads and writes) while the table is rewritten (a volatile "
-              "default)", "total",
+              "default)", "rewrite",
         "the column added nullable without a default, backfilled in batches, then the default "
         "set"),
     "adding-serial-primary-key-field": (
-        LOCK, "ACCESS EXCLUSIVE while the table is rewritten and indexed", "total",
-        "a unique index built CONCURRENTLY, then ADD PRIMARY KEY USING INDEX"),
-    "adding-primary-key-constraint": (
-        LOCK, "ACCESS EXCLUSIVE while the primary key's index builds", "heap",
+        LOCK, "ACCESS EXCLUSIVE while the primary key's index builds", "index",
         "a unique index built CONCURRENTLY, then ADD PRIMARY KEY USING INDEX"),
     "require-concurrent-index-deletion": (
         BRIEF, "ACCESS EXCLUSIVE, briefly (lock_timeout bounds the wait)", None,
@@ -76,31 +74,65 @@ IGNORED = ("prefer-robust-stmts", "prefer-bigint-over-int", "prefer-bigint-over-
            "require-lock-timeout", "require-statement-timeout", "require-timeout-settings",
            "transaction-nesting")
 
-TABLE_RE = re.compile(r'^\s*(?:ALTER\s+TABLE(?:\s+IF\s+EXISTS)?(?:\s+ONLY)?|DROP\s+TABLE'
-                      r'(?:\s+IF\s+EXISTS)?|CREATE\s+(?:UNIQUE\s+)?INDEX\b.*?\bON(?:\s+ONLY)?|'
-                      r'DROP\s+INDEX(?:\s+CONCURRENTLY)?(?:\s+IF\s+EXISTS)?)\s+'
-                      r'("(?:[^"]|"")+"|[\w.]+)', re.I | re.S)
+UNREAD = "not linted"   # squawk could not parse it, or Django could not write its SQL
+# Where a second rule on the same statement says it better (its safer pattern applies).
+SUPERSEDES = {"constraint-missing-not-valid": ("disallowed-unique-constraint",
+                                               "adding-serial-primary-key-field",
+                                               "adding-foreign-key-constraint")}
+
+NAME = r'(?:"(?:[^"]|"")+"|[\w$]+)'
+TABLE_RE = re.compile(rf'(?<![\w"])(?:ALTER\s+TABLE(?:\s+IF\s+EXISTS)?(?:\s+ONLY)?|DROP\s+TABLE'
+                      rf'(?:\s+IF\s+EXISTS)?|CREATE\s+(?:UNIQUE\s+)?INDEX(?:\s+CONCURRENTLY)?'
+                      rf'(?:\s+IF\s+NOT\s+EXISTS)?(?:\s+(?!ON\b){NAME})?\s+ON(?:\s+ONLY)?|'
+                      rf'DROP\s+INDEX(?:\s+CONCURRENTLY)?(?:\s+IF\s+EXISTS)?)\s+'
+                      rf'({NAME}(?:\s*\.\s*{NAME})*)', re.I)
+PART_RE = re.compile(NAME)
 
 
-def table_of(statement):
-    """The table a statement locks (for DROP INDEX: the index's name), unquoted, or ""."""
-    m = TABLE_RE.match(statement)
-    if not m:
+def unquote(name):
+    """An identifier as PostgreSQL folds it: quoted kept, unquoted lower-cased."""
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()
+
+
+def table_of(statement, offset=None):
+    """The table a statement locks (for DROP INDEX: the index's name), schema left out, or "".
+    `offset`: in a text holding several statements, the one that starts last at or before it."""
+    found = [m for m in TABLE_RE.finditer(statement) if offset is None or m.start() <= offset]
+    if not found:
         return ""
-    name = m.group(1)
-    return name[1:-1].replace('""', '"') if name.startswith('"') else name.split(".")[-1]
+    return unquote(PART_RE.findall(found[0 if offset is None else -1].group(1))[-1])
+
+
+def tables_in(statements):
+    """Every table the statements lock (their facts are read in one query)."""
+    return {unquote(PART_RE.findall(m.group(1))[-1]) for s in statements
+            for m in TABLE_RE.finditer(s)}
+
+
+def layout(statements):
+    """(the file's text, the 0-based line each statement starts on): the statements as Django
+    wrote them, each ended by ";" on a line of its own start (squawk reports lines)."""
+    text, starts, line = "", [], 0
+    for st in statements:
+        body = st.strip().rstrip(";").strip() + ";\n"
+        starts.append(line)
+        text += body
+        line += body.count("\n")
+    return text, starts
+
+
+def locate(statements, starts, line, column):
+    """(the statement a finding at `line`/`column` is in, the offset in it)."""
+    i = max((k for k, s in enumerate(starts) if s <= line), default=0)
+    lines = statements[i].strip().split("\n") if statements else [""]
+    offset = sum(len(x) + 1 for x in lines[:line - starts[i]]) + column
+    return (statements[i] if statements else ""), offset
 
 
 def files(entries):
-    """[(file name, migration, [statements])]: one file per pending migration, one statement
-    per line (squawk reports 0-based lines), so a finding maps back to its statement."""
-    out = []
-    for i, e in enumerate(entries):
-        if e.get("backwards"):
-            continue
-        out.append((f"{i:04d}.sql", e["migration"],
-                    [" ".join(s.split()) for s in e.get("sql") or []]))
-    return out
+    """[(file name, migration, [statements])]: one file per pending migration (forwards)."""
+    return [(f"{i:04d}.sql", e["migration"], list(e.get("sql") or []))
+            for i, e in enumerate(entries) if not e.get("backwards")]
 
 
 @dataclass
@@ -108,22 +140,24 @@ class Finding:
     migration: str
     statement: str
     rule: str
-    kind: str            # LOCK, OLD_CODE, BRIEF, or "note"
+    kind: str            # LOCK, OLD_CODE, BRIEF, UNREAD or "note"
     what: str            # what it holds / breaks
     safer: str
     table: str = ""
     rows: int = 0
-    size: int = 0        # bytes the time grows with (0: a new or empty table)
+    size: int = 0        # bytes of the table's heap (0: a new or empty table)
     seconds: float = 0.0   # the estimated lock time (LOCK only), unrounded: any is over 0
+    held: float = 0.0      # the migration's locks together: an atomic one holds all to COMMIT
 
     def as_dict(self):
         return asdict(self)
 
 
-def findings(raw, index, facts, rate):
+def findings(raw, index, facts, rates, atomic=()):
     """Findings from squawk's JSON `raw` (its list of dicts), `index` {file name: (migration,
-    statements)}, table `facts` {table: (rows, heap bytes, total bytes)} and the host's
-    measured `rate` (bytes per second a rewrite or index build goes through)."""
+    statements)}, table `facts` {table: (rows, heap bytes, total bytes, indexes)}, the host's
+    measured `rates` (table_facts.Rates; None: unknown, so a lock on a table with data is
+    unbounded) and the `atomic` migrations (their locks are held together)."""
     out, seen = [], set()
     for f in raw:
         rule = f.get("rule_name", "")
@@ -131,26 +165,49 @@ def findings(raw, index, facts, rate):
         if rule in IGNORED or name not in index:
             continue
         migration, statements = index[name]
-        line = int(f.get("line") or 0)
-        statement = statements[line] if 0 <= line < len(statements) else ""
+        statement, offset = locate(statements, layout(statements)[1], int(f.get("line") or 0),
+                                   int(f.get("column") or 0))
         if (migration, statement, rule) in seen:
             continue
         seen.add((migration, statement, rule))
-        kind, what, grows, safer = RULES.get(rule, ("note", f.get("message", ""), None,
-                                                    f.get("help") or ""))
-        table = table_of(statement)
-        rows, heap, total = facts.get(table, (0, 0, 0))
-        size = {"heap": heap, "total": total}.get(grows or "", 0)
-        seconds = size / rate if kind == LOCK and rate > 0 else 0.0
-        out.append(Finding(migration, statement, rule, kind, what, safer, table, rows, size,
-                           seconds))
+        if rule == "syntax-error":
+            kind, what, grows, safer = UNREAD, f"squawk could not parse it: {f.get('message')}", \
+                None, "run it inside a maintenance window"
+        else:
+            kind, what, grows, safer = RULES.get(rule, ("note", f.get("message", ""), None,
+                                                        f.get("help") or ""))
+        table = table_of(statement, offset)
+        rows, heap, _total, indexes = facts.get(table, (0, 0, 0, 0))
+        seconds = 0.0
+        if kind == LOCK and (heap or not table):   # no table read: unbounded, not free
+            seconds = rates.seconds(grows, rows, heap, indexes) if rates and table \
+                else float("inf")
+        out.append(Finding(migration, " ".join(statement.split()), rule, kind, what, safer,
+                           table, rows, heap, seconds))
+    keys = {(f.migration, f.statement, f.rule) for f in out}
+    out = [f for f in out if not any((f.migration, f.statement, r) in keys
+                                     for r in SUPERSEDES.get(f.rule, ()))]
+    for f in out:
+        if f.migration in atomic:
+            f.held = sum(g.seconds for g in out if g.migration == f.migration and g.kind == LOCK)
     return out
+
+
+def not_collected(entries):
+    """An UNREAD finding for each migration whose SQL Django could not write."""
+    return [Finding(e["migration"], "", "not-collected", UNREAD,
+                    f"Django could not write its SQL: {e['sql_error']}",
+                    "run it inside a maintenance window") for e in entries if e.get("sql_error")]
 
 
 @dataclass(frozen=True)
 class Budget:
-    window: float = 5.0     # seconds a lock may hold inside the maintenance window
-    live: float = 0.5       # seconds without a window (requests queue behind it)
+    window: float     # seconds a lock may hold inside the maintenance window
+    live: float       # seconds without a window (requests queue behind it)
+
+
+def seconds_text(s):
+    return "unknown (no table or rate read)" if s == float("inf") else f"~{s:.2f}s"
 
 
 def verdict(f, window, budget, accept=False):
@@ -160,14 +217,22 @@ def verdict(f, window, budget, accept=False):
         if window:
             return True, "the old code is stopped then"
         return False, f"the old code serves while it runs: {f.what}; safer: {f.safer}"
+    if f.kind == UNREAD:
+        if window or accept:
+            return True, f"{f.what} ({'inside the window' if window else 'accepted'})"
+        return False, f"{f.what}; {f.safer}"
     if f.kind != LOCK:
         return True, "a note, decides nothing"
     limit = budget.window if window else budget.live
-    if f.seconds <= limit:
-        return True, f"~{f.seconds:.2f}s (budget {limit:g}s)"
+    took = max(f.seconds, f.held)
+    held = f" (the migration's locks together {seconds_text(f.held)})" if f.held > f.seconds \
+        else ""
+    if took <= limit:
+        return True, f"{seconds_text(f.seconds)}{held} (budget {limit:g}s)"
     if accept:
-        return True, f"~{f.seconds:.2f}s, over the {limit:g}s budget, accepted (--accept-locks)"
-    return False, (f"~{f.seconds:.2f}s, over the {limit:g}s budget: {f.what}; "
+        return True, (f"{seconds_text(f.seconds)}{held}, over the {limit:g}s budget, accepted "
+                      "(--accept-locks)")
+    return False, (f"{seconds_text(f.seconds)}{held}, over the {limit:g}s budget: {f.what}; "
                    f"safer: {f.safer}")
 
 
@@ -177,8 +242,8 @@ def refusals(found, window, budget, accept=False):
 
 
 def human_size(n):
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
+    for unit in ("B", "kB", "MB"):
+        if n < 1000:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} GB"

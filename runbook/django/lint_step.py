@@ -3,6 +3,8 @@ linted by squawk where fab runs, joined with the live size of every table it tou
 host's measured rewrite rate; refused when a lock would outlast its budget or the old code,
 still serving, would break (django/lint.py decides; README "Migration lint").
 """
+import dataclasses
+
 from runbook.django import lint, squawk
 from runbook.engine.runner import Failed, commands
 from runbook.postgres import table_facts
@@ -14,36 +16,31 @@ def budget(c) -> lint.Budget:
     return lint.Budget(window=project.lock_budget, live=project.lock_budget_live)
 
 
-def findings(c, entries) -> tuple[list[lint.Finding], float]:
-    """(findings, the rewrite rate measured, 0.0 when no finding needed it) of `entries` (the
-    plan, each with the SQL Django would run) on this host."""
+def findings(c, entries) -> tuple[list[lint.Finding], "table_facts.Rates | None"]:
+    """(findings, the host's rates as measured, None when no finding needed them) of `entries`
+    (the plan, each with the SQL Django would run) on this host."""
     files = lint.files(entries)
     index = {name: (migration, statements) for name, migration, statements in files}
-    tables = {lint.table_of(s) for _n, _m, statements in files for s in statements} - {""}
+    atomic = {e["migration"] for e in entries if e.get("atomic", True)}
+    tables = lint.tables_in(s for _n, _m, statements in files for s in statements)
     version, facts = table_facts.facts(c, tables)
     raw = squawk.lint(files, version or "14", lint.IGNORED)
-    found = lint.findings(raw, index, facts, rate=0.0)
-    rate = 0.0
+    found = lint.findings(raw, index, facts, None, atomic)
+    rates = None
     if any(f.kind == lint.LOCK and f.size for f in found):
-        rate = table_facts.rewrite_rate(c)
-        found = lint.findings(raw, index, facts, rate)
-    return found, rate
-
-
-def unreadable(entries):
-    """"migration: why" for each migration whose SQL Django could not collect."""
-    return [f"{e['migration']}: {e['sql_error']}" for e in entries if e.get("sql_error")]
+        rates = table_facts.rates(c)
+        found = lint.findings(raw, index, facts, rates, atomic)
+    return lint.not_collected(entries) + found, rates
 
 
 def report(c, run, entries):
     """Lint `entries`, show and journal the findings; returns them (run.data.lint too)."""
-    found, rate = findings(c, entries)
+    found, rates = findings(c, entries)
     for line in lint.render(found, budget(c), run.args.get("accept_locks", False)).splitlines():
         run.say("    " + line)
-    for line in unreadable(entries):
-        run.say(f"    WARNING: not linted, Django could not write its SQL: {line}")
     run.data.lint = [f.as_dict() for f in found]
-    run.journal.write({"kind": "output", "what": "migration lint", "rate": round(rate),
+    run.journal.write({"kind": "output", "what": "migration lint",
+                       "rates": dataclasses.asdict(rates) if rates else None,
                        "findings": run.data.lint})
     return found
 

@@ -48,11 +48,15 @@ def failure(text, value, run=None, before=()):
     m = MARK.search(text)
     if m is None:
         return None
+    report = json.loads(m[1])
     seen = APPLYING.findall(text)
+    recorded = report.get("applied")
+    if recorded is not None:   # the database's word (output lines interleave with the guard's)
+        seen = [(n, n in recorded) for n, _ok in seen]
     name = next((n for n, ok in reversed(seen) if not ok), "a migration")
     applied = [n for n, ok in seen if ok]
     line = (f"{name} could not take its lock within {value} ([migrations] lock_timeout): "
-            f"{blockers(json.loads(m[1]).get('holders', []))}; nothing of that migration was "
+            f"{blockers(report.get('holders', []))}; nothing of that migration was "
             "applied")
     if applied:
         line += f"; applied before it in this stage: {', '.join(applied)}"

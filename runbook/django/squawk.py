@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 
+from runbook.django.lint import layout
 from runbook.engine.errors import ConfigError
 from runbook.engine.runner import Failed
 
@@ -36,11 +37,14 @@ def lint(files, pg_version, exclude=()):
         for name, _migration, statements in files:
             path = os.path.join(tmp, name)
             with open(path, "w", encoding="utf-8") as fh:
-                fh.write("".join(s.rstrip().rstrip(";") + ";\n" for s in statements))
+                fh.write(layout(statements)[0])
             paths.append(path)
         argv = [binary(), "--reporter", "json", "--pg-version", pg_version,
                 *([f"--exclude={','.join(exclude)}"] if exclude else []), *paths]
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+        except subprocess.TimeoutExpired:
+            raise Failed("squawk did not finish linting the migrations' SQL within 120s") from None
     if r.returncode not in (0, 1):
         said = (r.stderr or r.stdout).strip().splitlines()
         raise Failed(f"squawk could not lint the migrations' SQL (exit {r.returncode})"

@@ -14,6 +14,7 @@ and up to 1 MB (a `.env`, local settings) are copied from the work tree; anythin
 reads from inside its tree must be named by `app.env_file` or live outside the tree.
 """
 import dataclasses
+import secrets
 from contextlib import contextmanager
 
 from runbook.engine.runner import Failed
@@ -22,7 +23,7 @@ from runbook.host.inventory import Section
 from runbook.host.remote import q, run_script
 
 SUFFIX = ".next"
-PEEK = ".plan"   # staging.peek's worktree, beside the stage's
+PEEK = ".plan-"   # staging.peek's worktrees: <app.dir>.plan-<random>, one per plan
 
 def paths(c):
     """(work tree, venv) of the stage."""
@@ -80,8 +81,9 @@ def remove(c, tree=None, copy=None):
 @contextmanager
 def peek(c, commit):
     """`c` seen with a worktree of `commit` beside the app and the LIVE venv, removed on exit:
-    what `--plan` reads the target's migrations with (nothing installed, the app untouched)."""
-    tree = c.site.app.dir + PEEK
+    what `--plan` reads the target's migrations with (nothing installed, the app untouched; the
+    small untracked files, like a `.env`, copied in as for the stage, and gone with it)."""
+    tree = c.site.app.dir.rstrip("/") + PEEK + secrets.token_hex(4)   # two plans never share one
     prepare(c, commit, tree, "")
     try:
         yield _Staged(c, tree, c.site.app.venv)

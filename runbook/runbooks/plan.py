@@ -7,7 +7,7 @@ files), then the SAME step list the run executes: where each step runs, its desc
 main commands (`Step.about`, `Step.commands`), secrets masked. Nothing that changes the host
 runs and nothing is uploaded; the one write is `git fetch` of the remote's refs (the work tree
 is untouched), so the target commit can be read, and for migrate.lint a worktree of the target
-beside the app (`<app.dir>.plan`, read with the live venv, removed after: staging.peek).
+beside the app (`<app.dir>.plan-<random>`, read with the live venv, removed after: staging.peek).
 
 Invoke's own `--dry` only echoes commands and pretends each succeeded, so every check would
 "pass" (docs/BEHAVIOUR.md#invoke-dry-pretends-success): under `--dry` the composites print this plan instead.
@@ -15,11 +15,13 @@ Invoke's own `--dry` only echoes commands and pretends each succeeded, so every 
 import re
 from typing import Any, Sequence
 
+from invoke.exceptions import UnexpectedExit
+
 from runbook.django import guards, lint, lint_step, migrate
 from runbook.django.app import head
 from runbook.engine import lock
 from runbook.engine import runner as steps_mod
-from runbook.engine.errors import DeployError
+from runbook.engine.errors import ConfigError, DeployError
 from runbook.engine.history import cli_args
 from runbook.host import services
 from runbook.host.remote import q
@@ -156,9 +158,13 @@ def lint_lines(c, read, window_of, accept=False):
         entries = [e for e in read() if not e["backwards"]]
         if not entries:
             return ["", "Migration lint: no pending migrations"], True
-        found, _rate = lint_step.findings(c, entries)
-    except DeployError as e:
-        return ["", f"Migration lint: not read here ({e}); the run lints after the code moves"], True
+        found, _rates = lint_step.findings(c, entries)
+    except ConfigError as e:   # squawk missing: the run would fail the same way
+        return ["", "Migration lint:", f"  FAIL {e}"], False
+    except (DeployError, UnexpectedExit) as e:
+        said = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        return ["", f"Migration lint: not read here ({said}); the run lints after the code "
+                    "moves"], True
     try:
         window = window_of(entries, found)
     except steps_mod.Failed as e:

@@ -177,7 +177,8 @@ def lint_window(c, run, found):
                            "change so the old code never names what changes (nothing was "
                            "migrated)")
         return False
-    live = lint.refusals(found, False, lint_step.budget(c), run.args.get("accept_locks", False))
+    # consent (--accept-locks) lets a long lock run; it never takes the window away
+    live = lint.refusals(found, False, lint_step.budget(c))
     if live and not unsafe:
         f, why = live[0]
         run.data.window_needed = f"{f.migration} {f.rule} on {f.table}: {why}"

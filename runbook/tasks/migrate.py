@@ -45,12 +45,11 @@ def lint_task(c):
     inside a maintenance window and without one ([migrations] lock_budget, lock_budget_live),
     and the safer pattern when it is not. Read-only; exits 0 (the composites refuse)."""
     entries = [e for e in plan(c) if not e["backwards"]]
-    found, rate = lint_step.findings(c, entries)
+    found, rates = lint_step.findings(c, entries)
     print(lint.render(found, lint_step.budget(c)))
-    for line in lint_step.unreadable(entries):
-        print(f"WARNING: not linted, Django could not write its SQL: {line}")
     print(f"{len(entries)} pending migration(s), {len(found)} finding(s)"
-          + (f"; this host builds an index at {rate / 1e6:.0f} MB/s (measured)" if rate else ""))
+          + (f"; this host scans {rates.scan / 1e6:.0f} MB/s, writes {rates.write / 1e6:.0f} "
+             f"MB/s, sorts {rates.index_rows / 1e3:.0f}k index rows/s (measured)" if rates else ""))
 
 
 def in_maintenance(c, run, found):

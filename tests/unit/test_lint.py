@@ -3,6 +3,8 @@
 The SQL is linted by the real squawk (the package's dependency, run where fab runs), so a squawk
 release that renames or drops a rule we act on fails here, not on a user's deploy.
 """
+import subprocess
+
 import pytest
 
 from runbook.django import lint, squawk
@@ -10,9 +12,12 @@ from runbook.engine.errors import ConfigError
 from runbook.host import project
 from runbook.postgres import table_facts
 
-# table: (rows, heap bytes, total bytes)
-FACTS = {"people_profile": (1_000_000, 200_000_000, 300_000_000), "jobs_job": (10, 8192, 16384)}
-RATE = 100e6   # bytes per second
+# table: (rows, heap bytes, total bytes, indexes)
+FACTS = {"people_profile": (1_000_000, 200_000_000, 300_000_000, 2),
+         "jobs_job": (10, 8192, 16384, 1)}
+# written at 100 MB/s, scanned at 200 MB/s, 1M index rows sorted a second: on people_profile a
+# scan takes 1 s, an index build 1 + 1 = 2 s, a rewrite 2 + 2 indexes x 2 = 6 s
+RATE = table_facts.Rates(write=100e6, scan=200e6, index_rows=1e6)
 
 
 def lint_sql(statements, facts=FACTS, rate=RATE, version="14.11"):
@@ -29,19 +34,22 @@ def lint_sql(statements, facts=FACTS, rate=RATE, version="14.11"):
     # the same on a small table: a finding, but a short one
     ('CREATE INDEX "j_idx" ON "jobs_job" ("name");',
      "require-concurrent-index-creation", lint.LOCK, "jobs_job", 0.0),
-    # a type change rewrites the whole table with its indexes (300 MB)
+    # a type change rewrites the whole table and rebuilds its 2 indexes
     ('ALTER TABLE "people_profile" ALTER COLUMN "n" TYPE bigint USING "n"::bigint;',
-     "changing-column-type", lint.LOCK, "people_profile", 3.0),
+     "changing-column-type", lint.LOCK, "people_profile", 6.0),
     ('ALTER TABLE "people_profile" ADD CONSTRAINT "u" UNIQUE ("n");',
      "disallowed-unique-constraint", lint.LOCK, "people_profile", 2.0),
+    # a scan: the heap read once
     ('ALTER TABLE "people_profile" ALTER COLUMN "n" SET NOT NULL;',
-     "adding-not-nullable-field", lint.LOCK, "people_profile", 2.0),
+     "adding-not-nullable-field", lint.LOCK, "people_profile", 1.0),
     ('ALTER TABLE "people_profile" ADD CONSTRAINT "f" FOREIGN KEY ("j_id") REFERENCES "jobs_job" '
      '("id") DEFERRABLE INITIALLY DEFERRED;',
-     "adding-foreign-key-constraint", lint.LOCK, "people_profile", 2.0),
+     "adding-foreign-key-constraint", lint.LOCK, "people_profile", 1.0),
+    ('ALTER TABLE "people_profile" ADD CONSTRAINT "c" CHECK ("n" > 0);',
+     "constraint-missing-not-valid", lint.LOCK, "people_profile", 1.0),
     # a volatile default rewrites the table
     ('ALTER TABLE "people_profile" ADD COLUMN "u" uuid DEFAULT gen_random_uuid() NOT NULL;',
-     "adding-field-with-default", lint.LOCK, "people_profile", 3.0),
+     "adding-field-with-default", lint.LOCK, "people_profile", 6.0),
     ('ALTER TABLE "people_profile" RENAME COLUMN "display_name" TO "name";',
      "renaming-column", lint.OLD_CODE, "people_profile", 0.0),
     ('ALTER TABLE "people_profile" DROP COLUMN "phone" CASCADE;',
@@ -148,21 +156,22 @@ def test_refusals_and_the_rendering_name_both_contexts():
 
 
 @pytest.mark.parametrize("text, parsed", [
-    ("v|14.11\nt|people_profile|3001|163840|368640\nt|a|b|0|0|0\n",
-     ("14.11", {"people_profile": (3001, 163840, 368640), "a|b": (0, 0, 0)})),
+    ("v|14.11\nt|people_profile|3001|163840|368640|2\nt|a|b|0|0|0|0\n",
+     ("14.11", {"people_profile": (3001, 163840, 368640, 2), "a|b": (0, 0, 0, 0)})),
     ("", ("", {})),
 ])
 def test_table_facts_parse(text, parsed):
     assert table_facts.parse_facts(text) == parsed
 
 
-@pytest.mark.parametrize("text, rate", [
-    ("2026-12-03 09:36:11+00\nr|13656064|0.5\n", 13656064 / 0.5),
-    ("r|1000|0\n", 1000 / 1e-3),    # a clock that did not move: no division by zero
-    ("", 0.0),
+@pytest.mark.parametrize("text, rates", [
+    ("2026-12-03 09:36:11+00\nr|10000000|200000|0.5|0.1|0.4\n",
+     table_facts.Rates(write=20e6, scan=100e6, index_rows=500_000)),
+    ("r|1000|10|0|0|0\n", table_facts.Rates(1e6, 1e6, 1e4)),   # a clock that did not move
+    ("", None),
 ])
-def test_rate_probe_parse(text, rate):
-    assert table_facts.parse_rate(text) == pytest.approx(rate)
+def test_rate_probe_parse(text, rates):
+    assert table_facts.parse_rates(text) == rates
 
 
 @pytest.mark.parametrize("value, ok", [(5, True), (0.5, True), (0, True), (-1, False),
@@ -175,3 +184,80 @@ def test_lock_budgets_are_seconds(tmp_path, value, ok):
     else:
         with pytest.raises(ConfigError, match="migrations.lock_budget"):
             project.load(path)
+
+
+@pytest.mark.parametrize("statements, rule, table, seconds", [
+    # several statements in one RunSQL item: the finding's own statement names the table
+    (['UPDATE "jobs_job" SET a = 1; CREATE INDEX "j" ON "people_profile" ("m");'],
+     "require-concurrent-index-creation", "people_profile", 2.0),
+    # a comment ending a line does not swallow the statement after it
+    (['UPDATE "people_profile" SET a = 1 -- backfill\nWHERE a IS NULL;',
+      'CREATE INDEX "i" ON "people_profile" ("n");'],
+     "require-concurrent-index-creation", "people_profile", 2.0),
+    (['CREATE UNIQUE INDEX "u" ON "public"."people_profile" ("n");'],
+     "require-concurrent-index-creation", "people_profile", 2.0),
+    (['ALTER TABLE People_Profile ALTER COLUMN n SET NOT NULL;'],
+     "adding-not-nullable-field", "people_profile", 1.0),
+    (['CREATE INDEX "a on b" ON "people_profile" ("n");'],
+     "require-concurrent-index-creation", "people_profile", 2.0),
+])
+def test_the_finding_names_its_own_statements_table(statements, rule, table, seconds):
+    found = [f for f in lint_sql(statements) if f.rule == rule]
+    assert [(f.table, f.seconds) for f in found] == [(table, pytest.approx(seconds))]
+
+
+def test_what_squawk_cannot_parse_is_not_linted_and_refused_without_a_window():
+    found = lint_sql(["ALTER TABLE x ADD COLUMN;"])
+    assert [f.kind for f in found] == [lint.UNREAD]
+    assert lint.verdict(found[0], False, BUDGET)[0] is False
+    assert lint.verdict(found[0], True, BUDGET)[0] is True
+    assert lint.verdict(found[0], False, BUDGET, accept=True)[0] is True
+
+
+def test_a_migration_whose_sql_django_could_not_write_is_not_linted():
+    got = lint.not_collected([{"migration": "a.0002", "sql_error": "ProgrammingError: x"},
+                              {"migration": "a.0003", "sql": []}])
+    assert [(f.migration, f.kind) for f in got] == [("a.0002", lint.UNREAD)]
+    assert "ProgrammingError: x" in got[0].what
+
+
+def test_an_atomic_migrations_locks_are_judged_together():
+    three = [f'CREATE INDEX "i{n}" ON "people_profile" ("c{n}");' for n in range(3)]
+    entries = [{"migration": "people.0003_x", "backwards": False, "sql": three}]
+    files = lint.files(entries)
+    raw = squawk.lint(files, "14", lint.IGNORED)
+    index = {n: (m, s) for n, m, s in files}
+    facts = {"people_profile": (0, 32_000_000, 40_000_000, 1)}     # 0.16 s each at 200 MB/s
+    alone = lint.findings(raw, index, facts, RATE)
+    assert lint.refusals(alone, False, BUDGET) == []
+    together = lint.findings(raw, index, facts, RATE, atomic={"people.0003_x"})
+    assert [f.held for f in together] == [pytest.approx(0.48)] * 3
+    assert lint.refusals(together, True, lint.Budget(window=0.4, live=0.1))
+
+
+def test_an_unknown_rate_or_table_is_an_unbounded_lock_not_a_free_one():
+    f = lint_sql(['CREATE INDEX "i" ON "people_profile" ("n");'], rate=None)[0]
+    assert f.seconds == float("inf") and lint.verdict(f, True, BUDGET)[0] is False
+    assert "unknown" in lint.verdict(f, True, BUDGET)[1]
+    new = lint_sql(['CREATE INDEX "i" ON "brand_new" ("n");'])[0]   # created by this deploy
+    assert new.seconds == 0.0
+
+
+def test_a_unique_constraint_gets_its_own_advice_not_not_valid():
+    found = lint_sql(['ALTER TABLE "people_profile" ADD CONSTRAINT "u" UNIQUE ("n");'])
+    assert [f.rule for f in found] == ["disallowed-unique-constraint"]
+
+
+def test_an_added_field_with_a_default_drops_it_for_the_old_code():
+    found = lint_sql(['ALTER TABLE "people_profile" ADD COLUMN "s" integer DEFAULT 0 NOT NULL;',
+                      'ALTER TABLE "people_profile" ALTER COLUMN "s" DROP DEFAULT;'])
+    assert [(f.rule, f.kind) for f in found] == [("ban-drop-default", lint.OLD_CODE)]
+
+
+def test_every_rule_the_tool_names_is_one_squawk_knows(tmp_path):
+    sql = tmp_path / "a.sql"
+    sql.write_text("SELECT 1;\n")
+    names = [*lint.RULES, *lint.IGNORED]
+    r = subprocess.run([squawk.binary(), f"--exclude={','.join(names)}", str(sql)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr   # 2: an unknown rule name

@@ -70,6 +70,13 @@ HEAD = "people.0002_profile_nickname could not take its lock within 3s ([migrati
      "transaction since 09:41:07 UTC, AccessShareLock), people_profile (pid 77, "
      "RowExclusiveLock); nothing of that migration was applied; applied before it in this "
      "stage: people.0001_initial, jobs.0002_job_priority"),
+    # a data migration's guard reports come between "Applying X..." and its OK: what is applied
+    # is the database's word (the script's "applied"), not the output's
+    ("  Applying people.0001_backfill...\n@@data-op {}\n OK\n"
+     "  Applying people.0002_profile_nickname...\n@@lock-timeout "
+     + json.dumps({"holders": [], "applied": ["people.0001_backfill"]}),
+     HEAD + "the session holding it was gone when looked up; nothing of that migration was "
+     "applied; applied before it in this stage: people.0001_backfill"),
     # the holder let go between the timeout and the look-up
     ("  Applying people.0002_profile_nickname...\n" + report(),
      HEAD + "the session holding it was gone when looked up; nothing of that migration was "

@@ -39,6 +39,16 @@ def _lock_timed_out(e):
     return False
 
 
+def _applied():
+    """Every migration django_migrations records as applied ("app.name"): what the failure line
+    says is applied comes from the database, not from reading Django's output."""
+    try:
+        from django.db.migrations.recorder import MigrationRecorder
+        return sorted("%s.%s" % k for k in MigrationRecorder(connection).applied_migrations())
+    except Exception:  # noqa: BLE001 - the report must not hide the failure it reports
+        return None
+
+
 def _lock_holders():
     """The other sessions holding locks on the tables the timed-out statement names (best effort:
     they may have let go already)."""
@@ -70,5 +80,6 @@ for _app, _name in json.loads(os.environ["RB_MIGRATE_TARGETS"]):
     except Exception as _e:
         if not _lock_timed_out(_e):
             raise
-        print("\n@@lock-timeout %s" % json.dumps({"holders": _lock_holders()}), flush=True)
+        print("\n@@lock-timeout %s" % json.dumps({"holders": _lock_holders(),
+                                                   "applied": _applied()}), flush=True)
         sys.exit(4)

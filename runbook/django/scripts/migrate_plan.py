@@ -49,9 +49,11 @@ for mig, backwards in ex.migration_plan(targets):
             except Exception as e:  # noqa: BLE001 - the plan still lists it; the guard counts at drop time
                 op["target"] = "unknown (%s)" % type(e).__name__
         ops.append(op)
-    entry = {"migration": mig.app_label + "." + mig.name, "backwards": backwards, "ops": ops}
-    try:
-        entry["sql"] = _collect_sql(mig, backwards)
+    entry = {"migration": mig.app_label + "." + mig.name, "backwards": backwards, "ops": ops,
+             "atomic": bool(mig.atomic)}
+    try:   # what migrate.lint reads (it lints forwards plans only)
+        if not backwards:
+            entry["sql"] = _collect_sql(mig, backwards)
     except Exception as e:  # noqa: BLE001 - the plan stands without it; the lint says why
         entry["sql_error"] = "%s: %s" % (type(e).__name__, e)
         _sql_state = None
