@@ -57,6 +57,7 @@ class RunData:
     fingerprints: dict = field(default_factory=dict)    # table fingerprints before the upgrade
     upgrade: dict = field(default_factory=dict)         # the upgrade state kept on the host
     upgrade_seconds: float | None = None    # how long pg_upgrade itself took
+    target_port: int | None = None          # link: the prepared new cluster's spare port
     version: str = ""                       # the version pg_upgrade.rollback went back to
 
     @classmethod

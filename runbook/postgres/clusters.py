@@ -96,6 +96,24 @@ def set_start(c, cluster, mode):
     c.run(f"printf '%s\\n' {q(mode)} | sudo -n -u postgres tee {q(path)} >/dev/null", hide=True)
 
 
+def create_argv(version, name, port, locale, *options):
+    """pg_createcluster VERSION NAME on `port` with `locale` ("encoding|collate|ctype|checksums",
+    as pg_upgrade.check reads it from the live cluster) and `options`."""
+    enc, collate, ctype, checksums = (locale or "UTF8|C.UTF-8|C.UTF-8|off").split("|")
+    args = ["pg_createcluster", str(version), name, "-p", str(int(port)), "-e", enc,
+            f"--lc-collate={collate}", f"--lc-ctype={ctype}", *options]
+    return args + (["--", "--data-checksums"] if checksums == "on" else [])
+
+
+def set_conf(c, cluster, settings):
+    """{name: value, or None to remove it} in `cluster`'s postgresql.conf, by pg_conftool as
+    postgres, in one round trip."""
+    tool = f"pg_conftool {sh(cluster.version, cluster.name)}"
+    c.run("sudo -n -u postgres bash -c " + q(" && ".join(
+        f"{tool} set {sh(k, v)}" if v is not None else f"{tool} remove {sh(k)}"
+        for k, v in sorted(settings.items()))), hide=True)
+
+
 def free_port(c, clusters, start=5433, listening=None):
     """The first port from `start` that no cluster uses and nothing listens on."""
     if listening is None:

@@ -28,7 +28,8 @@ LINK_FIXED, LINK_PER_CHECK = 4.0, 2.0
 OWN_STEPS = 1.0           # maintenance, new cluster, configuration, smoke: seconds
 APP_STEPS = ("stop workers", "reload app")   # the app's part of the window
 APP_DEFAULT = 1.5         # their seconds when the journal has neither
-WINDOW_NOW = APP_STEPS    # steps every window of the tool as it is now holds (pg_upgrade.py)
+# steps every window of the tool as it is now holds, by method (pg_upgrade.py run_steps)
+WINDOW_NOW = {"link": (*APP_STEPS, "pg_upgrade --link")}
 RATE = {"dump": 25e6, "copy": 150e6}   # bytes per second: defaults, not measured
 
 
@@ -91,7 +92,7 @@ def last_run(recs, method):
         size = next((SIZE_RE.search(st.get("detail", "")) for st in run["steps"]
                      if st.get("step") == "preflight"), None)
         steps = window(run["steps"])
-        if size and steps and all(n in steps for n in WINDOW_NOW):
+        if size and steps and all(n in steps for n in WINDOW_NOW.get(method, APP_STEPS)):
             found = (run_id, steps, float(size[1]) * 1e6)
     return found
 

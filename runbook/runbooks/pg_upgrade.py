@@ -7,8 +7,9 @@
 
 `run` takes the lock, backs up every database (verified; `link` also drills the restore), turns
 maintenance on, stops the workers (the app keeps running: pg_upgrade_app.py), fingerprints every
-table, upgrades with Debian's `pg_upgradecluster` (the new cluster takes the app's port, the old
-one is kept, stopped: docs/BEHAVIOUR.md#pg-upgradecluster), runs pg_upgrade's extension updates,
+table, upgrades with Debian's `pg_upgradecluster` (link: its steps, the new cluster made before
+the window: pg_upgrade_link.py; the new cluster takes the app's port, the old one is kept,
+stopped: docs/BEHAVIOUR.md#pg-upgradecluster), runs pg_upgrade's extension updates,
 proves every table's fingerprint unchanged, reloads the app (fresh connections), runs the smoke
 contract and turns maintenance off; the workers start and the planner statistics
 (`vacuumdb --analyze-in-stages`) are rebuilt after that, the app serving. What it did is kept in
@@ -36,6 +37,7 @@ from runbook.ops import backup, maintenance, verify_steps
 from runbook.postgres import clusters, db, upgrade_check
 from runbook.postgres.upgrade_check import state_path
 from runbook.runbooks.pg_upgrade_app import start_workers_shown, step_reload_app, step_start_workers, step_stop_workers
+from runbook.runbooks.pg_upgrade_link import step_target, step_upgrade_link
 
 
 # --- the state file --------------------------------------------------------------------------
@@ -320,11 +322,14 @@ def run_steps(c, to, method, drop_empty_target):
     def rec(run):
         if "cluster" in run.state:
             return fab(c, "pg_upgrade.rollback", yes=True)
-        if "maintenance" in run.state or "workers" in run.state:
-            workers = f"start the workers ({start_workers_shown(c)}), " if "workers" in run.state else ""
-            return (f"the database was not touched and the app runs; {workers}turn maintenance "
-                    f"off: {fab(c, 'maintenance.off')}")
-        return "nothing was changed; fix the cause and rerun"
+        todo = [f"start the workers ({start_workers_shown(c)})"] if "workers" in run.state else []
+        if "maintenance" in run.state:
+            todo.append(f"turn maintenance off: {fab(c, 'maintenance.off')}")
+        if "target" in run.state:
+            todo.append(f"rerun with --drop-empty-target (it drops the prepared empty {to} "
+                        "cluster first)")
+        return ("the database was not touched and the app runs; " + "; ".join(todo) if todo
+                else "nothing was changed; fix the cause and rerun")
 
     steps = [Step("preflight", step_preflight(to, method, drop_empty_target), recovery=rec,
                   changes_host=False),
@@ -333,12 +338,15 @@ def run_steps(c, to, method, drop_empty_target):
     if method == "link":
         steps.append(Step("backup drill (link has no way back but the backup)", step_drill,
                           recovery=rec))
-    steps += [Step("maintenance.on", maintenance.step_on, recovery=rec),
-              Step("stop workers", step_stop_workers, recovery=rec),
-              Step("fingerprint before", step_fingerprint_before, recovery=rec)]
     if drop_empty_target:
         steps.append(Step("drop empty target cluster", step_drop_empty_target, recovery=rec))
-    steps += [Step(f"pg_upgradecluster ({method})", step_upgrade, recovery=rec),
+    if method == "link":   # pg_upgradecluster's initdb and checks before the window
+        steps.append(Step("target cluster (before the window)", step_target, recovery=rec))
+    steps += [Step("maintenance.on", maintenance.step_on, recovery=rec),
+              Step("stop workers", step_stop_workers, recovery=rec),
+              Step("fingerprint before", step_fingerprint_before, recovery=rec),
+              Step("pg_upgrade --link", step_upgrade_link, recovery=rec) if method == "link"
+              else Step(f"pg_upgradecluster ({method})", step_upgrade, recovery=rec),
               Step("new cluster on the app's port", step_new_cluster, recovery=rec),
               Step("configuration carried over", step_config, recovery=rec),
               Step("extension updates", step_extensions, recovery=rec),

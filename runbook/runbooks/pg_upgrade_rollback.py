@@ -171,12 +171,7 @@ def restore_old(c, run, state, old):
                      "cluster is kept stopped: start it again with pg_ctlcluster")
     if old is not None:  # its files are hard links now owned by the new cluster's data
         sudo(c, "pg_dropcluster", old.version, old.name, "--stop", hide=True)
-    enc, collate, ctype, checksums = (state.get("locale") or "UTF8|C.UTF-8|C.UTF-8|off").split("|")
-    args = ["pg_createcluster", from_v, name, "-p", str(port), "-e", enc,
-            f"--lc-collate={collate}", f"--lc-ctype={ctype}"]
-    if checksums == "on":
-        args += ["--", "--data-checksums"]
-    sudo(c, *args, hide=True)
+    sudo(c, *clusters.create_argv(from_v, name, port, state.get("locale")), hide=True)
     fresh = clusters.find(clusters.listing(c), from_v, name)
     if state.get("config"):   # the old cluster's own configuration, not pg_createcluster's
         clusters.write_config(c, fresh, state["config"]["files"])

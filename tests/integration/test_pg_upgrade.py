@@ -71,6 +71,12 @@ def gunicorn(program="recorder"):
     return pid, set(kids)
 
 
+def start_conf(version):
+    """The start.conf mode of VERSION/main (its last non-comment line)."""
+    lines = Path(f"/etc/postgresql/{version}/main/start.conf").read_text().splitlines()
+    return [x.strip() for x in lines if x.strip() and not x.startswith("#")][-1]
+
+
 def supervisor(name):
     out = subprocess.run(["supervisorctl", "status", name], capture_output=True, text=True).stdout
     return out.split()[1] if len(out.split()) > 1 else out
@@ -93,6 +99,8 @@ def test_upgrade_each_method(sfab, db, secrets, method):
     assert ("15", "main", "5432", "online") in clusters()
     old = [k for k in clusters() if k[:2] == ("14", "main")]   # (not the bench's 14/benchsrc)
     assert old and old[0][3] == "down" and old[0][2] != "5432"  # kept, stopped, moved aside
+    # ... and not started at boot; the new one is (link: the tool's own steps, as pg_upgradecluster)
+    assert start_conf("14") == "manual" and start_conf("15") == "auto"
     # version 4 on 14 before, on 15 after: the per-type hashes hold across the major versions
     assert json.loads(PG_UPGRADE_STATE.read_text())["fingerprint_version"] == 4
     assert_same_data(state_before(), all_fingerprints(db))
@@ -284,7 +292,7 @@ def test_deploy_pg_upgrade_chains_tag_upgrade_and_soak(sfab, db, secrets):
         r = sfab("-H", "sandbox", "deploy.pg_upgrade", "--to", "15", "--method", "link", "--tag",
                  name, "--soak-minutes", "0.05", "--yes")
         assert r.returncode == 0, r.stdout + r.stderr
-        for step in ("tag release", "pg_upgradecluster (link)", "fingerprint after == before",
+        for step in ("tag release", "pg_upgrade --link", "fingerprint after == before",
                      "smoke contract", "soak 0.05 min"):
             assert f"] {step} ok" in r.stdout, step
         assert version(db).startswith("15.")

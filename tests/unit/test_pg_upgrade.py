@@ -10,6 +10,7 @@ import pytest
 
 from runbook.postgres import clusters, upgrade_check, upgrade_estimate
 from runbook.postgres.clusters import Cluster
+from runbook.runbooks import pg_upgrade_link
 from runbook.runbooks.pg_upgrade import run_steps
 from tests.support.host import FakeHost
 from tests.support.sites import make_site
@@ -118,7 +119,7 @@ def journal(run, method, size_mb, steps, outcome="ok"):
 
 
 WINDOW = [("backup.create", 9), ("maintenance.on", 0.2), ("stop workers", 1), ("fingerprint before", 2),
-          ("pg_upgradecluster (link)", 8), ("analyze", 5), ("fingerprint after == before", 2),
+          ("pg_upgrade --link", 8), ("analyze", 5), ("fingerprint after == before", 2),
           ("reload app", 4), ("maintenance.off", 0.1), ("record", 0), ("analyze (the app serving)", 6)]
 # a run of the tool before the app stayed up: it stopped and started the app in the window
 OLD_WINDOW = [(n.replace("stop workers", "stop app").replace("reload app", "start app"), d)
@@ -131,11 +132,12 @@ OLD_WINDOW = [(n.replace("stop workers", "stop app").replace("reload app", "star
     # the fingerprints scale with the data; link's upgrade does not
     (journal("r1", "link", 100, WINDOW), "link", 300e6, 25.3, "100.0 MB"),
     # copy's upgrade scales too
-    (journal("r1", "copy", 100, [(n.replace("link", "copy"), d) for n, d in WINDOW]), "copy",
+    (journal("r1", "copy", 100, [(n.replace("pg_upgrade --link", "pg_upgradecluster (copy)"), d)
+                                 for n, d in WINDOW]), "copy",
      200e6, 17.3 + 12, "fingerprints and upgrade scaled"),
     # the last ok run of that method wins
-    (journal("r1", "link", 100, WINDOW) + journal("r2", "link", 100, WINDOW[:3] + WINDOW[-4:]),
-     "link", 100e6, 5.3, "run r2"),
+    (journal("r1", "link", 100, WINDOW) + journal("r2", "link", 100, WINDOW[:3] + WINDOW[4:5]
+                                                   + WINDOW[-4:]), "link", 100e6, 13.3, "run r2"),
     # ... unless an older tool made it (its window had other steps)
     (journal("r1", "link", 100, WINDOW) + journal("r2", "link", 100, OLD_WINDOW), "link", 100e6,
      17.3, "run r1"),
@@ -175,11 +177,15 @@ def test_without_a_run_of_the_method_the_estimate_comes_from_the_probe(recs, app
     assert source.startswith("from a probe") and says in source, source
 
 
+UPGRADE = {"dump": "pg_upgradecluster (dump)", "copy": "pg_upgradecluster (copy)",
+           "link": "pg_upgrade --link"}
+
+
 @pytest.mark.parametrize("method", upgrade_check.METHODS)
 def test_statistics_are_rebuilt_after_the_window_the_extensions_inside_it(method):
     names = [s.name for s in run_steps(None, "15", method, False)]
     assert names.index("maintenance.off") < names.index("analyze (the app serving)") == len(names) - 1
-    assert names.index("pg_upgradecluster (" + method + ")") < names.index("extension updates") \
+    assert names.index(UPGRADE[method]) < names.index("extension updates") \
         < names.index("reload app")
 
 
@@ -193,4 +199,29 @@ def test_the_app_keeps_running_only_the_workers_stop_outside_the_window(method):
         < names.index("smoke contract") < names.index("maintenance.off") < names.index("start workers")
     # the estimate trusts only runs whose window holds what the window holds now
     window = names[names.index("maintenance.on"):names.index("maintenance.off") + 1]
-    assert set(upgrade_estimate.WINDOW_NOW) <= set(window)
+    assert set(upgrade_estimate.WINDOW_NOW.get(method, upgrade_estimate.APP_STEPS)) <= set(window)
+    assert UPGRADE[method] in window
+
+
+def test_link_makes_the_target_cluster_before_the_window():
+    names = [s.name for s in run_steps(None, "15", "link", True)]
+    assert names.index("backup drill (link has no way back but the backup)") \
+        < names.index("drop empty target cluster") < names.index("target cluster (before the window)") \
+        < names.index("maintenance.on")
+    assert "target cluster (before the window)" not in [s.name for s in run_steps(None, "15", "copy", True)]
+
+
+@pytest.mark.parametrize("settings, to, want", [
+    # Debian's own paths and name move to the new version; the data directory and port are set
+    ({"hba_file": "/etc/postgresql/14/main/pg_hba.conf", "cluster_name": "14/main",
+      "external_pid_file": "/var/run/postgresql/14-main.pid", "work_mem": "7168"}, "15",
+     {"hba_file": "/etc/postgresql/15/main/pg_hba.conf", "cluster_name": "15/main",
+      "external_pid_file": "/var/run/postgresql/15-main.pid", "stats_temp_directory": None}),
+    # a 14 inside another number or a version-like word is not the version
+    ({"ident_file": "/srv/pg140/14.2/ident.conf"}, "16",
+     {"ident_file": "/srv/pg140/14.2/ident.conf", "stats_temp_directory": None}),
+])
+def test_the_target_gets_the_old_configuration_with_its_own_paths(settings, to, want):
+    src = Cluster("14", "main", 5432, "online", "postgres", "/var/lib/postgresql/14/main")
+    got = pg_upgrade_link.target_settings(src, to, settings, "/d/" + to, 5433)
+    assert got == {**want, "data_directory": "/d/" + to, "port": "5433"}
