@@ -1,7 +1,7 @@
 """migrate.lint: the pending migrations' SQL (collected by Django on the host, nothing run),
 linted by squawk where fab runs, joined with the live size of every table it touches and this
-host's measured rewrite rate; refused when a lock would outlast its budget or the old code,
-still serving, would break (django/lint.py decides; README "Migration lint").
+host's measured scan, write and index rates; refused when a lock would outlast its budget or
+the old code, still serving, would break (django/lint.py decides; README "Migration lint").
 """
 import dataclasses
 
@@ -67,7 +67,8 @@ def always(c, run, found):
 def shown(c, run):
     return ["<the pending migrations' SQL from Django (sqlmigrate's way, nothing run)> | "
             "squawk --reporter json --pg-version <the server's>  (where fab runs)",
-            "<row counts and sizes of the tables it touches; a rewrite-rate probe rolled back>"]
+            "<row counts and sizes of the tables it touches; a probe of the host's scan, write "
+            "and index rates, rolled back>"]
 
 
 def step_lint(window_of=always):
