@@ -5,11 +5,12 @@
    after it), the data-bound ones (the fingerprints; copy's and dump's pg_upgradecluster)
    scaled by the size now over the size then.
 2. Else a probe the check times itself: one fingerprint pass of every database (the window
-   holds two), initdb + `pg_upgrade --check` against a scratch target (link's pg_upgradecluster
-   does initdb, the same checks, then carries the schema over and stops and starts the servers:
-   LINK_FIXED + LINK_PER_CHECK x that), plus the workers' stop and the app's reload as the
-   journal last recorded them. Copy and dump add the data at default rates (no probe copies the
-   data).
+   holds two), initdb + `pg_upgrade --check` against a scratch target (link's window holds the
+   old cluster's stop, pg_upgrade --link - the same checks, then the schema carried over - and
+   the new cluster's start, its initdb made before the window: LINK_FIXED + LINK_PER_CHECK x
+   that; dump's and copy's pg_upgradecluster also does the initdb and pg_ctlcluster's start:
+   UPGRADECLUSTER), plus the workers' stop and the app's reload as the journal last recorded
+   them. Copy and dump add the data at default rates (no probe copies the data).
 A run whose window lacks one of WINDOW_NOW's steps was made by an older version of the tool (it
 stopped and started the app in the window, say): no measure of today's window.
 """
@@ -22,9 +23,10 @@ from runbook.postgres import db
 FIRST, LAST = "maintenance.on", "maintenance.off"
 AFTER_WINDOW = ("analyze",)            # in the window in runs before it moved out
 SIZE_RE = re.compile(r"databases, ([\d.]+) MB")   # pg_upgrade.run's preflight line
-# link's pg_upgradecluster ~ LINK_FIXED + LINK_PER_CHECK x the check's initdb + pg_upgrade
-# --check: fitted on the sandbox's runs (bench/pg_upgrade.py --part window), 2 cores
-LINK_FIXED, LINK_PER_CHECK = 4.0, 2.0
+# link's stop + pg_upgrade --link + start ~ LINK_FIXED + LINK_PER_CHECK x the check's initdb +
+# pg_upgrade --check: fitted on the sandbox's runs (bench/pg_upgrade.py --part window), 2 cores
+LINK_FIXED, LINK_PER_CHECK = 1.0, 1.3
+UPGRADECLUSTER = (4.0, 2.0)   # pg_upgradecluster's (fixed, per check), fitted as link's was
 OWN_STEPS = 1.0           # maintenance, new cluster, configuration, smoke: seconds
 APP_STEPS = ("stop workers", "reload app")   # the app's part of the window
 APP_DEFAULT = 1.5         # their seconds when the journal has neither
@@ -122,11 +124,12 @@ def from_run(found, size, method):
 
 def from_probe(probe, size, method, app):
     app_s, app_from = app
-    seconds = OWN_STEPS + app_s + 2 * probe.fingerprint + LINK_FIXED + LINK_PER_CHECK * probe.check
+    fixed, per_check = (LINK_FIXED, LINK_PER_CHECK) if method == "link" else UPGRADECLUSTER
+    seconds = OWN_STEPS + app_s + 2 * probe.fingerprint + fixed + per_check * probe.check
     if method != "link":
         seconds += size / RATE[method] * (2 if method == "dump" else 1)
     return seconds, (f"from a probe: fingerprint pass {probe.fingerprint:.1f}s x 2, initdb + "
-                     f"pg_upgrade --check {probe.check:.1f}s x {LINK_PER_CHECK:g} + {LINK_FIXED:g}s, workers stop "
+                     f"pg_upgrade --check {probe.check:.1f}s x {per_check:g} + {fixed:g}s, workers stop "
                      f"+ app reload {app_s:.1f}s {app_from}"
                      + ("" if method == "link" else f", data at a default {RATE[method] / 1e6:.0f} MB/s"))
 

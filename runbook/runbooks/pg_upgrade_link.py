@@ -49,10 +49,11 @@ def target_settings(src, to, settings, datadir, port):
     return out
 
 
-def link_script(c, src, to, port, *mode):
+def link_script(c, src, new, *mode):
+    """scripts/pg_upgrade_link.sh from `src` into the prepared cluster `new` (on its spare port)."""
     return run_script(c, script("runbook.postgres", "pg_upgrade_link.sh"), clusters.BINROOT,
-                      clusters.CONFROOT, src.version, to, src.name, str(src.port), str(port),
-                      *mode, user="postgres", warn=True)
+                      clusters.CONFROOT, src.version, new.version, src.name, str(src.port),
+                      str(new.port), new.datadir, *mode, user="postgres", warn=True)
 
 
 def _said(r):
@@ -80,7 +81,7 @@ def step_target(c, run):
         clusters.write_config(c, new, old["files"])
         clusters.set_conf(c, new, target_settings(src, to, old["settings"], new.datadir, port))
         made = time.monotonic() - start
-        r = link_script(c, src, to, port, "--check")
+        r = link_script(c, src, new, "--check")
         if not r.ok:
             raise Failed(f"pg_upgrade --check against the prepared {new.id} failed: {_said(r)}")
     except BaseException:
@@ -98,11 +99,17 @@ def step_target(c, run):
     f"sudo -n -u postgres pg_upgrade --link -j $(nproc) -d {clusters.CONFROOT}/{_shown(run)[0]}/"
     f"{_shown(run)[1]} -D {clusters.CONFROOT}/{_shown(run)[2]}/{_shown(run)[1]} ...; ports "
     "swapped; start.conf of the old cluster: manual",
-    f"sudo -n {sh('pg_ctlcluster', *_shown(run)[2:0:-1], 'start')}"])
+    f"pg_ctl start -w -D <its data directory> -o '-c config_file=...'  (as postgres; with "
+    f"systemd or pg_ctl.conf options: sudo -n {sh('pg_ctlcluster', *_shown(run)[2:0:-1], 'start')})"])
 def step_upgrade_link(c, run):
     """The old cluster stopped, pg_upgrade --link into the prepared cluster, the ports swapped,
     the new cluster started on the app's port."""
     src, to = _names(run)
+    new = clusters.find(clusters.listing(c), to, src.name)
+    if new is None or new.port != run.data.target_port:
+        raise Failed(f"the prepared {to}/{src.name} is not on port {run.data.target_port} "
+                     f"({new.id + ' on ' + str(new.port) if new else 'missing'}); nothing was "
+                     "stopped")
     run.state.pop("target", None)
     run.state["cluster"] = (f"pg_upgrade --link {src.id} -> {to} was started; to go back: "
                             f"{fab(c, 'pg_upgrade.rollback')}")
@@ -111,14 +118,16 @@ def step_upgrade_link(c, run):
     if not r.ok:
         raise Failed(f"{src.id} did not stop: {_said(r)}")
     took.append(time.monotonic() - start)
-    r = link_script(c, src, to, run.data.target_port)
+    r = link_script(c, src, new)
     if not r.ok:
-        raise Failed(f"pg_upgrade --link failed: {_said(r)}")
+        raise Failed(f"pg_upgrade --link or {new.id}'s start failed: {_said(r)}")
     took.append(time.monotonic() - start - sum(took))
-    new = clusters.find(clusters.listing(c), to, src.name)
-    r = clusters.ctl(c, new, "start", warn=True)
-    if not r.ok:
-        raise Failed(f"{new.id} did not start on port {src.port}: {_said(r)}")
+    how = "pg_ctl"
+    if "@@ctl" in r.stdout.split():   # systemd, or options only pg_ctlcluster applies
+        how = "pg_ctlcluster"
+        r = clusters.ctl(c, new, "start", warn=True)
+        if not r.ok:
+            raise Failed(f"{new.id} did not start on port {src.port}: {_said(r)}")
     took.append(time.monotonic() - start - sum(took))
-    return (f"{src.id} stopped in {took[0]:.1f}s, pg_upgrade --link in {took[1]:.1f}s, {new.id} "
-            f"started on port {src.port} in {took[2]:.1f}s")
+    return (f"{src.id} stopped in {took[0]:.1f}s; pg_upgrade --link, {new.id} moved to port "
+            f"{src.port} and started ({how}) in {took[1] + took[2]:.1f}s")
