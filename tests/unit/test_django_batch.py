@@ -7,6 +7,7 @@ whose `shell` runs stdin, as Django's does; the real Django is the integration t
 that answers each psql section and shell as the case says.
 """
 import io
+import json
 import os
 import subprocess
 import sys
@@ -95,6 +96,7 @@ FAKE_DJANGO = {
     "django/core/__init__.py": "",
     "django/core/management/base.py": "class CommandError(Exception):\n    pass\n",
     "django/core/management/__init__.py": textwrap.dedent("""\
+        import json
         from .base import CommandError
         from django.db import connection
         class LockNotAvailable(Exception):
@@ -103,6 +105,10 @@ FAKE_DJANGO = {
             assert name == "migrate" and interactive is False and skip_checks is False
             if target == "0099_broken":
                 raise CommandError("Cannot find a migration matching '0099_broken'")
+            if target == "0097_concurrently":   # through the execute wrappers, like Django's
+                connection.run_sql("CREATE INDEX CONCURRENTLY i ON t (c)")
+                connection.run_sql('CREATE INDEX "j" ON t (c)')
+                print("seen %s" % json.dumps(connection.seen))
             if target == "0098_locked":   # a table lock held elsewhere: waits up to lock_timeout
                 print("  Applying %s.%s..." % (app, target), end="")
                 assert connection.lock_timeout, "waited forever: no lock_timeout was set"
@@ -114,23 +120,33 @@ FAKE_DJANGO = {
     # the session: set_config('lock_timeout') kept, the lock holders' query answered
     "django/db/__init__.py": textwrap.dedent("""\
         import contextlib
+        import types
         class Session:
             lock_timeout = None
+            wrappers, seen = [], []
             def cursor(self):
                 return self
             def __enter__(self):
                 return self
             def __exit__(self, *exc):
                 return False
-            def execute(self, sql, params):
+            def execute(self, sql, params=None):
                 if "set_config('lock_timeout'" in sql:
-                    self.lock_timeout = params[0]
+                    self.lock_timeout = params[0] if params else sql.split("'")[3]
+            def run_sql(self, sql):   # a schema editor's statement: the wrappers, then the driver
+                def execute(sql, params, many, context):
+                    self.seen.append([sql, self.lock_timeout])
+                ctx = {"connection": self, "cursor": types.SimpleNamespace(cursor=self)}
+                wrap = self.wrappers[-1] if self.wrappers else None
+                return (wrap or execute)(*((execute,) if wrap else ()), sql, None, False, ctx)
             def fetchall(self):
                 return [("app_t", 42, "AccessShareLock", "app", "psql", "idle in transaction",
                          "09:41:07")]
             @contextlib.contextmanager
             def execute_wrapper(self, wrapper):
+                self.wrappers.append(wrapper)
                 yield
+                self.wrappers.pop()
         connection = Session()
         """),
     "django/db/migrations/__init__.py": "",
@@ -170,6 +186,15 @@ def test_apply_runs_every_target_then_the_checks_in_one_shell(fake_app, names, t
     assert len(fake_app.commands) == 1 and fake_app.last.endswith("manage.py shell")
     assert [line.split()[1][:-3] for line in text.splitlines()] == applied
     assert (checks.django_values(after, then) if then else after) == values
+
+
+def test_concurrently_runs_without_lock_timeout_and_the_next_statement_has_it_again(fake_app):
+    """lock_timeout would cancel CREATE INDEX CONCURRENTLY's wait for older transactions and
+    leave an INVALID index: it runs with none (it blocks no one)."""
+    text, _after = migrate.apply(fake_app, plan_of("workshops.0097_concurrently"))
+    seen = json.loads(next(x for x in text.splitlines() if x.startswith("seen "))[5:])
+    assert seen == [["CREATE INDEX CONCURRENTLY i ON t (c)", "0"],
+                    ['CREATE INDEX "j" ON t (c)', "3s"]]
 
 
 def test_a_failed_migration_stops_the_shell_before_the_next_target_and_the_checks(fake_app):

@@ -7,6 +7,7 @@
 # holding locks on the tables its statement names) and exits 4.
 import json
 import os
+import re
 import sys
 
 from django.core.management import call_command
@@ -23,11 +24,22 @@ WHERE l.granted AND l.pid <> pg_backend_pid()
   AND strpos(%s, '"' || c.relname || '"') > 0
 ORDER BY a.xact_start NULLS LAST LIMIT 5"""
 _last_sql = [""]   # the statement that waited: Django writes its tables' names in double quotes
+# CONCURRENTLY waits for older transactions without blocking anyone: cancelled by lock_timeout it
+# would leave an INVALID index behind, so it runs without one (the safer pattern stays safe).
+_CONCURRENTLY = re.compile(r"^\s*(?:CREATE\s+(?:UNIQUE\s+)?INDEX|DROP\s+INDEX|REINDEX\b.*?)\s+"
+                           r"CONCURRENTLY\b", re.I | re.S)
 
 
 def _remember(execute, sql, params, many, context):
     _last_sql[0] = sql
-    return execute(sql, params, many, context)
+    if not (_LOCK_TIMEOUT and _CONCURRENTLY.match(sql or "")):
+        return execute(sql, params, many, context)
+    raw = context["cursor"].cursor   # the driver's cursor: not through this wrapper again
+    raw.execute("SELECT set_config('lock_timeout', '0', false)")
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        raw.execute("SELECT set_config('lock_timeout', %s, false)", [_LOCK_TIMEOUT])
 
 
 def _lock_timed_out(e):
