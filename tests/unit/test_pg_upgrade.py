@@ -225,3 +225,30 @@ def test_the_target_gets_the_old_configuration_with_its_own_paths(settings, to, 
     src = Cluster("14", "main", 5432, "online", "postgres", "/var/lib/postgresql/14/main")
     got = pg_upgrade_link.target_settings(src, to, settings, "/d/" + to, 5433)
     assert got == {**want, "data_directory": "/d/" + to, "port": "5433"}
+
+
+class StateOnly:
+    """What a recovery hint reads of a run: its host state."""
+
+    def __init__(self, state):
+        self.state = state
+
+
+@pytest.mark.parametrize("state, says", [
+    ({}, "nothing was changed; fix the cause and rerun"),
+    # the app was never stopped: the hint starts the workers, not the app
+    ({"maintenance": "on", "workers": "stopped"},
+     "the database was not touched and the app runs; start the workers (sudo -n supervisorctl "
+     "start app-worker); turn maintenance off: fab -H web maintenance.off"),
+    ({"target": "prepared", "maintenance": "on"},
+     "the database was not touched and the app runs; turn maintenance off: fab -H web "
+     "maintenance.off; rerun with --drop-empty-target (it drops the prepared empty 15 cluster first)"),
+    ({"cluster": "upgrading", "maintenance": "on", "workers": "stopped"},
+     "fab -H web pg_upgrade.rollback --yes"),
+])
+def test_the_recovery_names_what_the_run_left(tmp_path, state, says):
+    c = FakeHost(make_site(tmp_path, service={"manager": "supervisor", "app": "app",
+                                              "workers": ["app-worker"]}))
+    steps = {s.name: s for s in run_steps(c, "15", "link", False)}
+    got = steps["fingerprint before"].recovery(StateOnly(state))
+    assert got.replace(f" --hosts-file {tmp_path / 'hosts.toml'}", "") == says
