@@ -94,19 +94,21 @@ def unquote(name):
     return name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()
 
 
+def _table(match):
+    """The table a TABLE_RE match names, schema left out."""
+    return unquote(PART_RE.findall(match.group(1))[-1])
+
+
 def table_of(statement, offset=None):
     """The table a statement locks (for DROP INDEX: the index's name), schema left out, or "".
     `offset`: in a text holding several statements, the one that starts last at or before it."""
     found = [m for m in TABLE_RE.finditer(statement) if offset is None or m.start() <= offset]
-    if not found:
-        return ""
-    return unquote(PART_RE.findall(found[0 if offset is None else -1].group(1))[-1])
+    return _table(found[0 if offset is None else -1]) if found else ""
 
 
 def tables_in(statements):
     """Every table the statements lock (their facts are read in one query)."""
-    return {unquote(PART_RE.findall(m.group(1))[-1]) for s in statements
-            for m in TABLE_RE.finditer(s)}
+    return {_table(m) for s in statements for m in TABLE_RE.finditer(s)}
 
 
 def layout(statements):
@@ -124,9 +126,8 @@ def layout(statements):
 def locate(statements, starts, line, column):
     """(the statement a finding at `line`/`column` is in, the offset in it)."""
     i = max((k for k, s in enumerate(starts) if s <= line), default=0)
-    lines = statements[i].strip().split("\n") if statements else [""]
-    offset = sum(len(x) + 1 for x in lines[:line - starts[i]]) + column
-    return (statements[i] if statements else ""), offset
+    lines = statements[i].strip().split("\n")
+    return statements[i], sum(len(x) + 1 for x in lines[:line - starts[i]]) + column
 
 
 def files(entries):
@@ -159,13 +160,14 @@ def findings(raw, index, facts, rates, atomic=()):
     measured `rates` (table_facts.Rates; None: unknown, so a lock on a table with data is
     unbounded) and the `atomic` migrations (their locks are held together)."""
     out, seen = [], set()
+    starts = {name: layout(statements)[1] for name, (_m, statements) in index.items()}
     for f in raw:
         rule = f.get("rule_name", "")
         name = f.get("file", "").rsplit("/", 1)[-1]
         if rule in IGNORED or name not in index:
             continue
         migration, statements = index[name]
-        statement, offset = locate(statements, layout(statements)[1], int(f.get("line") or 0),
+        statement, offset = locate(statements, starts[name], int(f.get("line") or 0),
                                    int(f.get("column") or 0))
         if (migration, statement, rule) in seen:
             continue

@@ -20,6 +20,8 @@ def findings(c, entries) -> tuple[list[lint.Finding], "table_facts.Rates | None"
     """(findings, the host's rates as measured, None when no finding needed them) of `entries`
     (the plan, each with the SQL Django would run) on this host."""
     files = lint.files(entries)
+    if not any(statements for _n, _m, statements in files):   # no SQL: no round trip
+        return lint.not_collected(entries), None
     index = {name: (migration, statements) for name, migration, statements in files}
     atomic = {e["migration"] for e in entries if e.get("atomic", True)}
     tables = lint.tables_in(s for _n, _m, statements in files for s in statements)
@@ -78,11 +80,11 @@ def step_lint(window_of=always):
     def run_step(c, run):
         """The pending migrations' SQL linted (squawk) against the live table sizes: a lock
         over its budget, or a change the old code cannot serve through, is refused first."""
-        entries = [e for e in run.data.plan if not e.get("backwards")]
-        if not entries:
+        if not run.data.plan:
             return "nothing to do: no pending migrations"
-        found = report(c, run, entries)
-        window = window_of(c, run, found)
+        entries = [e for e in run.data.plan if not e.get("backwards")]
+        found = report(c, run, entries) if entries else []
+        window = window_of(c, run, found)   # backwards ones too may need a window
         accept = run.args.get("accept_locks", False)
         refused = lint.refusals(found, window, budget(c), accept)
         if refused:

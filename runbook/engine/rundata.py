@@ -49,7 +49,7 @@ class RunData:
     post_django: str | None = None          # verify.post's Django checks, run by the last stage
     warm: list = field(default_factory=list)   # migration processes started before the window
     lint: list[dict] = field(default_factory=list)   # migrate.lint's findings (lint.Finding)
-    window_needed: str = ""                 # why the lint wants a window a release would skip
+    window_needed: str = ""                 # why a release with [switch] needs a window (lint)
 
     # --- runbooks: pg_upgrade ---------------------------------------------------------------
     report: Any = None                      # upgrade_check's Report (postgres layer)

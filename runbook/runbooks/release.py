@@ -169,17 +169,19 @@ def lint_window(c, run, found):
     if not switch.enabled(c):
         return True
     unsafe = compat.old_code_unsafe(run.data.plan)
+    more = f" (and {len(unsafe) - 1} more)" if len(unsafe) > 1 else ""
     if run.args.get("no_window"):
         if unsafe:
-            raise Failed(f"--no-window refused: the old code would serve while {unsafe[0]}"
-                         + (f" (and {len(unsafe) - 1} more)" if len(unsafe) > 1 else "")
-                         + "; deploy without --no-window (a maintenance window), or split the "
-                           "change so the old code never names what changes (nothing was "
-                           "migrated)")
+            raise Failed(f"--no-window refused: the old code would serve while {unsafe[0]}{more}"
+                         "; deploy without --no-window (a maintenance window), or split the "
+                         "change so the old code never names what changes (nothing was "
+                         "migrated)")
         return False
     # consent (--accept-locks) lets a long lock run; it never takes the window away
     live = lint.refusals(found, False, lint_step.budget(c))
-    if live and not unsafe:
+    if unsafe:
+        run.data.window_needed = f"the old code serves while {unsafe[0]}{more}"
+    elif live:
         f, why = live[0]
         run.data.window_needed = f"{f.migration} {f.rule} on {f.table}: {why}"
     return bool(unsafe or live)
@@ -187,17 +189,12 @@ def lint_window(c, run, found):
 
 def no_window_needed(c, run):
     """Why the release needs no maintenance window, or "": the new code is booted beside the
-    app ([switch]), no pending operation can trip the old code serving meanwhile, and none
-    locks a table for longer than lock_budget_live (migrate.lint)."""
+    app ([switch]) and migrate.lint found no reason for one (run.data.window_needed: a pending
+    operation the old code could trip on, or a lock longer than lock_budget_live)."""
     if not (switch.enabled(c) and run.data.booted):
         return ""
     if run.data.window_needed:
         run.say(f"    a window is needed: {run.data.window_needed}")
-        return ""
-    unsafe = compat.old_code_unsafe(run.data.plan)
-    if unsafe:
-        run.say(f"    a window is needed: the old code serves while {unsafe[0]}"
-                + (f" (and {len(unsafe) - 1} more)" if len(unsafe) > 1 else ""))
         return ""
     what = f"{len(run.data.plan)} pending migration(s) only add" if run.data.plan \
         else "no pending migrations"

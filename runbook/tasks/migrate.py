@@ -41,9 +41,10 @@ def lint_task(c):
 
     The SQL Django would run for each pending migration (nothing is run), linted by squawk for
     this server's version, each finding joined with the live size of the table it touches and
-    an estimated lock time from this host's measured scan, write and index rates; then whether it is fine
-    inside a maintenance window and without one ([migrations] lock_budget, lock_budget_live),
-    and the safer pattern when it is not. Read-only; exits 0 (the composites refuse)."""
+    an estimated lock time from this host's measured scan, write and index rates; then whether
+    it is fine inside a maintenance window and without one ([migrations] lock_budget,
+    lock_budget_live), and the safer pattern when it is not. Read-only; exits 0 (the composites
+    refuse)."""
     entries = [e for e in plan(c) if not e["backwards"]]
     found, rates = lint_step.findings(c, entries)
     print(lint.render(found, lint_step.budget(c)))
