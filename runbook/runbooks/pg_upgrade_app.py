@@ -8,15 +8,12 @@ preload_app or not: docs/BEHAVIOUR.md#gunicorn-hup): done when every worker proc
 the reload has exited and health answers 200, before the smoke contract.
 """
 from runbook.engine.runner import Failed, commands
-from runbook.engine.shell import q, sh
+from runbook.engine.scripts import script
+from runbook.engine.shell import sh
 from runbook.host import services
+from runbook.host.remote import run_script
 from runbook.ops import switch
 from runbook.ops.restart import wait_serving
-
-# exit 0 once none of the pids run any more (ps -p fails when it finds none), 1 after $2 seconds
-WAIT_GONE_SH = ('pids=$1; n=$(( $2 * 10 )); while [ "$n" -gt 0 ]; do '
-                'ps -o pid= -p "$pids" >/dev/null 2>&1 || exit 0; sleep 0.1; n=$((n - 1)); '
-                'done; ps -o pid= -p "$pids"; exit 1')
 
 
 def program(c):
@@ -68,8 +65,8 @@ def step_reload_app(c, run):
     if not r.ok:
         said = ((r.stderr or r.stdout).strip().splitlines() or [f"exit {r.exited}"])[-1]
         raise Failed(f"reloading {name} failed: {said}")
-    gone = not old or c.run(f"bash -c {q(WAIT_GONE_SH)} _ {q(','.join(old))} {timeout}",
-                            hide=True, warn=True).ok
+    gone = not old or run_script(c, script("runbook.runbooks", "wait_gone.sh"), ",".join(old),
+                                 timeout, hide=True, warn=True).ok
     if not gone:
         raise Failed(f"{name}'s workers from before the reload (pids {' '.join(old)}) still run "
                      f"after {timeout}s: they may hold connections to the old cluster")
