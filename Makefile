@@ -1,6 +1,6 @@
 # Two commands on a fresh Debian machine, as root:
 #   make demo   venv + sandbox host + the main job (deploy.consolidate) against it
-#   make test   venv + sandbox host + the whole suite (unit + integration)
+#   make test   venv + sandbox hosts (+ the systemd host) + the whole suite (unit + integration)
 #   make bench  venv + sandbox host + every benchmark (bench/), writes docs/BENCHMARKS.md
 #   make lint   shellcheck, ruff and mypy (no sandbox); .ci/run runs it before make test
 PYTHON ?= python3
@@ -48,7 +48,9 @@ lint: venv
 unit: venv
 	$(BIN)/pytest tests/unit -q
 
+# the systemd host (tests/integration/test_systemd_host.py) comes up for the tests only, not the demo
 test: sandbox
+	$(BIN)/invoke sandbox.up --systemd
 	$(BIN)/pytest -q --durations=15
 
 clean:

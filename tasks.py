@@ -4,7 +4,13 @@
     invoke sandbox.up --hosts 4   ... with web hosts sandbox2..4 on 127.0.0.2..4 (group sandbox-group)
                            (always: the second app on sandbox-ledger, 127.0.1.1: .sandbox/ledger.toml)
     invoke sandbox.reset   back to the app's v1 with seeded data
-    invoke sandbox.down    stop the sandbox's daemons (by their pid files)
+    invoke sandbox.compose the compose host sandbox-compose (the sandbox's dockerd, a PostgreSQL 14
+                           stack in /srv/compose-demo: .sandbox/compose.toml); --reset: back to 14
+    invoke sandbox.down    stop the sandbox's daemons (by their pid files), the systemd host too
+    invoke sandbox.up --systemd     ... and the systemd host sandbox-systemd (127.0.2.1:2222, a
+                           systemd-nspawn container, systemd as PID 1: .sandbox/systemd.toml);
+                           the first build takes a few minutes, then seconds
+    invoke sandbox.reset --systemd  a fresh copy of the systemd host (seconds), nothing else
 """
 import os
 import secrets
@@ -36,7 +42,8 @@ HOST_SECRETS = Path("/etc/deploy-sandbox/client.env")
 # name: bytes of randomness (token_urlsafe)
 SECRETS = {"SANDBOX_DB_PASSWORD": 18, "SANDBOX_PYBOT_PASSWORD": 18, "SANDBOX_DJANGO_SECRET_KEY": 40,
            "SANDBOX_BYPASS_SECRET": 18, "SANDBOX_LEDGER_DB_PASSWORD": 18,
-           "SANDBOX_LEDGER_API_PASSWORD": 18, "SANDBOX_LEDGER_SECRET_KEY": 40}
+           "SANDBOX_LEDGER_API_PASSWORD": 18, "SANDBOX_LEDGER_SECRET_KEY": 40,
+           "SANDBOX_COMPOSE_DB_PASSWORD": 18}
 
 
 def _secrets_file():
@@ -116,8 +123,9 @@ def _write_inventories():
 
 @task(help={"seed_size": "seed data size for a first provisioning: default or large",
             "hosts": f"number of web hosts, 1-{MAX_HOSTS} (default: as many as before, else 1); "
-                     "host K is sandbox<K> on 127.0.0.K, all in the group sandbox-group"})
-def up(c, seed_size="default", hosts=""):
+                     "host K is sandbox<K> on 127.0.0.K, all in the group sandbox-group",
+            "systemd": "also the systemd host sandbox-systemd (.sandbox/systemd.toml)"})
+def up(c, seed_size="default", hosts="", systemd=False):
     """Provision the sandbox host on this machine (sshd, PostgreSQL 14/15, nginx, supervisor, app)."""
     extra = []
     if hosts != "":
@@ -135,11 +143,36 @@ def up(c, seed_size="default", hosts=""):
     if code:
         raise Exit(f"sandbox.up: provisioning failed (exit {code}); see the lines above", code)
     _write_inventories()
+    if systemd:
+        _systemd_up(key, env)
 
 
-@task
-def reset(c):
+SYSTEMD = ROOT / "sandbox" / "systemd"
+SYSTEMD_ROOTFS = Path("/var/lib/deploy-sandbox/systemd/rootfs")
+
+
+def _systemd_up(key, env):
+    """Build the systemd host's rootfs (when its inputs changed), boot it, write its inventory."""
+    code = _as_root(["env", f"PIP={os.environ['PIP']}", "bash", str(SYSTEMD / "build.sh"),
+                     "--pubkey", f"{key}.pub", "--env", str(env)])
+    code = code or _as_root(["bash", str(SYSTEMD / "host.sh"), "up"])
+    if code:
+        raise Exit(f"sandbox.up --systemd: the systemd host failed (exit {code}); see the lines above", code)
+    kind, hostkey = (SYSTEMD_ROOTFS / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()[:2]
+    (STATE / "systemd_known_hosts").write_text(f"[127.0.2.1]:{SSH_PORT} {kind} {hostkey}\n")
+    text = (SYSTEMD / "systemd.template.toml").read_text()
+    (STATE / "systemd.toml").write_text(
+        text.replace("{prefix}", "").replace("{project}", "../sandbox/deploy.toml"))
+
+
+@task(help={"systemd": "reset only the systemd host sandbox-systemd (a fresh copy of it)"})
+def reset(c, systemd=False):
     """Return the sandbox to the app's v1 with seeded data (seconds)."""
+    if systemd:
+        code = _as_root(["bash", str(SYSTEMD / "host.sh"), "reset"])
+        if code:
+            raise Exit(f"sandbox.reset --systemd failed (exit {code}); try: invoke sandbox.up --systemd", code)
+        return
     code = _as_root(["bash", str(ROOT / "sandbox" / "reset.sh")])
     if code:
         raise Exit(f"sandbox.reset failed (exit {code}); try: invoke sandbox.up", code)
@@ -147,8 +180,11 @@ def reset(c):
 
 @task
 def down(c):
-    """Stop the sandbox hosts' sshds, apps, nginx, supervisord and PostgreSQL 14 (by pid file)."""
-    code = _as_root(["bash", "-c", """
+    """Stop the sandbox hosts' sshds, apps, nginx, supervisord and PostgreSQL 14 (by pid file),
+    the systemd host and the compose host's dockerd."""
+    code = _as_root(["bash", str(SYSTEMD / "host.sh"), "down"])
+    code = code or _as_root(["bash", str(COMPOSE_SH), "down"])   # the stack, then dockerd
+    code = code or _as_root(["bash", "-c", """
         kill_pidfile() { [ -f "$1" ] && kill "$(cat "$1")" 2>/dev/null; rm -f "$1"; true; }
         kill_pidfile /run/deploy-sandbox-sshd-2222.pid
         for f in /run/deploy-sandbox-sshd-127.0.[01].*.pid; do kill_pidfile "$f"; done
@@ -161,5 +197,31 @@ def down(c):
         raise Exit(f"sandbox.down failed (exit {code})", code)
 
 
-sandbox = Collection("sandbox", up, reset, down)
+COMPOSE_SH = ROOT / "sandbox" / "compose" / "compose.sh"
+
+
+@task(help={"reset": "only put the stack back to PostgreSQL 14 with its seeded data"})
+def compose(c, reset=False):
+    """The compose host sandbox-compose (.sandbox/compose.toml): the sandbox's own dockerd, locally
+    built PostgreSQL 14/15 images, a stack in /srv/compose-demo (needs sandbox.up first).
+
+    Idempotent, seconds when up; the first build takes about a minute. --reset: the stack back to
+    PostgreSQL 14 with its seeded data."""
+    if reset:
+        code = _as_root(["bash", str(COMPOSE_SH), "reset"])
+        if code:
+            raise Exit(f"sandbox.compose --reset failed (exit {code}); try: invoke sandbox.compose", code)
+        return
+    if not (STATE / "known_hosts").exists():
+        raise Exit("sandbox.compose: the sandbox is not up (no .sandbox/known_hosts); run invoke sandbox.up first", 2)
+    env = _secrets_file()
+    code = _as_root(["bash", str(COMPOSE_SH), "up", "--env", str(env)])
+    if code:
+        raise Exit(f"sandbox.compose: the compose host failed (exit {code}); see the lines above", code)
+    text = (ROOT / "sandbox" / "compose-host.template.toml").read_text()
+    (STATE / "compose.toml").write_text(
+        text.replace("{prefix}", "").replace("{project}", "../sandbox/deploy.toml"))
+
+
+sandbox = Collection("sandbox", up, reset, down, compose)
 ns = Collection(sandbox)
