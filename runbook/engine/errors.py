@@ -90,6 +90,12 @@ class SudoDenied(DeployError):
     code = 5
 
 
+class ConnectionLost(DeployError):
+    """The SSH connection stopped answering (host/alive.py); no new one is tried in this run."""
+
+    code = 6
+
+
 class Failed(DeployError):
     """A step's checkpoint did not hold; `recovery` overrides the step's recovery hint. In a run
     it becomes `CheckpointFailed`; outside one it prints its own line."""

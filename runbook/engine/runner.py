@@ -19,7 +19,7 @@ from typing import Any, NoReturn, Sequence
 
 from fabric.exceptions import GroupException
 
-from runbook.engine import lock, stop_reason
+from runbook.engine import lock, lost, stop_reason
 from runbook.engine.errors import (  # Failed is re-exported: steps import it from here
     CheckpointFailed,
     DeployError,
@@ -132,6 +132,7 @@ class Run:
         try:
             if self.take_lock:
                 held = self._lock_all()
+                lost.tag(self.fleet.members, self.run_id)
             me = who()
             self.notify("start", user=f"{me['user']}@{me['machine']}",
                         args=self.c.mask(json.dumps(self.args, sort_keys=True)))
@@ -146,6 +147,9 @@ class Run:
             return self
         finally:
             for m in held:
+                if m in lost.lost(held):   # no new connection: the recovery printed unlocks it
+                    self.say(f"the deploy lock on {m.site.name} stays (the connection was lost)")
+                    continue
                 try:
                     lock.release(m, self.run_id)
                 except Exception as e:  # noqa: BLE001 - report, the lock stays
@@ -226,7 +230,7 @@ class Run:
                           "running; check it before retrying)", None)
             raise Interrupted(f"{self.task} interrupted at {step.name}") from None
         except Exception as e:  # noqa: BLE001 - every failure stops the run the same way
-            reason = stop_reason.line(e)
+            reason = lost.reason(self.fleet.members, stop_reason.line(e))
             self._record(step, "failed", start, reason)
             self._stopped(label, step, reason, e.recovery if isinstance(e, DeployError) else None)
             if isinstance(e, DeployError) and not isinstance(e, Failed):
@@ -340,6 +344,7 @@ class Run:
         if callable(rec):
             rec = rec(self.overview())
         rec = rec or f"fix the cause above, then rerun: {self.cmd(self.task)}"
+        rec = "\n".join([*lost.unlock_lines(self.fleet.members, self.run_id), rec])
         self.say("Recover with:")
         for line in rec.splitlines():
             self.say(f"  {line}")

@@ -21,11 +21,11 @@ from invoke.runners import Result
 from invoke.terminals import character_buffered
 from paramiko.ssh_exception import BadHostKeyException
 
-from runbook.engine.errors import ConfigError
+from runbook.engine.errors import ConfigError, ConnectionLost
 from runbook.engine.fabcmd import default_hosts_file
 from runbook.engine.fleet import Fleet
 from runbook.engine.output import Prefixed, quiet
-from runbook.host import hostkeys, inventory
+from runbook.host import alive, hostkeys, inventory
 
 MASK = "*****"
 
@@ -119,18 +119,26 @@ class DeployConnection(Connection):
         # _set: real attributes, not config keys (invoke's DataProxy)
         self._set(site=site, recorder=None,  # recorder: callable(record) set by the step runner
                   known_hosts_file=site.inventory.known_hosts,
-                  out_prefix=None)  # "[web2] " while several hosts print at once
+                  out_prefix=None,  # "[web2] " while several hosts print at once
+                  lost=None)  # why the connection was taken as lost (alive.py); no new one then
         hostkeys.secure(self.client, site.name, self.known_hosts_file,
                         accept_new or s.accept_new_host_key)
 
     def open(self):
+        if self.lost:   # a stalled network cannot be told from a slow one: no second wait on it
+            raise ConnectionLost(f"the SSH connection to {self.site.name} was lost: {self.lost}")
         try:
             result = super().open()
         except BadHostKeyException as e:
             raise hostkeys.changed_key_error(self.site.name, e, self.known_hosts_file,
                                             self.port) from None
         no_delay(self.transport)
+        s = self.site.settings
+        alive.watch(self.transport, s.ssh_alive_interval, s.ssh_alive_count_max, self._lose)
         return result
+
+    def _lose(self, why: str) -> None:
+        self._set(lost=why)
 
     def mask(self, text: str) -> str:
         """Replace every secret this site has handed out with *****."""

@@ -37,6 +37,10 @@ HOST_SCHEMA = {
     "user": (str, None, "SSH user (default: ssh_config / local user)"),
     "identity_file": (str, None, "private key file, relative to the inventory file"),
     "accept_new_host_key": (bool, False, "trust an unknown host key on first use"),
+    "ssh_alive_interval": (int, 15, "seconds between SSH keepalive probes (OpenSSH's "
+                                    "ServerAliveInterval)"),
+    "ssh_alive_count_max": (int, 3, "unanswered probes in a row after which the connection is "
+                                    "taken as lost and the run stops (ServerAliveCountMax)"),
     "roles": (list, ["web", "db"], "roles of the host: web (serves HTTP: maintenance, restart, "
                                    "smoke), worker, db (the primary of a group by default)"),
     "app": {

@@ -4,13 +4,14 @@ from invoke import Collection
 from runbook.engine import history as history_mod
 from runbook.engine import lock
 from runbook.engine import resume as resume_mod
-from runbook.engine.errors import CheckpointFailed, ConfigError
+from runbook.engine.errors import CheckpointFailed, ConfigError, Failed
+from runbook.engine.fabcmd import fab
 from runbook.engine.journal import Journal
 from runbook.engine.output import planning
 from runbook.engine.runner import ROLLING, Step
 from runbook.host.connection import hosttask
 from runbook.host.remote import q
-from runbook.ops import switch
+from runbook.ops import leftover, switch
 from runbook.runbooks import rollback
 from runbook.runbooks.deploy import (
     batch_size,
@@ -110,9 +111,15 @@ def restart(c, batch="1"):
         Step("restart", step_restart, where=ROLLING, role="web")])
 
 
-@hosttask(help={"reason": "why the lock may go (recorded in the journal); required"})
-def unlock(c, reason=""):
-    """Remove a deploy lock left by a dead run (journaled with the reason and the old holder)."""
+@hosttask(help={"reason": "why the lock may go (recorded in the journal); required",
+                "stop": "end the dead run's commands still running on the host first (TERM, "
+                        "then KILL after 10s), by pid"})
+def unlock(c, reason="", stop=False):
+    """Remove a deploy lock left by a dead run (journaled with the reason and the old holder).
+
+    Remove a deploy lock left by a dead run (journaled with the reason and the old holder).
+    Refused while commands of that run still run on the host (a run that lost its connection):
+    wait for them, or end them with --stop."""
     if not reason.strip():
         raise ConfigError("deploy.unlock needs --reason \"...\" saying why the lock may go; "
                           "it is recorded in the journal")
@@ -121,8 +128,18 @@ def unlock(c, reason=""):
         print(f"{c.site.name}: no deploy lock held; nothing to do")
         return
     print(lock.describe_holder(c, info))
-    journal = Journal(c, "deploy.unlock", {"reason": reason})
-    journal.write({"kind": "unlock", "reason": reason, "holder": info})
+    run_id = str(info.get("run", ""))
+    still = leftover.running(c, run_id) if run_id else []
+    if still and not stop:
+        raise Failed(f"run {run_id}'s commands still run on {c.site.name}: "
+                     + "; ".join(still) + "; wait for them to end and run this again, or end "
+                     f"them: {fab(c, f'deploy.unlock --reason {q(reason)} --stop')}")
+    ended = leftover.stop(c, run_id) if still else []
+    for line in ended:
+        print(f"{c.site.name}: run {run_id}'s process {line}")
+    print(f"{c.site.name}: no command of run {run_id} still runs on the host")
+    journal = Journal(c, "deploy.unlock", {"reason": reason, "stop": stop})
+    journal.write({"kind": "unlock", "reason": reason, "holder": info, "ended": ended})
     c.run(f"rm -f -- {q(lock.path(c))}", hide=True)
     journal.write({"kind": "run", "event": "end", "outcome": "ok"})
     journal.flush_remote()

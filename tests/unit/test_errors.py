@@ -24,6 +24,7 @@ CLASSES = [
     (errors.HostKeyError, 3, "error: bad thing; fix it"),
     (errors.LockHeld, 4, "error: bad thing; fix it"),
     (errors.SudoDenied, 5, "error: bad thing; fix it"),
+    (errors.ConnectionLost, 6, "error: bad thing; fix it"),
     (errors.Failed, 1, "error: bad thing; fix it"),
     (errors.CheckpointFailed, 1, "error: bad thing; fix it"),
     (errors.Interrupted, 130, "error: bad thing; fix it"),
