@@ -113,6 +113,9 @@ HOST_SCHEMA = {
         "dir": (AbsPath, REQUIRED, "where backups, the journal and the lock live (0700)"),
     },
     "compose": {  # pg_upgrade.compose: PostgreSQL in a docker compose service
+        "command": (Enum(("docker compose", "docker-compose")), "docker compose",
+                    "the Compose on the host: the v2 plugin or the v1 docker-compose (both "
+                    "pg_upgrade.compose and service.manager = compose use it)"),
         "project_dir": (AbsPath, None, "the compose project's directory (with the compose file)"),
         "file": (str, "docker-compose.yml", "compose file, relative to project_dir"),
         "db_service": (str, "db", "the PostgreSQL service"),

@@ -9,8 +9,10 @@ from runbook.host.remote import sudo
 
 
 def _compose(c, *args):
+    """`docker compose` or `docker-compose` (compose.command) on the app's compose file
+    (docs/BEHAVIOUR.md#compose-v1-v2)."""
     f = c.site.service.compose_file
-    return ("docker", "compose", *(("-f", f) if f else ()), *args)
+    return (*c.site.compose.command.split(), *(("-f", f) if f else ()), *args)
 
 
 def argv(c, action, name=None):

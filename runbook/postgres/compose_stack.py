@@ -11,6 +11,7 @@ from runbook.engine.errors import ConfigError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")   # docker container / volume / service names
 _PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")       # compose project names
+COMMANDS = ("docker compose", "docker-compose")  # v2 or v1: docs/BEHAVIOUR.md#compose-v1-v2
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,12 @@ class ComposeDB:
     volume: str = "postgres_data"          # compose key of the volume at the data directory
     project_name: str | None = None        # compose project; default: basename of project_dir
     pgdata: str | None = None              # PGDATA, when the db service sets one
+    command: str = "docker compose"        # or "docker-compose" (v1): one of COMMANDS
 
     def __post_init__(self):
+        if self.command not in COMMANDS:
+            raise ConfigError(f"compose command {self.command!r} is not known; give "
+                              + " or ".join(repr(c) for c in COMMANDS))
         if not os.path.isabs(self.project_dir):
             raise ConfigError(f"project_dir {self.project_dir!r} is relative; give the absolute "
                               "path of the compose project on the host")

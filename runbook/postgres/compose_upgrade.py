@@ -67,10 +67,14 @@ def _sh(*argv):
     return " ".join(q(str(a)) for a in argv)
 
 
+def _dc(cfg, *argv):
+    """`docker compose -p P -f F argv...` (or `docker-compose ...`: cfg.command)."""
+    return _sh(*cfg.command.split(), "-p", cfg.project, "-f", cfg.compose_file, *argv)
+
+
 def _compose(cfg, *argv):
-    """`cd DIR && docker compose -p P -f F argv...`."""
-    return (f"cd {q(cfg.project_dir)} && "
-            + _sh("docker", "compose", "-p", cfg.project, "-f", cfg.compose_file, *argv))
+    """`cd DIR && <compose> -p P -f F argv...`."""
+    return f"cd {q(cfg.project_dir)} && " + _dc(cfg, *argv)
 
 
 def _fail(message):
@@ -79,10 +83,11 @@ def _fail(message):
 
 
 def _wait(probe, what, logs):
-    """A bounded loop (60 x 1 s) until `probe` succeeds; fails naming `what` and its log."""
+    """Retry `probe` for 60 s of wall time (a probe through docker-compose v1 alone takes ~1 s);
+    fails naming `what` and its log."""
     msg = f"{what} did not answer pg_isready within {_WAIT_TRIES} s; read: {logs}"
-    return (f"i=0; until {probe} >/dev/null 2>&1; do i=$((i+1)); "
-            f"if [ \"$i\" -ge {_WAIT_TRIES} ]; then echo {q('error: ' + msg)} >&2; exit 1; fi; "
+    return (f"end=$((SECONDS + {_WAIT_TRIES})); until {probe} >/dev/null 2>&1; do "
+            f"if [ \"$SECONDS\" -ge \"$end\" ]; then echo {q('error: ' + msg)} >&2; exit 1; fi; "
             "sleep 1; done")
 
 
@@ -106,8 +111,7 @@ _FINGERPRINT_SH = (
 def _version_check(cfg, major):
     """psql SELECT version() in the db service; fails unless it reports `major`."""
     want = f"PostgreSQL {major}"
-    psql = _sh("docker", "compose", "-p", cfg.project, "-f", cfg.compose_file, "exec", "-T",
-               cfg.db_service, "psql", "-X", "-A", "-t", "-U", cfg.db_user, "-d", "postgres",
+    psql = _dc(cfg, "exec", "-T", cfg.db_service, "psql", "-X", "-A", "-t", "-U", cfg.db_user, "-d", "postgres",
                "-c", "SELECT version()")
     return (f"cd {q(cfg.project_dir)} && v=$({psql}) && printf '%s\\n' \"$v\" && "
             f"case \"$v\" in {q(want)}[!0-9]*) ;; *) "
@@ -172,7 +176,7 @@ def _preflight(cfg, new_image, new_major, run_id):
         "preflight: compose file present, no backup, volume or container left from a run",
         f"cd {q(cfg.project_dir)} && "
         + " && ".join(f"{{ {test} || {_fail(message)}; }}" for test, message in gates)
-        + f" && {_sh('docker', 'compose', '-p', cfg.project, '-f', f, 'config', '-q')}",
+        + f" && {_dc(cfg, 'config', '-q')}",
         changes_host=False, check="exits 0")
 
 
@@ -283,6 +287,7 @@ def _switch(cfg, new_image, new_major, fingerprint_sql):
             f"cd {q(cfg.project_dir)} && tmp=$(mktemp {q(f + '.XXXXXX')}) && "
             f"cp -p {q(f)} \"$tmp\" && cat > \"$tmp\" && mv -f \"$tmp\" {q(f)}",
             changes_host=True, feed=FEED_COMPOSE),
+        _remove_container(cfg),
         Cmd(f"start the {db} service on {new_image}",
             _compose(cfg, "up", "-d", db), changes_host=True),
         _wait_service(cfg),
@@ -292,14 +297,20 @@ def _switch(cfg, new_image, new_major, fingerprint_sql):
     ]
 
 
+def _remove_container(cfg):
+    """`rm -s -f` of the db service's container (volumes stay): a recreated one would get the
+    old one's volume at the image's VOLUME path (docs/BEHAVIOUR.md#compose-recreate-inherits-volume)."""
+    return Cmd(f"remove the {cfg.db_service} service's container (no volume is removed)",
+               _compose(cfg, "rm", "-s", "-f", cfg.db_service), changes_host=True)
+
+
 def _wait_service(cfg):
     """Wait (bounded) until the compose db service answers pg_isready."""
     db = cfg.db_service
     return Cmd(f"wait until the {db} service answers",
                f"cd {q(cfg.project_dir)} && {{ "
-               + _wait(_sh("docker", "compose", "-p", cfg.project, "-f", cfg.compose_file, "exec",
-                           "-T", db, *_isready(cfg.db_user)), f"service {db}",
-                       f"docker compose logs {db}") + "; }",
+               + _wait(_dc(cfg, "exec", "-T", db, *_isready(cfg.db_user)), f"service {db}",
+                       f"{cfg.command} logs {db}") + "; }",
                changes_host=False, check="pg_isready within 60 s")
 
 
@@ -325,6 +336,7 @@ def rollback_plan(cfg, old_image, new_image, run_id):
             f" && {{ test ! -e {q(rolled)} || {_fail(f'{rolled} exists; move it away, then rerun')}; }}"
             f" && {_sh('cp', '-p', f, rolled)} && {_sh('mv', '-f', kept, f)}",
             changes_host=True),
+        _remove_container(cfg),
         Cmd(f"start the {db} service on {old_image} and the old volume "
             f"(the volume {vol} is not removed)",
             _compose(cfg, "up", "-d", db), changes_host=True),

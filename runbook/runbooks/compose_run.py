@@ -22,7 +22,7 @@ def config(c):
     return compose_stack.ComposeDB(project_dir=k.project_dir, backup_dir=c.site.backup.dir,
                                    compose_file=k.file, db_service=k.db_service,
                                    app_services=tuple(k.app_services), db_user=k.db_user,
-                                   volume=k.volume)
+                                   volume=k.volume, command=k.command)
 
 
 def new_image_for(old_image, to):
@@ -49,6 +49,9 @@ def same_fingerprints(outputs):
 
 def _step(c, cfg, cmd, old, new, outputs):
     def run_step(c_, run):
+        if cmd.changes_host:   # what a failure report says was done (docs: rollback plan)
+            run.state["compose"] = (f"the plan ran up to '{cmd.title}'; the old volume is "
+                                    f"untouched, {cfg.compose_file}.pre-pg* is the file as it was")
         stdin = cmd.stdin
         if cmd.feed == plan_mod.FEED_ENV:
             stdin = compose_stack.env_file_text(c.site.secret(c.site.compose.password_env))

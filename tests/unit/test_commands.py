@@ -60,6 +60,25 @@ def test_service_argv(tmp_path, manager, compose_file, action, expected):
     assert services.argv(FakeHost(site), action) == expected
 
 
+@pytest.mark.parametrize("command, compose_file, expected", [
+    (None, None, ("docker", "compose", "stop", "gunicorn")),
+    ("docker-compose", None, ("docker-compose", "stop", "gunicorn")),
+    ("docker-compose", "/srv/app/dc.yml", ("docker-compose", "-f", "/srv/app/dc.yml", "stop",
+                                           "gunicorn")),
+])
+def test_service_argv_follows_compose_command(tmp_path, command, compose_file, expected):
+    site = make_site(tmp_path, service={"manager": "compose", "app": "gunicorn",
+                                        "compose_file": compose_file},
+                     compose={"command": command})
+    assert services.argv(FakeHost(site), "stop") == expected
+
+
+def test_unknown_compose_command_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="docker-compose") as e:
+        make_site(tmp_path, compose={"command": "podman-compose"})
+    assert "\n" not in e.value.text
+
+
 @pytest.mark.parametrize("manager, expected", [
     ("systemd", "sudo -n systemctl restart 'celery@worker 1'"),
     ("supervisor", "sudo -n supervisorctl restart 'celery@worker 1'"),

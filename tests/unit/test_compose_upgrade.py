@@ -34,8 +34,9 @@ UPGRADE_ORDER = [
     "stop the db service", "create the volume", "write ", "start postgres:15 in the temporary",
     "wait until shop-pgupgrade-", "restore ", "fingerprint after", "stop and remove",
     "keep docker-compose.yml as docker-compose.yml.pre-pg15", "switch docker-compose.yml",
-    "start the db service on postgres:15", "wait until the db service", "fingerprint in the "
-    "switched", "start the app services", "check: the db service reports PostgreSQL 15",
+    "remove the db service's container", "start the db service on postgres:15",
+    "wait until the db service", "fingerprint in the switched", "start the app services",
+    "check: the db service reports PostgreSQL 15",
 ]
 
 
@@ -56,10 +57,11 @@ def test_upgrade_plan_order(apps, expected):
 
 @pytest.mark.parametrize("apps, expected", [
     (("backend",), ["stop the app services and db", "restore docker-compose.yml.pre-pg15",
-                    "start the db service on postgres:14", "wait until the db service",
+                    "remove the db service's container", "start the db service on postgres:14",
+                    "wait until the db service",
                     "start the app services", "check: the db service reports PostgreSQL 14"]),
     ((), ["stop the app services and db", "restore docker-compose.yml.pre-pg15",
-          "start the db service on postgres:14", "wait until the db service",
+          "remove the db service's container", "start the db service on postgres:14", "wait until the db service",
           "check: the db service reports PostgreSQL 14"]),
 ])
 def test_rollback_plan_order(apps, expected):
@@ -170,6 +172,34 @@ def test_bad_images_are_refused(old, new, fragment):
             build(cfg_(), old, new, RUN)
 
 
+@pytest.mark.parametrize("command, words", [
+    ("docker compose", ["docker", "compose"]), ("docker-compose", ["docker-compose"])])
+def test_compose_command_reaches_every_compose_call(command, words):
+    cfg = cfg_(command=command)
+    n = 0
+    for cmd in _all_plans(cfg):
+        w = shlex.split(cmd.command)
+        for i in range(len(words), len(w) - 2):
+            if w[i:i + 3] == ["-p", "shop", "-f"]:   # a compose call: the command, -p P -f F
+                before = w[i - len(words):i]
+                before[0] = before[0].removeprefix("v=$(")   # the version check's substitution
+                assert before == words, cmd.title
+                n += 1
+    assert n >= 10
+    preflight = cu.upgrade_plan(cfg, OLD, NEW, RUN)[0].command
+    assert preflight.endswith(" ".join([*words, "-p", "shop", "-f", "docker-compose.yml",
+                                        "config", "-q"]))
+    if command == "docker-compose":
+        assert all("docker compose" not in c.command for c in _all_plans(cfg))
+
+
+@pytest.mark.parametrize("command", ["podman-compose", "docker  compose", "", "docker-compose;x"])
+def test_unknown_compose_command_is_refused(command):
+    with pytest.raises(ConfigError, match="compose command") as e:
+        cfg_(command=command)
+    assert "\n" not in e.value.text
+
+
 # --- secrets and volumes ----------------------------------------------------------------------
 @pytest.mark.parametrize("password", ["s3cr3t-Pa55", "with space 'and' $(quotes)", "p=w#x"])
 def test_password_never_in_a_command(password):
@@ -215,6 +245,16 @@ def test_no_volume_is_ever_removed(build):
     # the old volume's name never reaches a docker command at all
     assert not any("shop_postgres_data " in c.command or c.command.endswith("shop_postgres_data")
                    for c in plan)
+
+
+@pytest.mark.parametrize("build", [cu.upgrade_plan, cu.rollback_plan])
+def test_db_container_is_removed_before_each_start(build):
+    """A recreated container would inherit the old data volume (Compose v1 did, for real)."""
+    plan = build(cfg_(), OLD, NEW, RUN)
+    starts = [i for i, c in enumerate(plan) if shlex.split(c.command)[-3:] == ["up", "-d", "db"]]
+    assert starts
+    for i in starts:
+        assert shlex.split(plan[i - 1].command)[-4:] == ["rm", "-s", "-f", "db"]
 
 
 def test_new_volume_mount_follows_the_new_major():
@@ -396,7 +436,7 @@ def test_render():
     assert cu.render(plan) == "1. first\n    $ echo 'a b'\n2. second\n    $ true"
     out = cu.render(cu.upgrade_plan(cfg_(), OLD, NEW, RUN)).splitlines()
     assert out[0].startswith("1. preflight") and out[1].startswith("    $ cd /srv/shop && ")
-    assert out[-2].startswith("19. check:")
+    assert out[-2].startswith("20. check:")
 
 
 # --- running the plans with bash and a fake docker --------------------------------------------
