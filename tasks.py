@@ -148,7 +148,7 @@ def up(c, seed_size="default", hosts="", systemd=False):
 
 
 SYSTEMD = ROOT / "sandbox" / "systemd"
-SYSTEMD_ROOTFS = Path("/var/lib/deploy-sandbox/systemd/rootfs")
+SYSTEMD_HOSTKEY = CONF / "systemd" / "ssh_host_ed25519_key.pub"   # build.sh makes it
 
 
 def _systemd_up(key, env):
@@ -158,7 +158,7 @@ def _systemd_up(key, env):
     code = code or _as_root(["bash", str(SYSTEMD / "host.sh"), "up"])
     if code:
         raise Exit(f"sandbox.up --systemd: the systemd host failed (exit {code}); see the lines above", code)
-    kind, hostkey = (SYSTEMD_ROOTFS / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()[:2]
+    kind, hostkey = SYSTEMD_HOSTKEY.read_text().split()[:2]
     (STATE / "systemd_known_hosts").write_text(f"[127.0.2.1]:{SSH_PORT} {kind} {hostkey}\n")
     text = (SYSTEMD / "systemd.template.toml").read_text()
     (STATE / "systemd.toml").write_text(

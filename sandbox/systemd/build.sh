@@ -67,6 +67,12 @@ mkdir -p "$ROOTFS/var/cache/deploy-sandbox-wheels"
 cp "$WHEELS"/* "$ROOTFS/var/cache/deploy-sandbox-wheels/"
 install -m 0600 "$ENVFILE" "$ROOTFS/root/sandbox.env"
 install -m 0644 "$PUBKEY" "$ROOTFS/root/client.pub"
+# the host key lives on the machine (like the other sandbox hosts'), so a rebuild keeps it
+KEYDIR=/etc/deploy-sandbox/systemd
+install -d -m 0755 "$KEYDIR"
+[ -f "$KEYDIR/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C sandbox-systemd -f "$KEYDIR/ssh_host_ed25519_key"
+install -m 0600 "$KEYDIR/ssh_host_ed25519_key" "$ROOTFS/etc/ssh/ssh_host_ed25519_key"
+install -m 0644 "$KEYDIR/ssh_host_ed25519_key.pub" "$ROOTFS/etc/ssh/ssh_host_ed25519_key.pub"
 echo "DEPLOY_UID=$(id -u deploy)" >> "$ROOTFS/root/sandbox.env"   # the origin's owner, for git
 
 say "setting up the app, its units and its database inside"

@@ -19,7 +19,8 @@ for u in systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.
 done
 
 # --- the deploy user (the machine's uid: the bind-mounted origin is its) and sshd --------------
-useradd --uid "$(env_get DEPLOY_UID)" --create-home --shell /bin/bash deploy
+# systemd-journal: `journalctl -u gunicorn` without sudo, as on the seed's VPS
+useradd --uid "$(env_get DEPLOY_UID)" --create-home --shell /bin/bash --groups systemd-journal deploy
 usermod -p '*' deploy   # no password, but not locked: key login works
 install -d -m 0700 -o deploy -g deploy /home/deploy/.ssh
 install -m 0600 -o deploy -g deploy /root/client.pub /home/deploy/.ssh/authorized_keys
