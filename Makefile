@@ -48,9 +48,11 @@ lint: venv
 unit: venv
 	$(BIN)/pytest tests/unit -q
 
-# the systemd host (tests/integration/test_systemd_host.py) comes up for the tests only, not the demo
+# the systemd host (tests/integration/test_systemd_host.py) and the compose host
+# (test_compose_host.py) come up for the tests only, not the demo
 test: sandbox
 	$(BIN)/invoke sandbox.up --systemd
+	$(BIN)/invoke sandbox.compose
 	$(BIN)/pytest -q --durations=15
 
 clean:
