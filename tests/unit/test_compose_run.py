@@ -2,7 +2,11 @@
 import pytest
 
 from runbook.engine.errors import ConfigError
-from runbook.runbooks.compose_run import new_image_for, same_fingerprints
+from runbook.engine.runner import Failed
+from runbook.postgres.compose_stack import ComposeDB
+from runbook.postgres.compose_upgrade import Cmd
+from runbook.runbooks.compose_run import _step, new_image_for, same_fingerprints
+from tests.support.host import FakeHost
 
 
 @pytest.mark.parametrize("old, to, new", [
@@ -33,3 +37,31 @@ A = "@@app\nusers|10\nposts|5\n"
 def test_fingerprints_compared_as_sets(outputs, problem):
     got = same_fingerprints(outputs)
     assert (got is None) if problem is None else (problem in got)
+
+
+class _Run:
+    state: dict
+
+    def __init__(self):
+        self.state = {}
+
+
+@pytest.mark.parametrize("title, changes, code, state", [
+    ("create the volume v", True, 0, "the plan ran up to 'create the volume v'"),
+    ("start the db service on postgres:15", True, 1, "up to 'start the db service on postgres:15'"),
+    ("wait until the db service answers", False, 1, None),   # reads only: nothing to report
+])
+def test_a_step_that_changes_the_host_is_reported(title, changes, code, state):
+    """What a failure report's 'Host state' says: how far the plan got, not 'no change'."""
+    cfg = ComposeDB("/srv/shop", "/var/backups/pg")
+    c = FakeHost(fail={"X": (code, "error: boom")} if code else None)
+    run = _Run()
+    step = _step(c, cfg, Cmd(title, "X" if code else "true", changes), "postgres:14", "postgres:15",
+                 [])
+    if code:
+        with pytest.raises(Failed, match="boom"):
+            step(c, run)
+    else:
+        step(c, run)
+    got = run.state.get("compose")
+    assert (got is None) if state is None else (state in got and "old volume is untouched" in got)
