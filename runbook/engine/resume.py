@@ -13,6 +13,7 @@ from datetime import datetime
 from runbook.engine import history
 from runbook.engine.errors import ConfigError, DeployError
 from runbook.engine.fabcmd import fab
+from runbook.engine.shell import q
 
 DONE = ("ok", "kept")
 
@@ -47,17 +48,20 @@ def prior_from_records(recs, task, host, c=None):
     for the commands the errors print (with its inventory)."""
     found = history.runs(recs)
     mine = [(rid, r) for rid, r in found.items()
-            if rid != "?" and (r["start"] or {}).get("task") == task]
+            if rid != "?" and (r["start"] or {}).get("task") == task
+            and (r["end"] or {}).get("outcome") != "refused"]   # refused at the lock: did nothing
     if not mine:
         raise ConfigError(f"--resume: no {task} run in {host}'s journal; run it without --resume")
     run_id, run = mine[-1]
-    end = run["end"]
+    end = run["end"] or killed_end(found, run_id, run)
     if end is None:
+        def cmd(rest):
+            return fab(c, rest) if c else f"fab -H {host} {rest}"
+        unlock = cmd("deploy.unlock --reason " + q(f"run {run_id} was killed"))
         raise DeployError(f"--resume: the last {task} run {run_id} on {host} has no end in the "
-                          "journal (killed, or still running); check the host ("
-                          + (fab(c, f"deploy.show --run {run_id}") if c else
-                             f"fab -H {host} deploy.show --run {run_id}")
-                          + ") and rerun without --resume", code=1)
+                          f"journal: it is still running, or was killed; if it was killed, "
+                          f"remove its lock ({unlock}) and resume again; its steps: "
+                          f"{cmd(f'deploy.show --run {run_id}')}", code=1)
     if end.get("outcome") == "ok":
         raise ConfigError(f"--resume: the last {task} run {run_id} on {host} ended ok; nothing "
                           "to resume (run it without --resume to deploy again)")
@@ -67,6 +71,24 @@ def prior_from_records(recs, task, host, c=None):
                  before=end.get("before", ""), after=end.get("after", ""),
                  backup=end.get("backup", ""), changed=list(end.get("state_keys") or []),
                  state=list(end.get("state") or []), done=done)
+
+
+def killed_end(found, run_id, run):
+    """The end of a run that died without writing one (kill -9, a closed laptop), once
+    deploy.unlock removed its lock (its journal record names the run): stopped after its last
+    recorded step, with that step's checkpoint. The step in flight may have done part of its
+    work, so its migrations count as changed (a resume then trusts only a backup and an audit
+    that verify again). None while nothing says the run is over."""
+    unlocked = any(rec.get("kind") == "unlock" and (rec.get("holder") or {}).get("run") == run_id
+                   for other in found.values() for rec in other["other"])
+    if not unlocked:
+        return None
+    last = run["steps"][-1] if run["steps"] else {}
+    point = dict(last.get("checkpoint") or {})
+    point["state_keys"] = sorted({*point.get("state_keys", []), "migrated"}) if last else []
+    return {**point, "outcome": "killed",
+            "failed_step": f"the step after {last['step']}" if last else "its first step",
+            "reason": "the run died (no end in the journal; its lock removed by deploy.unlock)"}
 
 
 def find(c, task):

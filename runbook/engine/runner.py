@@ -131,7 +131,11 @@ class Run:
         held = []
         try:
             if self.take_lock:
-                held = self._lock_all()
+                try:
+                    held = self._lock_all()
+                except LockHeld as e:   # an end, so --resume never takes this run for the last
+                    self._end({"outcome": "refused", "reason": self.c.mask(e.text)})
+                    raise
                 lost.tag(self.fleet.members, self.run_id)
             me = who()
             self.notify("start", user=f"{me['user']}@{me['machine']}",
@@ -185,10 +189,16 @@ class Run:
             raise
         return held
 
-    def _end(self, record):
+    def _checkpoint(self):
+        """The run's facts so far and what it changed (`state_keys`): in every step record, so
+        a run killed before its end can still be resumed (resume.py), and in the end record."""
         view = self.overview()
         facts = self._facts(view).record()
         facts["state_keys"] = sorted(view.state)   # what --resume must know changed
+        return facts
+
+    def _end(self, record):
+        facts = self._checkpoint()
         if self.resume is not None:
             facts["resumed"] = self.resume.run_id
         for j in self.journals.values():
@@ -331,7 +341,8 @@ class Run:
             self.host_steps[c.site.name].append((step.name, outcome))
             self.journals[c.site.name].write({
                 "kind": "step", "step": step.name, "outcome": outcome, "where": step.where,
-                "duration": round(took, 3), "detail": self.c.mask(str(detail or ""))})
+                "duration": round(took, 3), "detail": self.c.mask(str(detail or "")),
+                "checkpoint": self._checkpoint()})
         return took
 
     def _stopped(self, label, step, reason, recovery):

@@ -5,7 +5,7 @@ from runbook.engine import history as history_mod
 from runbook.engine import lock
 from runbook.engine import resume as resume_mod
 from runbook.engine.errors import CheckpointFailed, ConfigError, Failed
-from runbook.engine.fabcmd import fab
+from runbook.engine.fabcmd import fab, task_params
 from runbook.engine.journal import Journal
 from runbook.engine.output import planning
 from runbook.engine.runner import ROLLING, Step
@@ -144,6 +144,11 @@ def unlock(c, reason="", stop=False):
     journal.write({"kind": "run", "event": "end", "outcome": "ok"})
     journal.flush_remote()
     print(f"{c.site.name}: deploy lock removed (reason: {reason})")
+    task = str(info.get("task", ""))
+    if "resume" in (task_params(task) or {}):   # a dead run of a resumable composite
+        print(f"{c.site.name}: to go on from where run {run_id} stopped: "
+              f"{fab(c, f'{task} --resume')}; to see what it did: "
+              f"{fab(c, f'deploy.show --run {run_id}')}")
 
 
 @hosttask(help={"limit": "how many runs to list, the newest last (default 20)"})

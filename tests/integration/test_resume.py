@@ -13,12 +13,12 @@ from tests.support.sandbox import (
     INVOKE,
     ROOT,
     Watch,
-    fingerprints,
     head,
     locked,
     status,
     tag,
 )
+from tests.support.sandbox import deploy_data as data
 
 pytestmark = pytest.mark.integration
 
@@ -30,15 +30,6 @@ def sudoers():
     original = SUDOERS.read_text()
     yield original
     SUDOERS.write_text(original)
-
-
-# rows written with the time of writing or a random key: their counts compare, not their contents
-VOLATILE = {"django_migrations", "accounts_apitoken"}
-
-
-def data(conn):
-    """Every table's fingerprint; row counts only for the VOLATILE ones."""
-    return {t: (n if t in VOLATILE else (n, h)) for t, (n, h) in fingerprints(conn).items()}
 
 
 def backups():

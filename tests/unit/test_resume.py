@@ -82,5 +82,39 @@ def test_a_run_without_an_end_names_deploy_show_with_the_inventory(tmp_path):
     c = FakeHost(make_site(tmp_path))
     with pytest.raises(DeployError) as e:
         resume.prior_from_records(run(A, None, STEPS), TASK, "web", c)
-    assert (f"(fab -H web deploy.show --run {A} --hosts-file "
-            f"{(tmp_path / 'hosts.toml').resolve()})") in e.value.text
+    inv = f"--hosts-file {(tmp_path / 'hosts.toml').resolve()}"
+    assert f"its steps: fab -H web deploy.show --run {A} {inv}" in e.value.text
+    assert f"(fab -H web deploy.unlock --reason 'run {A} was killed' {inv})" in e.value.text
+
+
+def test_a_run_refused_at_the_lock_is_not_the_one_resumed():
+    recs = run(A, FAILED, STEPS) + run(B, {"outcome": "refused", "reason": "lock held"})
+    assert resume.prior_from_records(recs, TASK, "web1").run_id == A
+
+
+def unlocked(rid, by=B):
+    return [{"run": by, "kind": "unlock", "reason": "killed", "holder": {"run": rid}}]
+
+
+CHECKPOINT = {"before": "b" * 40, "after": "a" * 40, "backup": A,
+              "state_keys": ["backup", "code", "maintenance"]}
+
+
+@pytest.mark.parametrize("steps, failed_step, changed, backup", [
+    # killed in migrate.run: after maintenance.on's checkpoint; its migrations may have run
+    ([("preflight", {}), ("backup.create", {"backup": A}), ("maintenance.on", CHECKPOINT)],
+     "the step after maintenance.on", ["backup", "code", "maintenance", "migrated"], A),
+    # killed before any step finished: nothing changed, so the resume runs it anew
+    ([], "its first step", [], ""),
+])
+def test_a_killed_run_is_resumed_once_deploy_unlock_removed_its_lock(steps, failed_step, changed,
+                                                                      backup):
+    recs = run(A, None)
+    recs += [{"run": A, "kind": "step", "step": s, "outcome": "ok", "checkpoint": cp,
+              "ts": f"2026-11-21T07:00:0{i}+00:00"} for i, (s, cp) in enumerate(steps)]
+    for other in ([], unlocked("20261121-060000-cccc")):   # its lock not removed (another was)
+        with pytest.raises(DeployError):   # it may still be running
+            resume.prior_from_records(recs + other, TASK, "web1")
+    p = resume.prior_from_records(recs + unlocked(A), TASK, "web1")
+    assert (p.run_id, p.failed_step, p.changed, p.backup) == (A, failed_step, changed, backup)
+    assert set(p.done) == {s for s, _ in steps}

@@ -1,24 +1,35 @@
-"""Issue 21: a network that stalls instead of closing (packets stop, no FIN, no RST), between fab
+"""Issue 21: the operator's side fails mid-run.
+
+A network that stalls instead of closing (packets stop, no FIN, no RST), between fab
 and the sandbox's sshd, by a loopback relay (tests/support/relay.py).
 
 The run notices within ssh_alive_interval x (ssh_alive_count_max + 1) seconds, stops with the
 host state and the recovery named, tries no new connection, and leaves its lock; the recovery it
 printed starts with the `deploy.unlock` that first makes sure no command of the lost run still
 runs on the host (their environment holds RB_RUN=<run id>), and is run here word for word.
+
+The operator's machine dies (`kill -9` of `fab`: a closed laptop, an OOM kill) and prints
+nothing: the next run names the lock STALE with the `deploy.unlock` that removes it; run as
+printed, it checks that no command of the dead run still runs, and prints the `--resume` that,
+run as printed, ends like a clean run (the code, every table's data, the site).
 """
 import json
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.support.relay import Relay
 from tests.support.sandbox import (
     BACKUPS,
+    INVOKE,
+    ROOT,
     STATE,
     Fab,
     Watch,
@@ -26,25 +37,15 @@ from tests.support.sandbox import (
     head,
     locked,
     make_inventory,
+    run_processes,
     status,
     tag,
 )
+from tests.support.sandbox import deploy_data as data
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 INTERVAL, COUNT = 2, 2   # the inventory's ssh_alive_interval and ssh_alive_count_max here
-
-
-def run_processes(run_id):
-    """Processes on the host (this machine) whose environment holds RB_RUN=run_id, read as root."""
-    found = []
-    for env in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if f"RB_RUN={run_id}".encode() in env.read_bytes().split(b"\0"):
-                found.append(int(env.parent.name))
-        except OSError:
-            continue
-    return found
 
 
 @pytest.fixture
@@ -134,3 +135,52 @@ def test_unlock_refuses_while_a_lost_runs_command_still_runs_and_stop_ends_it(re
     finally:
         if holder.poll() is None:
             holder.kill()
+
+
+# where the client dies: before anything changed, in the backup, in the migrations, in the restart
+KILL_AT = ["[2/14] backup.create ...", "[9/14] migrate.run ...", "[11/14] restart ..."]
+
+
+@pytest.fixture(scope="module")
+def after_clean(sandbox, secrets, tmp_path_factory):
+    """Every table's data after a clean deploy.consolidate of v2 (each test resets first)."""
+    fab = Fab(tmp_path_factory.mktemp("home"), make_inventory(tmp_path_factory.mktemp("inv")))
+    assert subprocess.run([str(INVOKE), "sandbox.reset"], cwd=ROOT).returncode == 0
+    r = fab("-H", "sandbox", "deploy.consolidate", "--no-json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    with psycopg.connect(host="127.0.0.1", port=5432, dbname="recorder", user="recorder",
+                         password=secrets["SANDBOX_DB_PASSWORD"]) as conn:
+        return data(conn)
+
+
+@pytest.mark.parametrize("at", KILL_AT)
+def test_a_killed_client_leaves_a_stale_lock_whose_printed_unlock_and_resume_finish_the_run(
+        sfab, db, after_clean, at):
+    w = Watch(sfab, "-H", "sandbox", "deploy.consolidate", "--no-json")
+    w.when(at, lambda: w.proc.send_signal(signal.SIGKILL)).start()
+    killed = w.finish(timeout=300)
+    assert w.fired and killed.returncode == -signal.SIGKILL, killed.stdout
+    dead = re.search(r"\(run (\d{8}-\d{6}-[0-9a-f]{4})\)", killed.stdout).group(1)
+    assert locked()
+    # its commands on the host end with its SSH session (the kernel closed the connection)
+    deadline = time.monotonic() + 60
+    while run_processes(dead) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert run_processes(dead) == []
+
+    again = sfab("-H", "sandbox", "deploy.consolidate", "--no-json")
+    assert again.returncode == 4 and "STALE" in again.stderr and dead in again.stderr, again.stderr
+    unlock = again.stderr.split("if it is dead run: ", 1)[1].strip().splitlines()[0]
+    u = sfab(*shlex.split(unlock)[1:], hosts_file=False)
+    assert u.returncode == 0, u.stdout + u.stderr
+    assert f"no command of run {dead} still runs on the host" in u.stdout and not locked()
+    resume = u.stdout.split(f"to go on from where run {dead} stopped: ", 1)[1].split(";")[0]
+    assert resume.split()[3:5] == ["deploy.consolidate", "--resume"], u.stdout
+
+    r = sfab(*shlex.split(resume)[1:], hosts_file=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"resuming run {dead}, which stopped at the step after" in r.stdout or \
+        "before changing anything" in r.stdout, r.stdout
+    assert head() == tag("v2") and status()[0] == 200 and not locked()
+    with db() as conn:
+        assert data(conn) == after_clean
