@@ -77,6 +77,9 @@ def _compose(cfg, *argv):
     return f"cd {q(cfg.project_dir)} && " + _dc(cfg, *argv)
 
 
+compose_line = _compose   # for recovery hints: the same command line a plan runs
+
+
 def _fail(message):
     """A shell group that prints `error: message` to stderr and exits 1."""
     return f"{{ echo {q('error: ' + message)} >&2; exit 1; }}"

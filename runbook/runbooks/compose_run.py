@@ -6,8 +6,10 @@ fed here (the env file with the password from .env, the switched compose file), 
 of the fingerprint commands (old container, new container, switched service) must be equal.
 """
 import io
+import shlex
 
 from runbook.engine.errors import ConfigError
+from runbook.engine.fabcmd import fab
 from runbook.engine.runner import Failed
 from runbook.host.remote import read_text
 from runbook.postgres import compose_stack
@@ -71,3 +73,22 @@ def _step(c, cfg, cmd, old, new, outputs):
                 ", equal to the first" if len(outputs) > 1 else "")
         return cmd.check or "ok"
     return run_step
+
+
+def recovery(c, cfg, plan, i, to, old_image, run_id):
+    """The hint shown when upgrade step i fails: after the compose file switch, the rollback;
+    before it, the old stack started again and what this run made removed before a rerun."""
+    switch = next(k for k, cmd in enumerate(plan) if cmd.feed == plan_mod.FEED_COMPOSE)
+    if i == 0:
+        return None
+    if i > switch:
+        return ("the compose file names the new image; go back to the old image and volume: "
+                + fab(c, "pg_upgrade.compose", to=to, old_image=old_image, rollback=True,
+                      execute=True))
+    new = new_image_for(old_image, to)
+    made = [("docker", "rm", "-f", compose_stack.container_name(cfg, run_id)),
+            ("docker", "volume", "rm", compose_stack.new_volume_name(cfg, new)),
+            ("rm", "-f", f"{cfg.project_dir}/{cfg.compose_file}.pre-pg{to}")]
+    return ("the old volume and compose file are as they were; start the stack again: "
+            + plan_mod.compose_line(cfg, "up", "-d") + "; before a rerun remove what this run "
+            "made (where it exists): " + "; ".join(shlex.join(argv) for argv in made))

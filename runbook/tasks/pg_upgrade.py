@@ -12,7 +12,7 @@ from runbook.ops import soak
 from runbook.postgres import clusters, upgrade_check
 from runbook.postgres import compose_upgrade as plan_mod
 from runbook.postgres.upgrade_check import read_state, state_path
-from runbook.runbooks.compose_run import _step, config, new_image_for
+from runbook.runbooks.compose_run import _step, config, new_image_for, recovery
 from runbook.runbooks.pg_upgrade import check_method, check_version, run_steps, step_tag
 from runbook.runbooks.pg_upgrade_cleanup import cleanup_steps
 from runbook.runbooks.pg_upgrade_rollback import rollback_steps
@@ -172,8 +172,10 @@ def compose(c, to="", old_image="", execute=False, rollback=False, yes=False):
     outputs = []
     run.execute([Step(cmd.title, _step(c, cfg, cmd, old_image, new, outputs),
                       changes_host=cmd.changes_host, commands=[cmd.command],
-                      about=f"{cmd.title} (checked: {cmd.check or 'its exit code'})")
-                 for cmd in plan])
+                      about=f"{cmd.title} (checked: {cmd.check or 'its exit code'})",
+                      recovery=None if rollback else recovery(c, cfg, plan, i, to, old_image,
+                                                              run.run_id))
+                 for i, cmd in enumerate(plan)])
 
 
 ns = Collection("pg_upgrade")

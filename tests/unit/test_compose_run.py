@@ -3,10 +3,12 @@ import pytest
 
 from runbook.engine.errors import ConfigError
 from runbook.engine.runner import Failed
+from runbook.postgres import compose_upgrade as cu
 from runbook.postgres.compose_stack import ComposeDB
 from runbook.postgres.compose_upgrade import Cmd
-from runbook.runbooks.compose_run import _step, new_image_for, same_fingerprints
+from runbook.runbooks.compose_run import _step, new_image_for, recovery, same_fingerprints
 from tests.support.host import FakeHost
+from tests.support.sites import make_site
 
 
 @pytest.mark.parametrize("old, to, new", [
@@ -65,3 +67,23 @@ def test_a_step_that_changes_the_host_is_reported(title, changes, code, state):
         step(c, run)
     got = run.state.get("compose")
     assert (got is None) if state is None else (state in got and "old volume is untouched" in got)
+
+
+@pytest.mark.parametrize("failed, expected", [
+    ("preflight", None),
+    ("create the volume", "start the stack again: cd /srv/shop && docker compose -p shop -f "
+     "docker-compose.yml up -d; before a rerun remove what this run made (where it exists): "
+     "docker rm -f shop-pgupgrade-r1; docker volume rm shop_postgres_data_pg15; "
+     "rm -f /srv/shop/docker-compose.yml.pre-pg15"),
+    ("switch docker-compose.yml", "docker volume rm shop_postgres_data_pg15"),
+    ("remove the db service's container", "pg_upgrade.compose --to=15 "
+     "--old-image=postgres:14 --rollback --execute"),
+    ("check: the db service reports", "--rollback --execute"),
+])
+def test_recovery_names_the_way_back(tmp_path, failed, expected):
+    c = FakeHost(make_site(tmp_path))
+    cfg = ComposeDB("/srv/shop", "/var/backups/pg")
+    plan = cu.upgrade_plan(cfg, "postgres:14", "postgres:15", "r1")
+    i = next(k for k, cmd in enumerate(plan) if cmd.title.startswith(failed))
+    got = recovery(c, cfg, plan, i, "15", "postgres:14", "r1")
+    assert (got is None) if expected is None else (expected in got), got
