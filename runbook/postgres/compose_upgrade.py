@@ -166,7 +166,8 @@ def upgrade_plan(cfg, old_image, new_image, run_id, fingerprint_sql=COUNT_SQL):
 
 
 def _preflight(cfg, new_image, new_major, run_id):
-    """Nothing left from an earlier run (kept file, volume, container); the file parses."""
+    """Nothing left from an earlier run (kept file, volume, container); the new image is on the
+    host (pulled if not); the file parses."""
     f = cfg.compose_file
     kept = f"{f}.pre-pg{new_major}"
     vol, ctr = new_volume_name(cfg, new_image), container_name(cfg, run_id)
@@ -174,9 +175,15 @@ def _preflight(cfg, new_image, new_major, run_id):
              (f"test ! -e {q(kept)}", f"{kept} exists (an earlier upgrade?); move it away, then rerun"),
              (f"! docker volume inspect {q(vol)} >/dev/null 2>&1", _volume_exists(vol)),
              (f"! docker container inspect {q(ctr)} >/dev/null 2>&1",
-              f"container {ctr} exists; remove it, then rerun")]
+              f"container {ctr} exists; remove it, then rerun"),
+             # before the app stops, not at `docker run` after the dump
+             (f"{{ {_sh('docker', 'image', 'inspect', new_image)} >/dev/null 2>&1 || "
+              f"{_sh('docker', 'pull', '-q', new_image)} >/dev/null; }}",
+              f"image {new_image} is not on the host and could not be pulled; pull or build it, "
+              "then rerun")]
     return Cmd(
-        "preflight: compose file present, no backup, volume or container left from a run",
+        f"preflight: compose file present, no backup, volume or container left from a run, "
+        f"{new_image} on the host",
         f"cd {q(cfg.project_dir)} && "
         + " && ".join(f"{{ {test} || {_fail(message)}; }}" for test, message in gates)
         + f" && {_dc(cfg, 'config', '-q')}",

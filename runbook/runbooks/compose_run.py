@@ -6,6 +6,7 @@ fed here (the env file with the password from .env, the switched compose file), 
 of the fingerprint commands (old container, new container, switched service) must be equal.
 """
 import io
+import re
 import shlex
 
 from runbook.engine.errors import ConfigError
@@ -49,11 +50,18 @@ def same_fingerprints(outputs):
     return None
 
 
+def last_words(text):
+    """The line of a failed command's output that says why: the last one, unless it is docker's
+    "See 'docker run --help'." trailer, which follows the real message."""
+    lines = [line for line in text.strip().splitlines()
+             if line.strip() and not re.match(r"(See|Run) '.*--help'", line.strip())]
+    return lines[-1].strip() if lines else ""
+
+
 def _step(c, cfg, cmd, old, new, outputs):
     def run_step(c_, run):
-        if cmd.changes_host:   # what a failure report says was done (docs: rollback plan)
-            run.state["compose"] = (f"the plan ran up to '{cmd.title}'; the old volume is "
-                                    f"untouched, {cfg.compose_file}.pre-pg* is the file as it was")
+        if cmd.changes_host:   # what a failure report says was done (recovery() says the rest)
+            run.state["compose"] = f"the plan ran up to '{cmd.title}'; the old volume is untouched"
         stdin = cmd.stdin
         if cmd.feed == plan_mod.FEED_ENV:
             stdin = compose_stack.env_file_text(c.site.secret(c.site.compose.password_env))
@@ -62,8 +70,8 @@ def _step(c, cfg, cmd, old, new, outputs):
             stdin = plan_mod.switch_for(cfg, text or "", old, new)
         r = c.run(cmd.command, in_stream=io.StringIO(stdin or ""), hide=True, warn=True)
         if not r.ok:
-            said = (r.stderr or r.stdout).strip().splitlines()
-            raise Failed(f"{cmd.title}: exited {r.exited}{' - ' + said[-1] if said else ''}")
+            said = last_words(r.stderr or r.stdout)
+            raise Failed(f"{cmd.title}: exited {r.exited}{' - ' + said if said else ''}")
         if cmd.check == plan_mod.CHECK_FINGERPRINT:
             outputs.append(r.stdout)
             diff = same_fingerprints(outputs)

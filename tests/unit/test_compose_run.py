@@ -1,4 +1,4 @@
-"""pg_upgrade.compose's executor pieces: image naming and the fingerprint comparison."""
+"""pg_upgrade.compose's executor pieces: image naming, the fingerprint comparison, failure reports."""
 import pytest
 
 from runbook.engine.errors import ConfigError
@@ -6,7 +6,7 @@ from runbook.engine.runner import Failed
 from runbook.postgres import compose_upgrade as cu
 from runbook.postgres.compose_stack import ComposeDB
 from runbook.postgres.compose_upgrade import Cmd
-from runbook.runbooks.compose_run import _step, new_image_for, recovery, same_fingerprints
+from runbook.runbooks.compose_run import _step, last_words, new_image_for, recovery, same_fingerprints
 from tests.support.host import FakeHost
 from tests.support.sites import make_site
 
@@ -67,6 +67,18 @@ def test_a_step_that_changes_the_host_is_reported(title, changes, code, state):
         step(c, run)
     got = run.state.get("compose")
     assert (got is None) if state is None else (state in got and "old volume is untouched" in got)
+
+
+@pytest.mark.parametrize("output, said", [
+    ("Unable to find image 'x:16' locally\ndocker: Error response from daemon: pull access "
+     "denied for x\nSee 'docker run --help'.\n", "docker: Error response from daemon: pull access "
+     "denied for x"),
+    ("Run 'docker run --help' for more information\n", ""),
+    ("error: service db did not answer\n", "error: service db did not answer"),
+    ("", ""),
+])
+def test_last_words_skip_dockers_help_trailer(output, said):
+    assert last_words(output) == said
 
 
 @pytest.mark.parametrize("failed, expected", [

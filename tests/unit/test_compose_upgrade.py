@@ -554,6 +554,25 @@ def test_incomplete_dump_stops(host):
     assert not os.path.exists(os.path.join(cfg.backup_dir, RUN, "dumpall.sql"))
 
 
+@pytest.mark.parametrize("fake, ok", [
+    ("", True),   # the image is there
+    ('case "$*" in "image inspect"*) exit 1 ;; "pull -q postgres:15") exit 0 ;; esac', True),
+    ('case "$*" in "image inspect"*|pull*) exit 1 ;; esac', False),
+])
+def test_preflight_needs_the_new_image(host, fake, ok):
+    cfg, env, run = host
+    docker = os.path.join(os.path.dirname(env["PATH"].split(":")[0]), "bin", "docker")
+    with open(docker) as f:
+        text = f.read()
+    with open(docker, "w") as f:
+        f.write(text.replace('printf \'%s\\n\' "$*" >> "$FAKE_LOG"\n',
+                             'printf \'%s\\n\' "$*" >> "$FAKE_LOG"\n' + fake + "\n", 1))
+    r = run(cu.upgrade_plan(cfg, OLD, NEW, RUN)[0].command)
+    assert (r.returncode == 0) is ok, r.stderr
+    if not ok:
+        assert "image postgres:15 is not on the host and could not be pulled" in r.stderr
+
+
 def test_compose_backup_refuses_an_existing_copy(host):
     cfg, env, run = host
     kept = os.path.join(cfg.project_dir, cfg.compose_file + ".pre-pg15")
