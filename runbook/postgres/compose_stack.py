@@ -11,6 +11,7 @@ from runbook.engine.errors import ConfigError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")   # docker container / volume / service names
 _PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")       # compose project names
+_PROJECT_V1 = re.compile(r"[a-z0-9_][a-z0-9_-]*\Z")   # v1 also keeps a leading _
 COMMANDS = ("docker compose", "docker-compose")  # v2 or v1: docs/BEHAVIOUR.md#compose-v1-v2
 
 
@@ -54,18 +55,19 @@ class ComposeDB:
         if self.pgdata is not None and not os.path.isabs(self.pgdata):
             raise ConfigError(f"pgdata {self.pgdata!r} is relative; copy PGDATA from the compose "
                               "file")
-        if not _PROJECT.match(self.project):
+        if not (_PROJECT_V1 if self.command == "docker-compose" else _PROJECT).match(self.project):
             raise ConfigError(f"compose project name {self.project!r} is not valid; set "
                               "project_name to the name compose uses (docker compose ls)")
 
     @property
     def project(self):
         """The compose project name: project_name, or project_dir's basename normalized as compose
-        does (lower case, only a-z 0-9 _ -, no leading _ or -: docs/BEHAVIOUR.md#compose-names)."""
+        does (lower case, only a-z 0-9 _ -; v2 also drops a leading _ or -, v1 keeps it:
+        docs/BEHAVIOUR.md#compose-names)."""
         if self.project_name is not None:
             return self.project_name
-        base = os.path.basename(os.path.normpath(self.project_dir)).lower()
-        return re.sub(r"[^a-z0-9_-]", "", base).lstrip("_-")
+        base = re.sub(r"[^a-z0-9_-]", "", os.path.basename(os.path.normpath(self.project_dir)).lower())
+        return base if self.command == "docker-compose" else base.lstrip("_-")
 
 
 def image_major(image):

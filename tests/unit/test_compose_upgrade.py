@@ -141,6 +141,7 @@ def test_unusable_run_id_is_refused(run_id):
     ({"volume": "pg data"}, "volume"),
     ({"project_dir": "/srv/___"}, "project name"),
     ({"project_name": "Shop"}, "project name"),
+    ({"project_dir": "/srv/-x", "command": "docker-compose"}, "project name"),
 ])
 def test_bad_config_is_refused(over, fragment):
     with pytest.raises(ConfigError, match=fragment) as e:
@@ -148,10 +149,12 @@ def test_bad_config_is_refused(over, fragment):
     assert "\n" not in e.value.text
 
 
-@pytest.mark.parametrize("project_dir, name", [
-    ("/srv/Shop", "shop"), ("/srv/my shop.v2/", "myshopv2"), ("/opt/_app-1", "app-1")])
-def test_project_name_is_normalized_like_compose(project_dir, name):
-    cfg = cfg_(project_dir=project_dir)
+@pytest.mark.parametrize("project_dir, command, name", [
+    ("/srv/Shop", "docker compose", "shop"), ("/srv/my shop.v2/", "docker compose", "myshopv2"),
+    ("/opt/_app-1", "docker compose", "app-1"),
+    ("/srv/my shop.v2/", "docker-compose", "myshopv2"), ("/opt/_app-1", "docker-compose", "_app-1")])
+def test_project_name_is_normalized_like_compose(project_dir, command, name):
+    cfg = cfg_(project_dir=project_dir, command=command)
     assert cfg.project == name
     assert compose_stack.new_volume_name(cfg, NEW) == f"{name}_postgres_data_pg15"
 
