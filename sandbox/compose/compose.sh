@@ -33,10 +33,18 @@ packages() {
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # docker.io's install would start the machine's own dockerd (docker0 bridge, iptables):
+    # a policy-rc.d that refuses service starts keeps it from running
+    local policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      policy=/usr/sbin/policy-rc.d
+      printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 0755 "$policy"
+    fi
+    local rc=0
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } || rc=$?
+    [ -z "$policy" ] || rm -f "$policy"
+    [ "$rc" = 0 ] || { echo "compose.sh: installing ${missing[*]} failed (exit $rc)" >&2; exit "$rc"; }
   fi
-  # Debian's packaging starts a dockerd of its own under systemd; this machine has none
 }
 
 start_dockerd() {
