@@ -56,6 +56,8 @@ HOST_SCHEMA = {
                       "uv sync --frozen"),
         "env_file": (AbsPath, None, "KEY=VALUE file sourced before manage.py (if the app needs it)"),
         "log_files": (list, [], "app log files scanned by verify.logs"),
+        "journal_units": (list, [], "systemd units whose journal verify.logs scans "
+                                    "(journalctl -u), for an app that logs to the journal"),
     },
     "database": {
         "name": (str, REQUIRED, "the app's database"),

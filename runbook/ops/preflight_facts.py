@@ -27,7 +27,7 @@ def read(c, ref_name, tree=False):
     a = c.site.app
     env = {"RB_APP_DIR": a.dir, "RB_GIT_REMOTE": a.git_remote, "RB_REF": f"{ref_name}^{{commit}}",
            "RB_BACKUP_DIR": c.site.backup.dir, "RB_TREE": int(bool(tree))}
-    out = run_script(c, script("runbook.ops", "preflight_facts.sh"), *log_files(c), env=env).stdout
+    out = run_script(c, script("runbook.ops", "log_position.sh", "preflight_facts.sh"), *log_files(c), env=env).stdout
     s = sections(out)
     if "end" not in s:
         raise RuntimeError(f"preflight's read of {c.site.name} ended early: "
@@ -39,4 +39,5 @@ def read(c, ref_name, tree=False):
     def listed(key):
         return [x for x in s.get(key, []) if x.strip()]
     return Facts(one("commit"), one("head"), int(one("free") or 0) * 1024, listed("changes"),
-                 log_sizes(s.get("logs", [])), listed("tree"))
+                 log_sizes(s.get("logs", []), getattr(c, "user", None) or "the SSH user"),
+                 listed("tree"))

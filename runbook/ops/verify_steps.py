@@ -193,20 +193,30 @@ def step_smoke(c, run, bypass=False):
 
 
 def log_files(c):
-    """The logs verify.logs scans: the app's and nginx's."""
-    return list(c.site.app.log_files) + [c.site.nginx.access_log, c.site.nginx.error_log]
+    """The logs verify.logs scans: the app's files, its units' journals ("journal:UNIT"), nginx's."""
+    return (list(c.site.app.log_files) + [f"journal:{u}" for u in c.site.app.journal_units]
+            + [c.site.nginx.access_log, c.site.nginx.error_log])
 
 
-def log_sizes(lines):
-    pairs = (line.rsplit(" ", 1) for line in lines if line.strip())
-    return {f: int(size) for f, size in pairs}
+def log_sizes(lines, user="the SSH user"):
+    """{log: position} from "LOG POSITION" lines (log_position.sh); a journal the user cannot
+    read is a one-line failure with the fix, before the run changes anything."""
+    pairs = [line.rsplit(" ", 1) for line in lines if line.strip()]
+    blind = [f.removeprefix("journal:") for f, pos in pairs if pos == "-1"]
+    if blind:
+        raise Failed(f"{user} cannot read the journal of {', '.join(blind)} (app.journal_units): "
+                     f"add it to the systemd-journal group (sudo usermod -aG systemd-journal "
+                     f"{user}), or take the unit out of app.journal_units")
+    return {f: int(pos) for f, pos in pairs}
 
 
 def log_offsets(c, tail_bytes=0):
-    """{log file: size now} (minus `tail_bytes`: a standalone scan looks at the recent tail)."""
-    r = run_script(c, script("runbook.ops", "log_sizes.sh"), *log_files(c))
-    sizes = log_sizes(r.stdout.splitlines())
-    return {f: max(0, size - tail_bytes) for f, size in sizes.items()}
+    """{log: position now}; a standalone scan (`tail_bytes` > 0) looks at the recent past: that
+    many bytes of a file, the last hour of a unit's journal."""
+    r = run_script(c, script("runbook.ops", "log_position.sh", "log_sizes.sh"), *log_files(c))
+    sizes = log_sizes(r.stdout.splitlines(), getattr(c, "user", None) or "the SSH user")
+    back = {True: 3600 if tail_bytes else 0, False: tail_bytes}
+    return {f: max(0, pos - back[f.startswith("journal:")]) for f, pos in sizes.items()}
 
 
 def scan_since(c, offsets):
@@ -227,7 +237,9 @@ def scan_since(c, offsets):
 
 
 @commands(lambda c, run: [
-    f"tail -c +OFFSET {q(f)} | grep -F <the [logs] patterns>" for f in log_files(c)])
+    f"journalctl -u {q(f.removeprefix('journal:'))} --since @START | grep -F <the [logs] patterns>"
+    if f.startswith("journal:") else f"tail -c +OFFSET {q(f)} | grep -F <the [logs] patterns>"
+    for f in log_files(c)])
 def step_logs(c, run):
     """The app's and nginx's logs, since the run started, scanned for the red flags ([logs])."""
     project = c.site.inventory.project

@@ -49,7 +49,8 @@ def smoke(c, bypass=False):
         raise DeployError(f"{len(bad)} smoke check(s) failed: {', '.join(bad)}")
 
 
-@hosttask(help={"kb": "how much of the end of each log to scan, in KiB"})
+@hosttask(help={"kb": "how much of the end of each log file to scan, in KiB (a unit's journal, "
+                      "app.journal_units: its last hour)"})
 def logs(c, kb=256):
     """Scan the app and nginx logs' recent lines for red flags (deploy.toml [logs])."""
     kb = int(positive("kb", kb))

@@ -108,6 +108,8 @@ def test_consolidate_then_restore_on_systemd(sysfab):
     # restart = "reload": `systemctl reload gunicorn` sent HUP; the master stayed, its workers are new
     assert hups() == hup0 + 1 and main_pid("gunicorn") == app_pid
     assert "gunicorn reloaded" in out
+    # verify.logs read the units' journals (app.journal_units) besides nginx's two files
+    assert re.search(r"\[14/14\] verify\.logs ok \(\S+\) - no red flags in 4 logs", out), out
 
     backup = re.search(r"backup: (\S+); rollback:", out).group(1)
     workers = worker_pids("gunicorn")
@@ -132,6 +134,14 @@ def test_release_then_rolling_restart_on_systemd(sysfab):
     assert "gunicorn reloaded" in out and hups() == hup0 + 2
     assert main_pid("gunicorn") == app_pid and worker_pids("gunicorn").isdisjoint(workers)
     assert served_revision() == rev("v2")
+
+    # a traceback in gunicorn's journal (logged as about the unit, as root may) is a red flag
+    assert "no red flags" in run(sysfab, "verify.logs")
+    inside("sh", "-c", "printf 'MESSAGE=Traceback (most recent call last): injected\\n"
+                       "OBJECT_SYSTEMD_UNIT=gunicorn.service\\n' | logger --journald")
+    r = sysfab("-H", "sandbox-systemd", "verify.logs")
+    assert r.returncode == 1 and "1 red-flag log line(s)" in r.stderr, r.stdout + r.stderr
+    assert "journal:gunicorn: Traceback (most recent call last): injected" in r.stdout
 
 
 def test_pg_upgrade_link_and_rollback_on_systemd(sysfab):

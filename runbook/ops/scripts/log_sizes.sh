@@ -1,3 +1,3 @@
 # shellcheck shell=bash
-# verify_steps.log_offsets: "PATH SIZE" of each log file given as an argument (0 when missing).
-for f in "$@"; do printf '%s %s\n' "$f" "$(stat -c %s "$f" 2>/dev/null || echo 0)"; done
+# verify_steps.log_offsets: "LOG POSITION" of each log given as an argument (log_position.sh).
+for f in "$@"; do printf '%s %s\n' "$f" "$(log_position "$f")"; done
