@@ -90,8 +90,17 @@ def stopped_app_fingerprint():
     return fingerprint(last), last
 
 
+def visits(before="infinity"):
+    """The visits the app wrote before a time, as lines `id|at`, in order."""
+    return psql("SELECT id, at FROM visits WHERE at < :'t' ORDER BY id", "-v",
+                f"t={before}").splitlines()
+
+
 def test_upgrade_then_rollback_for_real(compose_fab):
-    before, last = stopped_app_fingerprint()
+    """The app keeps writing until the tool stops it: the old volume then holds exactly the
+    dumped rows, 15 those rows first, then what the restarted app wrote into it."""
+    wait_for(lambda: psql("SELECT count(*) FROM visits") != "0", "the app service's first visit")
+    seeded = fingerprint(0)
     image, mounts = db_container()
     assert (image, mounts[DATA]) == (OLD, OLD_VOLUME)
     r = compose_fab("pg_upgrade.compose", "--to", "15", "--old-image", OLD, "--execute", "--yes")
@@ -102,12 +111,15 @@ def test_upgrade_then_rollback_for_real(compose_fab):
     image, mounts = db_container()
     assert (image, mounts[DATA]) == (NEW, NEW_VOLUME)
     assert psql("SELECT version()").startswith("PostgreSQL 15.")
-    assert fingerprint(last) == before
-    # the app service was started again and writes into the new cluster
-    wait_for(lambda: int(psql("SELECT max(id) FROM visits")) > last, "a visit on 15")
+    assert fingerprint(0) == seeded
     assert docker("volume", "inspect", OLD_VOLUME).returncode == 0
     assert (PROJECT / "docker-compose.yml.pre-pg15").read_text() == (
         ROOT / "sandbox" / "compose" / "docker-compose.yml").read_text()
+    # the app service was started again and writes into the new cluster
+    n = int(psql("SELECT max(id) FROM visits"))
+    wait_for(lambda: int(psql("SELECT max(id) FROM visits")) > n, "a visit on 15")
+    dc("stop", "backend")
+    on_15, rollback_began = visits(), psql("SELECT now()")
 
     r = compose_fab("pg_upgrade.compose", "--to", "15", "--old-image", OLD, "--rollback",
                     "--execute", "--yes")
@@ -115,7 +127,10 @@ def test_upgrade_then_rollback_for_real(compose_fab):
     image, mounts = db_container()
     assert (image, mounts[DATA]) == (OLD, OLD_VOLUME)
     assert psql("SELECT version()").startswith("PostgreSQL 14.")
-    assert fingerprint(last) == before
+    assert fingerprint(0) == seeded
+    on_14 = visits(before=rollback_began)   # not what the app writes after the rollback
+    # the app was stopped before the dump: nothing reached the old volume after it
+    assert on_14 and on_15[:len(on_14)] == on_14 and len(on_15) > len(on_14)
     assert docker("volume", "inspect", NEW_VOLUME).returncode == 0   # kept, never removed
 
 
