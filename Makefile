@@ -1,13 +1,15 @@
 # Two commands on a fresh Debian machine, as root:
 #   make demo   venv + sandbox host + the main job (deploy.consolidate) against it
-#   make test   venv + sandbox hosts (+ the systemd host) + the whole suite (unit + integration)
+#   make test   venv + sandbox hosts (+ the systemd host) + the whole suite (unit + integration),
+#               but the long Ctrl-C-at-every-step matrix (marker `matrix`)
+#   make faults the fault matrix alone, the matrix included (sandbox up: docs/RELIABILITY.md)
 #   make bench  venv + sandbox host + every benchmark (bench/), writes docs/BENCHMARKS.md
 #   make lint   shellcheck, ruff and mypy (no sandbox); .ci/run runs it before make test
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: venv sandbox demo test unit lint bench clean
+.PHONY: venv sandbox demo test faults unit lint bench clean
 
 $(BIN)/fab: pyproject.toml
 	bash sandbox/bootstrap.sh
@@ -53,7 +55,10 @@ unit: venv
 test: sandbox
 	$(BIN)/invoke sandbox.up --systemd
 	$(BIN)/invoke sandbox.compose
-	$(BIN)/pytest -q --durations=15
+	$(BIN)/pytest -q --durations=15 -n 2 --dist loadgroup -m "not matrix"
+
+faults: sandbox
+	$(BIN)/pytest -m faults
 
 clean:
 	rm -rf $(VENV) .pytest_cache

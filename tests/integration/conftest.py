@@ -15,10 +15,16 @@ from tests.support.sandbox import INVOKE, ROOT, STATE, Fab, make_inventory
 pytestmark = pytest.mark.integration
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "integration" in str(item.fspath):
-            item.add_marker(pytest.mark.integration)
+# modules whose host is a machine of its own (no state shared with the sandbox): under
+# `pytest -n 2 --dist loadgroup` (make test) they run beside the sandbox's tests, which stay in one
+# group, one at a time, in order (they share one PostgreSQL, nginx and reset)
+OWN_HOST = {"test_systemd_host.py": "systemd", "test_compose_host.py": "compose"}
+
+
+def pytest_itemcollected(item):   # as each is collected: before xdist's modifyitems reads groups
+    if "integration" in str(item.fspath):
+        item.add_marker(pytest.mark.integration)
+        item.add_marker(pytest.mark.xdist_group(OWN_HOST.get(item.fspath.basename, "sandbox")))
 
 
 @pytest.fixture(scope="session")
