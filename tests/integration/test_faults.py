@@ -32,6 +32,7 @@ from tests.support.sandbox import (
     host_listing,
     locked,
     make_inventory,
+    recovery_commands,
     state_before,
     status,
     tag,
@@ -47,12 +48,6 @@ STEPS = ["preflight", "backup.create", "verify.audit", "code update", "migrate.c
 
 
 # --- helpers -------------------------------------------------------------------------------
-def recovery_commands(out):
-    """The `fab ...` lines under "Recover with:" (the runner prints them indented)."""
-    text = out.split("Recover with:", 1)[1] if "Recover with:" in out else ""
-    return [line.strip() for line in text.splitlines() if line.strip().startswith("fab -H")]
-
-
 def run_recovery(sfab, out):
     cmds = recovery_commands(out)
     assert cmds, out

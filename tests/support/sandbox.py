@@ -110,6 +110,12 @@ class Watch:
         return all(t[2] for t in self.triggers)
 
 
+def recovery_commands(out):
+    """The `fab ...` lines under "Recover with:" (the runner prints them indented)."""
+    text = out.split("Recover with:", 1)[1] if "Recover with:" in out else ""
+    return [line.strip() for line in text.splitlines() if line.strip().startswith("fab -H")]
+
+
 def strip_ansi(text):
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
