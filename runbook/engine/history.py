@@ -63,6 +63,8 @@ def summary(run_id, run):
         result = "no end recorded (killed, or running)"
     elif end.get("outcome") == "ok":
         result = "ok"
+    elif end.get("outcome") == "refused":   # another run held the lock: it did nothing
+        result = "refused (the deploy lock was held)"
     else:
         result = f"{end.get('outcome')} at {end.get('failed_step', '?')}"
     if end.get("resumed"):

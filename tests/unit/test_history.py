@@ -44,6 +44,14 @@ def test_summary_rows(run_id, expected):
     assert {k: row[k] for k in expected} == expected
 
 
+def test_a_run_refused_at_the_lock_says_so():
+    rid = "20261121-080000-ffff"
+    recs_ = [{"run": rid, "kind": "run", "event": "start", "task": "deploy.consolidate"},
+             {"run": rid, "kind": "run", "event": "end", "outcome": "refused", "reason": "held"}]
+    row = history.summary(rid, history.runs(recs_)[rid])
+    assert row["result"] == "refused (the deploy lock was held)"
+
+
 def test_a_run_without_an_end_says_so():
     found = history.runs(recs()[:3])
     assert history.summary(RID, found[RID])["result"] == "no end recorded (killed, or running)"
