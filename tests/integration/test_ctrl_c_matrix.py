@@ -29,12 +29,14 @@ from tests.support.sandbox import (
     Watch,
     deploy_data,
     make_inventory,
-    recovery_commands,
     run_processes,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.matrix, pytest.mark.timeout(1200)]
 
+# a recovery line is a command, or prose ending in one ("..., then rerun: fab -H ..."), or two
+# alternatives ("retry: fab -H ..., or fab -H ..."): the first command of each line is run
+COMMAND = re.compile(r"(fab -H .*?)(?:, or fab -H |$)")
 RUN_ID = re.compile(r"\(run (\d{8}-\d{6}-[0-9a-f]{4})\)")
 BACKUP = re.compile(r"backup:? (\d{8}-\d{6}-[0-9a-f]{4})|backup\s+ok\s+\S+\s+(\d{8}-\d{6}-[0-9a-f]{4})")
 LOCKS = ["/srv/recorder/backups", "/srv/recorder-2/backups", "/srv/recorder-3/backups",
@@ -63,7 +65,7 @@ def pg_run(method):
 
 # (id, app, the composite's argv ({backup}: the precondition's backup), the precondition's argv)
 CASES = [
-    ("release-recorder", RECORDER, ["deploy.release", "--ref", "v2-deploy-warnings"], None),
+    ("release-recorder", RECORDER, ["deploy.release", "--ref", "v2"], None),
     ("release-ledger", LEDGER, ["deploy.release", "--ref", "v2"], None),
     ("restore-recorder", RECORDER, ["rollback.restore", "--backup={backup}", "--yes"],
      ["backup.create", "--no-json"]),
@@ -109,6 +111,11 @@ def reset():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def printed_commands(out):
+    text = out.split("Recover with:", 1)[1] if "Recover with:" in out else ""
+    return [m.group(1) for m in map(COMMAND.search, text.splitlines()) if m]
+
+
 # --- one composite under Ctrl-C -----------------------------------------------------------
 def plan_steps(fab, app, argv):
     """[name] of the composite's steps, read from its `--plan` (exit code aside: a plan whose
@@ -142,7 +149,7 @@ def interrupted(fab, app, argv, step, k, n):
         return [f"'[{k}/{n}] {step} ...' never showed"], out, r.returncode
     if r.returncode == 0:
         problems.append("exit 0 after Ctrl-C")
-    for cmd in recovery_commands(out):
+    for cmd in printed_commands(out):
         rr = fab(*shlex.split(cmd)[1:], hosts_file=False)
         if rr.returncode != 0:
             problems.append(f"recovery `{cmd}` exit {rr.returncode}: {(rr.stdout + rr.stderr)[-300:]}")
@@ -180,7 +187,7 @@ def test_ctrl_c_at_every_step(home, sandbox, db, ldb, tmp_path, case):
             problems.append("the data equals neither the state before nor after a clean run")
         stopped = re.search(r"Stopped at checkpoint '([^']+)'", out)
         print(f"[{k}/{len(steps)}] {step}: exit {code}, stopped at "
-              f"{stopped.group(1) if stopped else '-'}, {len(recovery_commands(out))} recovery commands")
+              f"{stopped.group(1) if stopped else '-'}, {len(printed_commands(out))} recovery commands")
         if problems:
             failures[f"[{k}/{len(steps)}] {step}"] = problems + [out[-1500:]]
     reset()
