@@ -337,12 +337,13 @@ class Run:
         took = time.monotonic() - start
         self.results.append((step.name, outcome, took, detail))
         hosts = targets if targets is not None else self._targets(step)
+        point = self._checkpoint()   # the run's, the same in every host's record
         for c in hosts:
             self.host_steps[c.site.name].append((step.name, outcome))
             self.journals[c.site.name].write({
                 "kind": "step", "step": step.name, "outcome": outcome, "where": step.where,
                 "duration": round(took, 3), "detail": self.c.mask(str(detail or "")),
-                "checkpoint": self._checkpoint()})
+                "checkpoint": point})
         return took
 
     def _stopped(self, label, step, reason, recovery):
