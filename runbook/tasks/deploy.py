@@ -117,9 +117,8 @@ def restart(c, batch="1"):
 def unlock(c, reason="", stop=False):
     """Remove a deploy lock left by a dead run (journaled with the reason and the old holder).
 
-    Remove a deploy lock left by a dead run (journaled with the reason and the old holder).
     Refused while commands of that run still run on the host (a run that lost its connection):
-    wait for them, or end them with --stop."""
+    wait for them, or end them with --stop. Prints the --resume that finishes the run."""
     if not reason.strip():
         raise ConfigError("deploy.unlock needs --reason \"...\" saying why the lock may go; "
                           "it is recorded in the journal")
