@@ -19,7 +19,7 @@ from typing import Any, NoReturn, Sequence
 
 from fabric.exceptions import GroupException
 
-from runbook.engine import lock, lost, stop_reason
+from runbook.engine import last_recovery, lock, lost, stop_reason
 from runbook.engine.errors import (  # Failed is re-exported: steps import it from here
     CheckpointFailed,
     DeployError,
@@ -75,7 +75,10 @@ class Run:
         multi = self.fleet.multi
         self.host_data = {m.site.name: self.data.empty() if multi else self.data
                           for m in self.fleet.members}
-        self.host_state = {m.site.name: {} if multi else self.state for m in self.fleet.members}
+        self._current = None   # the step running; each state change journals its recovery
+        self.state = last_recovery.Watched(self.state, self.checkpoint)
+        self.host_state = {m.site.name: last_recovery.Watched({}, self.checkpoint) if multi
+                           else self.state for m in self.fleet.members}
         self.host_steps = {m.site.name: [] for m in self.fleet.members}
         self.started = time.monotonic()
         # runs that change the host (they take the lock) tell the team's webhook, if set
@@ -220,7 +223,9 @@ class Run:
         where = {ONCE: f"on {self.c.site.name}", ALL: "on all hosts at once",
                  ROLLING: f"rolling, {self.batch} at a time"}[step.where]
         start = time.monotonic()
+        self._current = step
         try:  # from the first line: a Ctrl-C between two commands still stops at this step
+            last_recovery.record(self, step)
             self.say(f"{label} ...{' (' + where + ')' if self.fleet.multi else ''}", detail=True)
             if not targets:
                 detail = f"nothing to do: no host has the {step.role} role"
@@ -249,10 +254,16 @@ class Run:
                 self.c.mask(f"{self.task} stopped at {step.name}: {reason}")) from None
         try:
             took = self._record(step, "ok", start, detail, targets)
+            last_recovery.record(self, step)
             self.say(f"{label} {paint('ok')} ({took:.1f}s){' - ' + detail if detail else ''}")
         except KeyboardInterrupt:   # the step is done; the run stops before the next one
             self._stopped(label, step, "interrupted by Ctrl-C after this step finished", None)
             raise Interrupted(f"{self.task} interrupted after {step.name}") from None
+
+    def checkpoint(self) -> None:
+        """The run's state just changed: journal the recovery a stop now prints, for a run
+        killed before it can print it (last_recovery.py)."""
+        last_recovery.record(self, self._current)
 
     def _kept(self, step):
         """--resume: the failed run's result of this step, proved still there, or None."""
@@ -352,11 +363,8 @@ class Run:
         self.say(f"Stopped at checkpoint '{step.name}'. Host state:")
         for line in self.state_lines() or ["no change was made to the host by this run"]:
             self.say(f"  - {line}")
-        rec = recovery or step.recovery
-        if callable(rec):
-            rec = rec(self.overview())
-        rec = rec or f"fix the cause above, then rerun: {self.cmd(self.task)}"
-        rec = "\n".join([*lost.unlock_lines(self.fleet.members, self.run_id), rec])
+        rec = "\n".join([*lost.unlock_lines(self.fleet.members, self.run_id),
+                         last_recovery.text(self, step, recovery)])
         self.say("Recover with:")
         for line in rec.splitlines():
             self.say(f"  {line}")

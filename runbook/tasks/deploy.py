@@ -2,7 +2,7 @@
 from invoke import Collection
 
 from runbook.engine import history as history_mod
-from runbook.engine import lock
+from runbook.engine import last_recovery, lock
 from runbook.engine import resume as resume_mod
 from runbook.engine.errors import CheckpointFailed, ConfigError, Failed
 from runbook.engine.fabcmd import fab, task_params
@@ -118,7 +118,8 @@ def unlock(c, reason="", stop=False):
     """Remove a deploy lock left by a dead run (journaled with the reason and the old holder).
 
     Refused while commands of that run still run on the host (a run that lost its connection):
-    wait for them, or end them with --stop. Prints the --resume that finishes the run."""
+    wait for them, or end them with --stop. Prints the --resume that finishes the run, or for
+    a task with no --resume the recovery its journal last recorded (the host state, the commands)."""
     if not reason.strip():
         raise ConfigError("deploy.unlock needs --reason \"...\" saying why the lock may go; "
                           "it is recorded in the journal")
@@ -148,6 +149,15 @@ def unlock(c, reason="", stop=False):
         print(f"{c.site.name}: to go on from where run {run_id} stopped: "
               f"{fab(c, f'{task} --resume')}; to see what it did: "
               f"{fab(c, f'deploy.show --run {run_id}')}")
+    elif run_id and (said := last_recovery.last(
+            history_mod.runs(history_mod.records(c)).get(run_id, {}).get("other", []), run_id)):
+        print(f"{c.site.name}: run {run_id} stopped in {said['step']} (its journal's last word). "
+              "Host state:")
+        for line in said["state"] or ["no change was made to the host by this run"]:
+            print(f"  - {line}")
+        print("Recover with:")
+        for line in said["text"].splitlines():
+            print(f"  {line}")
 
 
 @hosttask(help={"limit": "how many runs to list, the newest last (default 20)"})
