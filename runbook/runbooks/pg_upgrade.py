@@ -322,13 +322,14 @@ def run_steps(c, to, method, drop_empty_target):
     def rec(run):
         if "cluster" in run.state:
             return fab(c, "pg_upgrade.rollback", yes=True)
-        todo = [f"start the workers ({start_workers_shown(c)})"] if "workers" in run.state else []
+        # one command a line, last on it: each runnable as printed
+        todo = [f"start the workers: {start_workers_shown(c)}"] if "workers" in run.state else []
         if "maintenance" in run.state:
             todo.append(f"turn maintenance off: {fab(c, 'maintenance.off')}")
         if "target" in run.state:
-            todo.append(f"rerun with --drop-empty-target (it drops the prepared empty {to} "
+            todo.append(f"a new run needs --drop-empty-target (it drops the prepared empty {to} "
                         "cluster first)")
-        return ("the database was not touched and the app runs; " + "; ".join(todo) if todo
+        return ("\n".join(["the database was not touched and the app runs;", *todo]) if todo
                 else "nothing was changed; fix the cause and rerun")
 
     steps = [Step("preflight", step_preflight(to, method, drop_empty_target), recovery=rec,

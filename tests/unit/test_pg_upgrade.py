@@ -238,11 +238,12 @@ class StateOnly:
     ({}, "nothing was changed; fix the cause and rerun"),
     # the app was never stopped: the hint starts the workers, not the app
     ({"maintenance": "on", "workers": "stopped"},
-     "the database was not touched and the app runs; start the workers (sudo -n supervisorctl "
-     "start app-worker); turn maintenance off: fab -H web maintenance.off"),
+     "the database was not touched and the app runs;\nstart the workers: sudo -n supervisorctl "
+     "start app-worker\nturn maintenance off: fab -H web maintenance.off"),
     ({"target": "prepared", "maintenance": "on"},
-     "the database was not touched and the app runs; turn maintenance off: fab -H web "
-     "maintenance.off; rerun with --drop-empty-target (it drops the prepared empty 15 cluster first)"),
+     "the database was not touched and the app runs;\nturn maintenance off: fab -H web "
+     "maintenance.off\na new run needs --drop-empty-target (it drops the prepared empty 15 cluster "
+     "first)"),
     ({"cluster": "upgrading", "maintenance": "on", "workers": "stopped"},
      "fab -H web pg_upgrade.rollback --yes"),
 ])
