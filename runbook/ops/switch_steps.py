@@ -55,7 +55,10 @@ def step_settle(c, run):
 
 
 def settle_recovery(run):
-    """After a failed settle the deploy itself is done (the twin serves the new code): only the
-    app's return to rest is left. A restore would throw away what users wrote since."""
-    return (run.cmd("deploy.restart") + "\n  (the deploy is done and the twin serves it; this "
-            "restarts the app and stops the twin - do not restore the backup for this)")
+    """After a failed settle the deploy itself is done (the twin serves the new code): the app's
+    return to rest is left, then the smoke contract the run did not reach (it may write: the
+    matrix saw a clean release's data differ from a recovered one's by it). A restore would throw
+    away what users wrote since."""
+    return (run.cmd("deploy.restart") + "\n" + run.cmd("verify.smoke") + "\n  (the deploy is "
+            "done and the twin serves it; this restarts the app, stops the twin and runs the "
+            "smoke checks the run did not reach - do not restore the backup for this)")
