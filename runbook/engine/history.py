@@ -9,6 +9,7 @@ backup and the downtime).
 import json
 import re
 
+from runbook.engine import last_recovery
 from runbook.engine.errors import ConfigError, DeployError
 from runbook.engine.fabcmd import cli_options, fab
 from runbook.engine.journal import REMOTE_NAME, read_local
@@ -116,6 +117,10 @@ def show_lines(run_id, run):
         lines += ["", f"stopped at {end.get('failed_step')}: {end.get('reason', '')}",
                   "host state then:"] + [f"  - {x}" for x in end.get("state", [])] + [
                   "recovery printed:"] + [f"  {x}" for x in str(end.get("recovery", "")).splitlines()]
+    elif not end and (said := last_recovery.last(run["other"], run_id)):   # killed, or running
+        lines += ["", f"no end recorded (still running, or killed); its last record, in "
+                  f"{said['step']}: host state:"] + [f"  - {x}" for x in said["state"]] + [
+                  "recovery then:"] + [f"  {x}" for x in str(said["text"]).splitlines()]
     return lines
 
 

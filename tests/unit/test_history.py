@@ -67,6 +67,14 @@ def test_show_lists_steps_commands_output_and_the_recovery():
     assert "rollback.restore --backup=B" in failed
 
 
+def test_show_of_a_run_with_no_end_gives_its_last_recorded_state_and_recovery():
+    said = {"run": RID, "kind": "recovery", "step": "migrate.run", "state": ["maintenance is ON"],
+            "text": "fab -H x rollback.restore --backup=B --yes"}
+    text = "\n".join(history.show_lines(RID, history.runs(recs()[:3] + [said])[RID]))
+    assert "no end recorded (still running, or killed); its last record, in migrate.run" in text
+    assert "  - maintenance is ON" in text and "  fab -H x rollback.restore --backup=B --yes" in text
+
+
 def test_table_aligns_columns():
     rows = [history.summary(r, run) for r, run in history.runs(recs()).items()]
     lines = history.table(rows).splitlines()
