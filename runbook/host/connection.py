@@ -183,7 +183,17 @@ class DeployConnection(Connection):
         if self.out_prefix and not kwargs.get("hide") and "out_stream" not in kwargs:
             kwargs["out_stream"] = Prefixed(self, self.out_prefix)
             kwargs["err_stream"] = Prefixed(self, self.out_prefix)
-        return self._recorded(super().run, command, **kwargs)
+        return self._recorded(self._kept_parent(super().run), command, **kwargs)
+
+    def _kept_parent(self, run):
+        """In a run (its commands carry RB_RUN, engine/lost.py), a command's shell stays its
+        parent: bash would exec the last command of `export RB_RUN=... && sudo ...` itself, and a
+        process sudo started is one the SSH user can neither read the environment of nor tell
+        apart; its parent shell, whose command line holds RB_RUN, names its session
+        (ops/leftover.py; docs/BEHAVIOUR.md#bash-execs-last-command)."""
+        if "RB_RUN" not in (self.config.run.env or {}):
+            return run
+        return lambda command, **kwargs: run(command + "\nexit $?", **kwargs)
 
     def call_step(self, fn, views):
         """A runner step on this host (what `fleet.StepGroup` calls in each thread)."""

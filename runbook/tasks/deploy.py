@@ -137,6 +137,11 @@ def unlock(c, reason="", stop=False):
     ended = leftover.stop(c, run_id) if still else []
     for line in ended:
         print(f"{c.site.name}: run {run_id}'s process {line}")
+    if left := [line.split()[0] for line in ended if "left" in line]:
+        raise Failed(f"run {run_id}'s process(es) {', '.join(left)} run as root on {c.site.name} "
+                     "(a sudo command: pg_upgradecluster, pg_ctlcluster, ...) and cannot be ended "
+                     "by the tool; wait for them to end (ps -o pid,etimes,args -p "
+                     f"{','.join(left)}), then run this again")
     print(f"{c.site.name}: no command of run {run_id} still runs on the host")
     journal = Journal(c, "deploy.unlock", {"reason": reason, "stop": stop})
     journal.write({"kind": "unlock", "reason": reason, "holder": info, "ended": ended})

@@ -14,6 +14,7 @@ printed, it checks that no command of the dead run still runs, and prints the `-
 run as printed, ends like a clean run (the code, every table's data, the site).
 """
 import json
+import os
 import re
 import shlex
 import shutil
@@ -105,16 +106,21 @@ def test_a_stall_during_migrate_stops_within_the_bound_and_the_printed_recovery_
     assert head() == tag("v1") and status()[0] == 200
 
 
-def test_unlock_refuses_while_a_lost_runs_command_still_runs_and_stop_ends_it(relayed):
-    """A lost run whose command goes on on the host (a stalled session sshd has not dropped yet):
-    `deploy.unlock` names it and keeps the lock; the `--stop` it prints ends it by pid."""
-    _relay, fab = relayed
-    run_id = "20261203-000000-dead"
-    lock_line = json.dumps({"run": run_id, "task": "deploy.consolidate", "args": {},
+def stale_lock(run_id, task):
+    """The lock a run that died on another machine left on the sandbox; its run id."""
+    lock_line = json.dumps({"run": run_id, "task": task, "args": {},
                             "since": "2026-12-03T00:00:00+00:00", "user": "ci",
                             "machine": "a-laptop-gone", "pid": 999999})
     Path(f"{BACKUPS}/deploy.lock").write_text(lock_line + "\n")
     shutil.chown(f"{BACKUPS}/deploy.lock", "deploy", "deploy")
+    return run_id
+
+
+def test_unlock_refuses_while_a_lost_runs_command_still_runs_and_stop_ends_it(relayed):
+    """A lost run whose command goes on on the host (a stalled session sshd has not dropped yet):
+    `deploy.unlock` names it and keeps the lock; the `--stop` it prints ends it by pid."""
+    _relay, fab = relayed
+    run_id = stale_lock("20261203-000000-dead", "deploy.consolidate")
     # the lost run's command, as the SSH user, with the environment every command of a run has
     holder = subprocess.Popen(["sleep", "300"], user="deploy", group="deploy", extra_groups=[], cwd="/",
                               env={"PATH": "/usr/bin:/bin", "RB_RUN": run_id})
@@ -135,6 +141,63 @@ def test_unlock_refuses_while_a_lost_runs_command_still_runs_and_stop_ends_it(re
     finally:
         if holder.poll() is None:
             holder.kill()
+
+
+SLEEP, TAIL = "/bin/sleep 301", r"\S*python\S* \S*supervisorctl tail -f recorder"
+
+
+def test_unlock_finds_a_lost_runs_sudo_commands_ends_the_postgres_ones_and_waits_for_root(relayed):
+    """Commands a lost run started through sudo (pg_dump as postgres, pg_upgradecluster as root),
+    whose environment the SSH user cannot read and which get no RB_RUN from sudo: found by their
+    shell's session; --stop ends the postgres one, and refuses, lock kept, while a root one runs."""
+    _relay, fab = relayed
+    run_id = stale_lock("20261203-000000-5udo", "pg_upgrade.run")
+    ssh = ["ssh", "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={STATE}/known_hosts",
+           "-i", f"{STATE}/id_ed25519", "-p", "2222", "deploy@127.0.0.1"]
+    # as the tool sends them in a run (host/connection.py): the run's export, the shell kept
+    as_postgres = f"export RB_RUN={run_id} && sudo -n -u postgres /bin/sleep 301\nexit $?"
+    as_root = f"export RB_RUN={run_id} && sudo -n supervisorctl tail -f recorder\nexit $?"
+    clients = [subprocess.Popen([*ssh, cmd], stdout=subprocess.DEVNULL) for cmd in (as_postgres, as_root)]
+    try:
+        deadline = time.monotonic() + 10
+        while not all((pids := {name: pgrep(name) for name in (SLEEP, TAIL)}).values()) \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for client in clients:   # the laptop is gone: the commands go on without it
+            client.kill()
+        sleep_pid, tail_pid = pids[SLEEP], pids[TAIL]
+        assert sleep_pid and tail_pid, pids
+
+        r = fab("-H", "sandbox", "deploy.unlock", "--reason", "lost run")
+        assert r.returncode == 1 and locked(), r.stdout + r.stderr
+        line = r.stderr.strip().splitlines()[-1]
+        assert f"{sleep_pid} " in line and "postgres /bin/sleep 301" in line, line
+        assert f"{tail_pid} " in line and "supervisorctl tail -f recorder" in line, line
+
+        stop = line.rsplit("end them: ", 1)[1]
+        rr = fab(*shlex.split(stop)[1:], hosts_file=False)
+        assert rr.returncode == 1 and locked(), rr.stdout + rr.stderr
+        assert f"run {run_id}'s process {sleep_pid} ended" in rr.stdout
+        assert re.search(rf"process\(es\) [0-9, ]*\b{tail_pid}\b[0-9, ]* run as root on sandbox",
+                         rr.stderr), rr.stderr
+        assert not pgrep(SLEEP) and pgrep(TAIL) == tail_pid
+
+        os.kill(tail_pid, signal.SIGTERM)   # what started it may end it; then the unlock passes
+        deadline = time.monotonic() + 10
+        while pgrep(TAIL) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        ok = fab(*shlex.split(stop)[1:], hosts_file=False)
+        assert ok.returncode == 0 and not locked(), ok.stdout + ok.stderr
+    finally:
+        for name in (SLEEP, TAIL):
+            if pid := pgrep(name):
+                os.kill(pid, signal.SIGKILL)
+
+
+def pgrep(pattern):
+    """The pid of the one process whose whole command line matches `pattern`, or None."""
+    out = subprocess.run(["pgrep", "-x", "-f", pattern], capture_output=True, text=True).stdout.split()
+    return int(out[0]) if len(out) == 1 else None
 
 
 # where the client dies: before anything changed, in the backup, in the migrations, in the restart
