@@ -12,56 +12,23 @@ asserted at the end. Long: `make faults` runs them, `make test` deselects the `m
 import re
 import shlex
 import signal
-import subprocess
-import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
 from tests.support.ledger import ledger_fab
-from tests.support.sandbox import (
-    INVOKE,
-    ROOT,
-    Fab,
-    Watch,
-    deploy_data,
-    make_inventory,
-    run_processes,
+from tests.support.matrix import (
+    GROUP,
+    LEDGER,
+    RECORDER,
+    RUN_ID,
+    every_step,
+    leftovers,
+    pg_run,
+    printed_commands,
 )
+from tests.support.sandbox import Fab, Watch, make_inventory
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.matrix, pytest.mark.timeout(1200)]
-
-# a recovery line is a command, or prose ending in one ("..., then rerun: fab -H ..."), or two
-# alternatives ("retry: fab -H ..., or fab -H ..."): the first command of each line is run
-COMMAND = re.compile(r"(fab -H .*?)(?:, or fab -H |$)")
-RUN_ID = re.compile(r"\(run (\d{8}-\d{6}-[0-9a-f]{4})\)")
-BACKUP = re.compile(r"backup:? (\d{8}-\d{6}-[0-9a-f]{4})|backup\s+ok\s+\S+\s+(\d{8}-\d{6}-[0-9a-f]{4})")
-LOCKS = ["/srv/recorder/backups", "/srv/recorder-2/backups", "/srv/recorder-3/backups",
-         "/srv/recorder-4/backups", "/srv/ledger/backups"]
-
-
-@dataclass
-class App:
-    host: str
-    site: str                      # a page that answers 200 when the app serves
-    dbs: tuple                     # its databases: "ledger", or those of the recorder role
-    headers: dict = field(default_factory=dict)
-
-
-RECORDER = App("sandbox", "http://127.0.0.1:8080/workshops/",
-               ("recorder", "recorder_seed_v1"))
-GROUP = App("sandbox-group", RECORDER.site, RECORDER.dbs)
-LEDGER = App("sandbox-ledger", "http://127.0.1.1:8080/health/",
-             ("ledger",),
-             {"Host": "ledger.sandbox.test", "X-Forwarded-Proto": "https"})
-
-
-def pg_run(method):
-    return ["pg_upgrade.run", "--to", "15", "--method", method, "--yes"]
-
 
 # (id, app, the composite's argv ({backup}: the precondition's backup), the precondition's argv)
 CASES = [
@@ -83,62 +50,7 @@ CASES = [
 ]
 
 
-# --- the host's state, read without the tool ----------------------------------------------
-def site_ok(app):
-    req = urllib.request.Request(app.site, headers=app.headers)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def data(app, db, ldb):
-    """{db: deploy_data}: the fixtures connect (a closure: no password in a failure's report)."""
-    out = {}
-    for name in app.dbs:
-        with (ldb() if name == "ledger" else db(name)) as conn:
-            out[name] = deploy_data(conn)
-    return out
-
-
-def locks():
-    return [d for d in LOCKS if Path(d, "deploy.lock").exists()]
-
-
-def reset():
-    r = subprocess.run([str(INVOKE), "sandbox.reset"], cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout + r.stderr
-
-
-def printed_commands(out):
-    text = out.split("Recover with:", 1)[1] if "Recover with:" in out else ""
-    return [m.group(1) for m in map(COMMAND.search, text.splitlines()) if m]
-
-
 # --- one composite under Ctrl-C -----------------------------------------------------------
-def plan_steps(fab, app, argv):
-    """[name] of the composite's steps, read from its `--plan` (exit code aside: a plan whose
-    check fails still lists the steps)."""
-    r = fab("-H", app.host, *argv, "--plan")
-    steps = re.findall(r"^\s+\d+\. (.+?) \[", r.stdout, re.M)
-    assert steps, r.stdout + r.stderr
-    return steps
-
-
-def prepare(fab, app, argv, pre):
-    """Reset, then the precondition; the composite's argv with its backup filled in."""
-    reset()
-    backup = ""
-    if pre:
-        r = fab("-H", app.host, *pre)
-        assert r.returncode == 0, r.stdout + r.stderr
-        found = BACKUP.search(r.stdout)
-        backup = found.group(1) or found.group(2) if found else ""
-        assert backup or "{backup}" not in " ".join(argv), r.stdout
-    return [a.replace("{backup}", backup) for a in argv]
-
-
 def interrupted(fab, app, argv, step, k, n):
     """Problems of one run with Ctrl-C at step k (1-based) of n, recovered as printed."""
     w = Watch(fab, "-H", app.host, *argv)
@@ -156,14 +68,10 @@ def interrupted(fab, app, argv, step, k, n):
     run = RUN_ID.search(out)
     if not run:
         problems.append("no run id printed")
-    deadline = time.monotonic() + 30
-    while run and run_processes(run.group(1)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if run and run_processes(run.group(1)):
-        problems.append(f"processes of run {run.group(1)} left: {run_processes(run.group(1))}")
-    if locks():
-        problems.append(f"deploy lock left in {locks()}")
-    return problems, out, r.returncode
+    leftovers(run and run.group(1), problems)
+    stopped = re.search(r"Stopped at checkpoint '([^']+)'", out)
+    return problems, out, (f"exit {r.returncode}, stopped at {stopped.group(1) if stopped else '-'}, "
+                           f"{len(printed_commands(out))} recovery commands")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
@@ -171,24 +79,6 @@ def test_ctrl_c_at_every_step(home, sandbox, db, ldb, tmp_path, case):
     _id, app, argv, pre = case
     fab = (ledger_fab(home, tmp_path, release=True) if app is LEDGER
            else Fab(home, make_inventory(tmp_path / "inv")))
-    run_argv = prepare(fab, app, argv, pre)
-    steps = plan_steps(fab, app, run_argv)        # read-only: then the clean run, for the
-    good = [data(app, db, ldb)]                   # known-good states (before it, after it)
-    clean = fab("-H", app.host, *run_argv)
-    assert clean.returncode == 0, clean.stdout + clean.stderr
-    good.append(data(app, db, ldb))
-    failures = {}
-    for k, step in enumerate(steps, 1):
-        run_argv = prepare(fab, app, argv, pre)
-        problems, out, code = interrupted(fab, app, run_argv, step, k, len(steps))
-        if not site_ok(app):
-            problems.append(f"{app.site} does not answer 200")
-        if data(app, db, ldb) not in good:
-            problems.append("the data equals neither the state before nor after a clean run")
-        stopped = re.search(r"Stopped at checkpoint '([^']+)'", out)
-        print(f"[{k}/{len(steps)}] {step}: exit {code}, stopped at "
-              f"{stopped.group(1) if stopped else '-'}, {len(printed_commands(out))} recovery commands")
-        if problems:
-            failures[f"[{k}/{len(steps)}] {step}"] = problems + [out[-1500:]]
-    reset()
+    failures = every_step(fab, app, argv, pre, db, ldb,
+                          lambda run_argv, step, k, n: interrupted(fab, app, run_argv, step, k, n))
     assert not failures, "\n".join(f"{s}: {p}" for s, p in failures.items())
