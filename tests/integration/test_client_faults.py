@@ -26,7 +26,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.support.relay import Relay
+from tests.support.relay import Relay, relayed_fab
 from tests.support.sandbox import (
     BACKUPS,
     INVOKE,
@@ -53,15 +53,7 @@ INTERVAL, COUNT = 2, 2   # the inventory's ssh_alive_interval and ssh_alive_coun
 def relayed(home, sandbox, tmp_path, reset_sandbox):
     """(relay, fab): an inventory whose host `sandbox` is reached through the relay."""
     relay = Relay()
-    inv = make_inventory(tmp_path / "inv", **{
-        "port = 2222": f"port = {relay.port}\nssh_alive_interval = {INTERVAL}\n"
-                       f"ssh_alive_count_max = {COUNT}"})
-    kind, key = (Path("/etc/deploy-sandbox/ssh_host_ed25519_key.pub").read_text().split()[:2])
-    known = tmp_path / "inv" / "known_hosts"
-    known.write_text(f"[127.0.0.1]:{relay.port} {kind} {key}\n")
-    inv.write_text(inv.read_text().replace(f'known_hosts = "{STATE}/known_hosts"',
-                                           f'known_hosts = "{known}"'))
-    yield relay, Fab(home, inv)
+    yield relay, relayed_fab(home, tmp_path / "inv", relay, INTERVAL, COUNT)
     relay.close()
 
 

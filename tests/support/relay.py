@@ -4,6 +4,9 @@ network whose packets stop, as on a hotel Wi-Fi). Loopback only.
 """
 import socket
 import threading
+from pathlib import Path
+
+from tests.support.sandbox import STATE, Fab, make_inventory
 
 
 class Relay:
@@ -73,3 +76,16 @@ class Relay:
                 s.close()
             except OSError:
                 pass
+
+
+def relayed_fab(home, where, relay, interval, count):
+    """`fab` with an inventory (in `where`) whose host `sandbox` is reached through `relay`, with
+    these ssh_alive_interval / ssh_alive_count_max, and the relay's address in known_hosts."""
+    inv = make_inventory(where, **{"port = 2222": f"port = {relay.port}\nssh_alive_interval = "
+                                                  f"{interval}\nssh_alive_count_max = {count}"})
+    kind, key = Path("/etc/deploy-sandbox/ssh_host_ed25519_key.pub").read_text().split()[:2]
+    known = Path(where) / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{relay.port} {kind} {key}\n")
+    inv.write_text(inv.read_text().replace(f'known_hosts = "{STATE}/known_hosts"',
+                                           f'known_hosts = "{known}"'))
+    return Fab(home, inv)
