@@ -148,7 +148,8 @@ def test_unlock_finds_a_lost_runs_sudo_commands_ends_the_postgres_ones_and_waits
            "-i", f"{STATE}/id_ed25519", "-p", "2222", "deploy@127.0.0.1"]
     # as the tool sends them in a run (host/connection.py): the run's export, the shell kept
     as_postgres = f"export RB_RUN={run_id} && sudo -n -u postgres /bin/sleep 301\nexit $?"
-    as_root = f"export RB_RUN={run_id} && sudo -n supervisorctl tail -f recorder\nexit $?"
+    # (a root command that writes nothing: one that writes dies of SIGPIPE once the client is gone)
+    as_root = f"export RB_RUN={run_id} && sudo -n supervisorctl tail -f recorder >/dev/null\nexit $?"
     clients = [subprocess.Popen([*ssh, cmd], stdout=subprocess.DEVNULL) for cmd in (as_postgres, as_root)]
     try:
         deadline = time.monotonic() + 10

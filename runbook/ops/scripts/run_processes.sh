@@ -1,12 +1,12 @@
 # run_processes.sh RUN_ID [stop]: the processes a run started on this host, one
 # "pid seconds user command" line each. A run's commands carry RB_RUN=RUN_ID (runbook/engine/lost.py)
-# and their shell stays their parent (host/connection.py): those shells name the sessions; every
-# process of those sessions is the run's, sudo's included (whose environment the SSH user cannot
-# read, and which gets no RB_RUN from sudo anyway).
+# and their shell stays their parent (host/connection.py): those shells, and every process they
+# started, are the run's, sudo's included (whose environment the SSH user cannot read, and which
+# gets no RB_RUN from sudo anyway).
 # With "stop": each is sent TERM, then KILL after 10 s (a postgres one through `sudo -u postgres`),
 # and the lines say "pid ended|killed"; a root one cannot be ended from here: "pid left (root)",
-# and nothing else of its session is touched (its shells are how a later call finds it); the
-# root `sudo -u postgres` that started a postgres one ends with it.
+# and nothing else it descends from is touched (its shell is how a later call finds it); the root
+# `sudo -u postgres` that started a postgres one ends with it.
 set -u
 run=$1 action=${2:-}
 me=$(id -un)
@@ -15,21 +15,27 @@ me=$(id -un)
 # readable for the SSH user's own). -z: NUL-separated entries; -x: the whole entry.
 mapfile -t files < <({ grep -lzE "RB_RUN=$run([^0-9A-Za-z-]|\$)" /proc/[0-9]*/cmdline
                        grep -lzxF "RB_RUN=$run" /proc/[0-9]*/environ; } 2>/dev/null || true)
-sids=" "
+tagged=" "
 for f in "${files[@]}"; do
   p=${f#/proc/}; p=${p%/*}
-  [ "$p" = "$$" ] && continue
-  s=$(ps -o sid= -p "$p" 2>/dev/null | tr -d ' ') || continue
-  [ -n "$s" ] && sids+="$s "
+  [ "$p" = "$$" ] || tagged+="$p "
 done
-[ "$sids" != " " ] || exit 0
-# pid sid user etimes args, of every process in those sessions
-mapfile -t procs < <(ps -e -o pid=,sid=,user=,etimes=,args= |
-  awk -v s="$sids" -v self="$$" 'index(s, " " $2 " ") && $1 != self')
+[ "$tagged" != " " ] || exit 0
+# "tree pid ppid user etimes args" of those and of every process they started (sudo's too);
+# tree: the tagged process it descends from
+mapfile -t procs < <(ps -e -o pid=,ppid=,user=,etimes=,args= | awk -v t="$tagged" -v self="$$" '
+  { pid[NR] = $1; ppid[NR] = $2; line[NR] = $0; if (index(t, " " $1 " ")) tree[$1] = $1 }
+  END {
+    do { more = 0
+         for (i = 1; i <= NR; i++)
+           if (!(pid[i] in tree) && (ppid[i] in tree)) { tree[pid[i]] = tree[ppid[i]]; more = 1 }
+    } while (more)
+    for (i = 1; i <= NR; i++) if ((pid[i] in tree) && pid[i] != self) print tree[pid[i]], line[i]
+  }')
 [ ${#procs[@]} -gt 0 ] || exit 0
 if [ "$action" != stop ]; then
   for line in "${procs[@]}"; do
-    read -r pid _sid user secs args <<<"$line"
+    read -r _tree pid _ppid user secs args <<<"$line"
     echo "$pid $secs $user $args"
   done
   exit 0
@@ -42,17 +48,16 @@ signal() {   # signal SIG PID USER
   fi
 }
 held=" " targets=()
-for line in "${procs[@]}"; do   # sessions with a root process keep their shells (the handle)
-  read -r pid sid user _secs args <<<"$line"
+for line in "${procs[@]}"; do   # a tree with a root process is not touched: its shell is how a
+  read -r tree pid _ppid user _secs args <<<"$line"   # later call finds it
   [ "$user" = root ] || continue
   case "$args" in "sudo -n -u postgres "*) continue ;; esac   # ends with its postgres command
-  held+="$sid "; echo "$pid left (root)"
+  echo "$pid left (root)"; held+="$tree "
 done
 for line in "${procs[@]}"; do
-  read -r pid sid user _ <<<"$line"
-  [ "$user" = root ] && continue
-  case "$held" in *" $sid "*) continue ;; esac
-  targets+=("$pid:$user")
+  read -r tree pid _ppid user _secs _args <<<"$line"
+  case "$held" in *" $tree "*) continue ;; esac
+  [ "$user" = root ] || targets+=("$pid:$user")
 done
 for t in "${targets[@]}"; do signal TERM "${t%%:*}" "${t#*:}"; done
 for _ in $(seq 100); do
