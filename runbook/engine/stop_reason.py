@@ -39,6 +39,7 @@ def _command_failure(e):
     if result is not None:
         text = (result.stderr or result.stdout or "").strip().splitlines()
         tail = text[-1] if text else ""
-    cmd = getattr(result, "command", "")
+    # a run's commands go with "\nexit $?" after them (host/connection.py: _kept_parent)
+    cmd = str(getattr(result, "command", "")).removesuffix("\nexit $?")
     return (f"command exited {getattr(result, 'exited', '?')}: {cmd[:120]}"
             f"{' - ' + tail if tail else ''}")

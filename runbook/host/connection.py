@@ -17,6 +17,7 @@ from fabric import task as fabric_task
 from fabric.runners import Remote
 from invoke.config import Config
 from invoke.context import Context
+from invoke.exceptions import Failure
 from invoke.runners import Result
 from invoke.terminals import character_buffered
 from paramiko.ssh_exception import BadHostKeyException
@@ -193,7 +194,18 @@ class DeployConnection(Connection):
         (ops/leftover.py; docs/BEHAVIOUR.md#bash-execs-last-command)."""
         if "RB_RUN" not in (self.config.run.env or {}):
             return run
-        return lambda command, **kwargs: run(command + "\nexit $?", **kwargs)
+
+        def kept(command, **kwargs):   # the result names the command as given (failure lines)
+            try:
+                result = run(command + "\nexit $?", **kwargs)
+            except Failure as e:
+                if getattr(e, "result", None) is not None:
+                    e.result.command = command
+                raise
+            if hasattr(result, "command"):   # a Promise (asynchronous=True) has none yet
+                result.command = command
+            return result
+        return kept
 
     def call_step(self, fn, views):
         """A runner step on this host (what `fleet.StepGroup` calls in each thread)."""

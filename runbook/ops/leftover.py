@@ -12,6 +12,8 @@ def running(c, run_id: str) -> list[str]:
 
 
 def stop(c, run_id: str) -> list[str]:
-    """TERM (then KILL after 10 s) to each; one "pid ended|killed|left (root)" line per process."""
-    r = run_script(c, script("runbook.ops", "run_processes.sh"), run_id, "stop")
+    """TERM (then KILL after 10 s) to each; one "pid ended|killed|left (USER)" line per process
+    (left: still running, or one the tool cannot end: root's)."""
+    r = run_script(c, script("runbook.ops", "run_processes.sh"), run_id, "stop",
+                   c.site.database.os_user)
     return [line.strip() for line in r.stdout.splitlines() if line.strip()]

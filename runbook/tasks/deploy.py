@@ -137,11 +137,11 @@ def unlock(c, reason="", stop=False):
     ended = leftover.stop(c, run_id) if still else []
     for line in ended:
         print(f"{c.site.name}: run {run_id}'s process {line}")
-    if left := [line.split()[0] for line in ended if "left" in line]:
-        raise Failed(f"run {run_id}'s process(es) {', '.join(left)} run as root on {c.site.name} "
-                     "(a sudo command: pg_upgradecluster, pg_ctlcluster, ...) and cannot be ended "
-                     "by the tool; wait for them to end (ps -o pid,etimes,args -p "
-                     f"{','.join(left)}), then run this again")
+    if left := [line.split()[0] for line in ended if " left " in line]:
+        raise Failed(f"run {run_id}'s process(es) {', '.join(left)} still run on {c.site.name}: "
+                     "root's (a sudo command: pg_upgradecluster, pg_ctlcluster, ...) or another "
+                     "user's, which the tool cannot end; wait for them to end (ps -o "
+                     f"pid,user,etimes,args -p {','.join(left)}), then run this again")
     print(f"{c.site.name}: no command of run {run_id} still runs on the host")
     journal = Journal(c, "deploy.unlock", {"reason": reason, "stop": stop})
     journal.write({"kind": "unlock", "reason": reason, "holder": info, "ended": ended})
@@ -154,15 +154,27 @@ def unlock(c, reason="", stop=False):
         print(f"{c.site.name}: to go on from where run {run_id} stopped: "
               f"{fab(c, f'{task} --resume')}; to see what it did: "
               f"{fab(c, f'deploy.show --run {run_id}')}")
-    elif run_id and (said := last_recovery.last(
-            history_mod.runs(history_mod.records(c)).get(run_id, {}).get("other", []), run_id)):
-        print(f"{c.site.name}: run {run_id} stopped in {said['step']} (its journal's last word). "
-              "Host state:")
-        for line in said["state"] or ["no change was made to the host by this run"]:
-            print(f"  - {line}")
-        print("Recover with:")
-        for line in said["text"].splitlines():
-            print(f"  {line}")
+    elif run_id:
+        print_last_recovery(c, run_id, info)
+
+
+def print_last_recovery(c, run_id, holder):
+    """What a dead run without --resume would have printed where it died: its last recovery
+    record (engine/last_recovery.py), in the local journal of the machine it ran from."""
+    said = last_recovery.last(
+        history_mod.runs(history_mod.records(c)).get(run_id, {}).get("other", []), run_id)
+    if said is None:
+        print(f"{c.site.name}: run {run_id}'s last host state and recovery are in the journal "
+              f"beside its inventory on {holder.get('machine', 'the machine it ran from')} "
+              "(.deploy-journal/); not here: check the host's state before another run")
+        return
+    print(f"{c.site.name}: run {run_id} stopped in {said['step']} (its journal's last word). "
+          "Host state:")
+    for line in said["state"] or ["no change was made to the host by this run"]:
+        print(f"  - {line}")
+    print("Recover with:")
+    for line in said["text"].splitlines():
+        print(f"  {line}")
 
 
 @hosttask(help={"limit": "how many runs to list, the newest last (default 20)"})

@@ -171,7 +171,7 @@ def test_unlock_finds_a_lost_runs_sudo_commands_ends_the_postgres_ones_and_waits
         rr = fab(*shlex.split(stop)[1:], hosts_file=False)
         assert rr.returncode == 1 and locked(), rr.stdout + rr.stderr
         assert f"run {run_id}'s process {sleep_pid} ended" in rr.stdout
-        assert re.search(rf"process\(es\) [0-9, ]*\b{tail_pid}\b[0-9, ]* run as root on sandbox",
+        assert re.search(rf"process\(es\) [0-9, ]*\b{tail_pid}\b[0-9, ]* still run on sandbox: root's",
                          rr.stderr), rr.stderr
         assert not pgrep(SLEEP) and pgrep(TAIL) == tail_pid
 

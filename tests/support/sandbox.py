@@ -241,12 +241,23 @@ def deploy_data(conn):
 
 
 def run_processes(run_id):
-    """Processes on the host (this machine) whose environment holds RB_RUN=run_id, read as root."""
-    found = []
-    for env in Path("/proc").glob("[0-9]*/environ"):
+    """Processes on the host (this machine), read as root, of run `run_id`: those with
+    RB_RUN=run_id in their environment or on their command line (a run's shells: `bash -c
+    "export RB_RUN=... && ..."`), and every process they started (sudo's too)."""
+    tag = re.compile(rb"RB_RUN=" + re.escape(run_id.encode()) + rb"(?![0-9A-Za-z-])")
+    parent, found = {}, set()
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if f"RB_RUN={run_id}".encode() in env.read_bytes().split(b"\0"):
-                found.append(int(env.parent.name))
-        except OSError:
+            stat = (proc / "stat").read_text()
+            parent[int(proc.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            env = (proc / "environ").read_bytes().split(b"\0")
+            if f"RB_RUN={run_id}".encode() in env or tag.search((proc / "cmdline").read_bytes()):
+                found.add(int(proc.name))
+        except (OSError, ValueError, IndexError):
             continue
-    return found
+    more = True
+    while more:
+        kids = {pid for pid, ppid in parent.items() if ppid in found and pid not in found}
+        found |= kids
+        more = bool(kids)
+    return sorted(found)

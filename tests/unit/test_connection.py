@@ -66,3 +66,30 @@ def test_a_django_shell_shows_its_code(tmp_path):
     c = FakeHost(make_site(tmp_path))
     app.shell(c, "print(1)\n")
     assert stdin_script(c.last, c.kwargs[-1]["in_stream"]) == "print(1)\n"
+
+
+# --- in a run, a command's shell stays its parent (ops/leftover.py finds sudo's by it) -------
+def test_a_runs_commands_keep_their_shell_and_their_results_name_the_command_given(tmp_path):
+    from invoke import Config, Result
+    from invoke.exceptions import UnexpectedExit
+
+    from runbook.engine.stop_reason import line
+    from runbook.host.connection import DeployConnection
+
+    sent = []
+
+    def run(command, **kwargs):
+        sent.append(command)
+        result = Result(command=command, exited=1 if "false" in command else 0, stderr="no")
+        if result.exited:
+            raise UnexpectedExit(result)
+        return result
+
+    conn = DeployConnection(make_site(tmp_path), Config())
+    assert conn._kept_parent(run) is run   # outside a run: sent as given
+    conn.config.run.env = {"RB_RUN": "20261203-000000-abcd"}
+    assert conn._kept_parent(run)("sudo -n pg_lsclusters").command == "sudo -n pg_lsclusters"
+    with pytest.raises(UnexpectedExit) as e:
+        conn._kept_parent(run)("sudo -n false")
+    assert sent == ["sudo -n pg_lsclusters\nexit $?", "sudo -n false\nexit $?"]
+    assert line(e.value) == "command exited 1: sudo -n false - no"
