@@ -4,8 +4,9 @@ A run killed with no chance to print (kill -9 of fab, a closed laptop) leaves on
 So the runner writes, when a step starts, when it ends ok, and whenever a step changes the run's
 state (`Watched`: a step sets run.state["cluster"] just before pg_upgradecluster), a `recovery`
 record: the host state lines and the recovery text a stop at that moment prints. Written only when it changed,
-to the local journal at once (an append, no round trip) and to the host's at the run's end.
-`deploy.unlock` prints the dead run's last one once the lock is gone.
+to the local journal at once (an append, no round trip); a run that ends drops them from what
+it sends to the host's journal (its end record says it all). `deploy.unlock` prints the dead
+run's last one once the lock is gone, from the journal beside the inventory it ran with.
 """
 from typing import Any
 
@@ -32,6 +33,17 @@ class Watched(dict):
         super().__setitem__(key, value)
         self._changed()
 
+    def __delitem__(self, key):
+        super().__delitem__(key)
+        self._changed()
+
+    def pop(self, key, *default):
+        had = key in self
+        value = super().pop(key, *default)
+        if had:
+            self._changed()
+        return value
+
 
 def record(run: Any, step: Any) -> None:
     """Journal what a stop in `step` would print now, if it differs from the last one written.
@@ -53,3 +65,9 @@ def last(other_records: list[dict], run_id: str) -> dict | None:
     """The last recovery record of run `run_id` among a run's other records (history.runs)."""
     found = [r for r in other_records if r.get("kind") == KIND and r.get("run") == run_id]
     return found[-1] if found else None
+
+
+def unsent(pending: list[str]) -> list[str]:
+    """A journal's pending lines (JSON, sorted keys) but the recovery records: a run that ends
+    writes its state and recovery in its end record."""
+    return [line for line in pending if f'"kind": "{KIND}"' not in line]
