@@ -1,6 +1,7 @@
 """The switch's steps in a composite: boot before maintenance, switch in the window, settle
 after it (ops/switch.py). A composite has them when one of its hosts has [switch] (`when`); on a
 host of it without one they say so and do nothing: the restart step restarts the app in place."""
+from runbook.engine.fabcmd import fab
 from runbook.engine.runner import LOCAL, commands
 from runbook.ops import switch
 
@@ -59,6 +60,8 @@ def settle_recovery(run):
     return to rest is left, then the smoke contract the run did not reach (it may write: the
     matrix saw a clean release's data differ from a recovered one's by it). A restore would throw
     away what users wrote since."""
-    return (run.cmd("deploy.restart") + "\n" + run.cmd("verify.smoke") + "\n  (the deploy is "
-            "done and the twin serves it; this restarts the app, stops the twin and runs the "
-            "smoke checks the run did not reach - do not restore the backup for this)")
+    smoke = ([fab(m, "verify.smoke") for m in run.fleet.members] if run.fleet.multi
+             else [run.cmd("verify.smoke")])   # a host task: one line per host of a group
+    return "\n".join([run.cmd("deploy.restart"), *smoke, "  (the deploy is done and the twin "
+                      "serves it; this restarts the app, stops the twin and runs the smoke checks "
+                      "the run did not reach - do not restore the backup for this)"])

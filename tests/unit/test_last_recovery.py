@@ -57,3 +57,37 @@ def test_a_recovery_that_cannot_be_worked_out_does_not_stop_the_run(c, site):
     run = Run(c, "deploy.test", {}, take_lock=False)
     run.execute([Step("only", lambda c, run: "done", recovery=broken)])
     assert not [r for r in local_records(site) if r["kind"] == "recovery"]
+
+
+def test_every_change_of_the_state_is_seen():
+    seen = []
+    state = last_recovery.Watched({"a": 1}, lambda: seen.append(1))
+    state["b"] = 2
+    state.pop("a")
+    state.pop("gone", None)   # nothing changed: not seen
+    del state["b"]
+    assert seen == [1, 1, 1] and state == {}
+
+
+def test_a_run_that_ends_sends_the_host_no_recovery_records():
+    lines = ['{"kind": "step", "step": "s"}', '{"kind": "recovery", "text": "x"}']
+    assert last_recovery.unsent(lines) == ['{"kind": "step", "step": "s"}']
+
+
+@pytest.mark.parametrize("hosts, smoke", [
+    (1, ["fab -H web verify.smoke"]),
+    # verify.smoke is a host task: on a group, one line per host
+    (2, ["fab -H web verify.smoke", "fab -H web2 verify.smoke"]),
+])
+def test_a_stop_in_settle_names_the_smoke_checks_of_each_host(c, site, hosts, smoke):
+    import dataclasses
+
+    from runbook.engine.fleet import Fleet
+    from runbook.ops.switch_steps import settle_recovery
+    from tests.support.host import FakeHost
+
+    fleet = c if hosts == 1 else Fleet("prod", [c, FakeHost(dataclasses.replace(c.site, name="web2"))], c)
+    run = Run(fleet, "deploy.release", take_lock=False)
+    lines = settle_recovery(run.overview()).replace(f" --hosts-file {site.inventory.path}", "").splitlines()
+    assert lines[0] == f"fab -H {'web' if hosts == 1 else 'prod'} deploy.restart"
+    assert lines[1:-1] == smoke and "do not restore the backup" in lines[-1]
