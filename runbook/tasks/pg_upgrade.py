@@ -15,7 +15,7 @@ from runbook.postgres.upgrade_check import read_state, state_path
 from runbook.runbooks.compose_run import _step, config, new_image_for, recovery
 from runbook.runbooks.pg_upgrade import check_method, check_version, run_steps, step_tag
 from runbook.runbooks.pg_upgrade_cleanup import cleanup_steps
-from runbook.runbooks.pg_upgrade_rollback import rollback_steps
+from runbook.runbooks.pg_upgrade_rollback import finish_steps, rollback_steps
 from runbook.runbooks.plan import Run, UpgradeRun
 from runbook.tasks.defaults import DEFAULTS
 
@@ -72,8 +72,10 @@ def rollback(c, yes=False):
     if not state:
         raise ConfigError(f"no pg_upgrade.run recorded on {c.site.name} ({state_path(c)} is "
                           "missing); nothing to roll back")
-    if state.get("phase") == "rolled back":
-        print(f"{c.site.name}: nothing to do: the upgrade {state['run']} was already rolled back")
+    if state.get("phase") == "rolled back":   # a stopped rollback is finished by its rerun
+        print(f"{c.site.name}: the upgrade {state['run']} was already rolled back; making sure "
+              "the app serves (started, smoke contract, maintenance off)")
+        Run(c, "pg_upgrade.rollback", {"upgrade": state["run"]}).execute(finish_steps())
         return
     how = ("restore backup " + state["backup"] + " into a fresh " + state["from"] + " cluster"
            if state["method"] == "link" else "restart the kept " + state["from"] + " cluster")
