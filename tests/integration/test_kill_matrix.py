@@ -56,6 +56,8 @@ def killed(fab, app, argv, step, k, n):
     if u.returncode != 0 or f"no command of run {dead} still runs on the host" not in u.stdout:
         return problems + [f"`{unlock}` exit {u.returncode}"], out, "-"
     resume = re.search(r"to go on from where run \S+ stopped: (fab -H .*?); to see", u.stdout)
+    if not resume and "Recover with:" not in u.stdout:
+        problems.append(f"`{unlock}` printed neither a --resume nor the dead run's recovery")
     then = [resume.group(1)] if resume else printed_commands(u.stdout)
     for cmd in then:
         rr = fab(*shlex.split(cmd)[1:], hosts_file=False)
