@@ -202,8 +202,7 @@ class DeployConnection(Connection):
                 if getattr(e, "result", None) is not None:
                     e.result.command = command
                 raise
-            if hasattr(result, "command"):   # a Promise (asynchronous=True) has none yet
-                result.command = command
+            result.command = command   # (a Promise's join() still names it: stop_reason strips it)
             return result
         return kept
 

@@ -26,15 +26,30 @@ def rollback_steps(c, state):
             Step(f"PostgreSQL {from_v} back on port {port}", _step_old_back(state)),
             Step("fingerprints == before the upgrade", _step_prove(state)),
             Step("record", _step_record(state)),
-            *finish_steps()]
+            *finish_steps(state)]
 
 
-def finish_steps():
-    """What follows the recorded rollback: the app back, its smoke contract, maintenance off
-    (each does nothing harmful when already done)."""
+def finish_steps(state):
+    """What follows the recorded rollback: the app back, its smoke contract, maintenance off,
+    then the rollback recorded as finished (a rerun before that finishes it: tasks/pg_upgrade.py)."""
+    @commands(lambda c, run: [f"write {state_path(c)}"])
+    def step_finished(c, run):
+        """The rollback recorded as finished in the state file."""
+        state["rollback_finished"] = run.run_id
+        write_state(c, state)
+        return "state: rollback finished"
+
     return [Step("start app", step_start_app),
             Step("smoke contract", step_smoke),
-            Step("maintenance.off", maintenance.step_off)]
+            Step("maintenance.off", maintenance.step_off),
+            Step("record finished", step_finished)]
+
+
+def unfinished(state):
+    """True when a recorded rollback stopped before its end (the app, smoke, maintenance);
+    state files from before this mark count as finished."""
+    return state.get("phase") == "rolled back" and "rollback_finished" in state \
+        and state["rollback_finished"] is None
 
 
 def _before(state):
@@ -157,6 +172,7 @@ def _step_record(state):
         """The rollback recorded in the state file (pg_upgrade.cleanup reads it)."""
         state["phase"] = "rolled back"
         state["rolled_back_by"] = run.run_id
+        state["rollback_finished"] = None   # until the app serves again (finish_steps)
         write_state(c, state)
         return f"state: rolled back ({state_path(c)})"
     return step_record

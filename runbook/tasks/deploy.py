@@ -159,17 +159,25 @@ def unlock(c, reason="", stop=False):
 
 
 def print_last_recovery(c, run_id, holder):
-    """What a dead run without --resume would have printed where it died: its last recovery
-    record (engine/last_recovery.py), in the local journal of the machine it ran from."""
-    said = last_recovery.last(
-        history_mod.runs(history_mod.records(c)).get(run_id, {}).get("other", []), run_id)
+    """What a run without --resume that left its lock printed, or would have printed where it
+    died: its end record (a lost connection ends a run with its lock kept), else its last
+    recovery record (engine/last_recovery.py), in the local journal of the machine it ran from."""
+    run = history_mod.runs(history_mod.records(c)).get(run_id, {})
+    end = run.get("end") or {}
+    if end.get("outcome") == "ok":
+        print(f"{c.site.name}: run {run_id} had ended ok; nothing to recover")
+        return
+    said = ({"step": end.get("failed_step", "?"), "state": end.get("state") or [],
+             "text": "\n".join(line for line in str(end.get("recovery", "")).splitlines()
+                                if "deploy.unlock" not in line)} if end   # done now
+            else last_recovery.last(run.get("other", []), run_id))
     if said is None:
         print(f"{c.site.name}: run {run_id}'s last host state and recovery are in the journal "
               f"beside its inventory on {holder.get('machine', 'the machine it ran from')} "
               "(.deploy-journal/); not here: check the host's state before another run")
         return
-    print(f"{c.site.name}: run {run_id} stopped in {said['step']} (its journal's last word). "
-          "Host state:")
+    print(f"{c.site.name}: run {run_id} stopped in {said['step']} (its journal's "
+          f"{'end' if end else 'last word'}). Host state:")
     for line in said["state"] or ["no change was made to the host by this run"]:
         print(f"  - {line}")
     print("Recover with:")

@@ -15,7 +15,7 @@ from runbook.postgres.upgrade_check import read_state, state_path
 from runbook.runbooks.compose_run import _step, config, new_image_for, recovery
 from runbook.runbooks.pg_upgrade import check_method, check_version, run_steps, step_tag
 from runbook.runbooks.pg_upgrade_cleanup import cleanup_steps
-from runbook.runbooks.pg_upgrade_rollback import finish_steps, rollback_steps
+from runbook.runbooks.pg_upgrade_rollback import finish_steps, rollback_steps, unfinished
 from runbook.runbooks.plan import Run, UpgradeRun
 from runbook.tasks.defaults import DEFAULTS
 
@@ -72,10 +72,15 @@ def rollback(c, yes=False):
     if not state:
         raise ConfigError(f"no pg_upgrade.run recorded on {c.site.name} ({state_path(c)} is "
                           "missing); nothing to roll back")
-    if state.get("phase") == "rolled back":   # a stopped rollback is finished by its rerun
-        print(f"{c.site.name}: the upgrade {state['run']} was already rolled back; making sure "
-              "the app serves (started, smoke contract, maintenance off)")
-        Run(c, "pg_upgrade.rollback", {"upgrade": state["run"]}).execute(finish_steps())
+    if unfinished(state):   # a rollback stopped after its proof: its rerun finishes it
+        print(f"{c.site.name}: the upgrade {state['run']} was rolled back by run "
+              f"{state.get('rolled_back_by')}, which stopped before the app served again: start "
+              "the app, its smoke contract, maintenance off")
+        confirm(f"finish the rollback on {c.site.name}?", yes)
+        Run(c, "pg_upgrade.rollback", {"upgrade": state["run"]}).execute(finish_steps(state))
+        return
+    if state.get("phase") == "rolled back":
+        print(f"{c.site.name}: nothing to do: the upgrade {state['run']} was already rolled back")
         return
     how = ("restore backup " + state["backup"] + " into a fresh " + state["from"] + " cluster"
            if state["method"] == "link" else "restart the kept " + state["from"] + " cluster")
@@ -130,6 +135,9 @@ def cleanup(c, yes=False):
         raise ConfigError(f"no rolled-back pg_upgrade.run on {c.site.name} ({state_path(c)}: "
                           f"{state.get('phase', 'missing')}); cleanup only drops the cluster a "
                           "pg_upgrade.rollback kept")
+    if unfinished(state):
+        raise ConfigError(f"the rollback on {c.site.name} stopped before the app served again; "
+                          f"finish it first: {fab(c, 'pg_upgrade.rollback', yes=True)}")
     kept = clusters.find(clusters.listing(c), state["to"], state["cluster"])
     if kept is None:
         print(f"{c.site.name}: nothing to do: no {state['to']}/{state['cluster']} cluster")

@@ -253,3 +253,14 @@ def test_the_recovery_names_what_the_run_left(tmp_path, state, says):
     steps = {s.name: s for s in run_steps(c, "15", "link", False)}
     got = steps["fingerprint before"].recovery(StateOnly(state))
     assert got.replace(f" --hosts-file {tmp_path / 'hosts.toml'}", "") == says
+
+
+@pytest.mark.parametrize("state, stopped", [
+    ({"phase": "upgraded"}, False),
+    ({"phase": "rolled back", "rollback_finished": None}, True),     # stopped after its proof
+    ({"phase": "rolled back", "rollback_finished": "20261203-000000-abcd"}, False),
+    ({"phase": "rolled back"}, False),   # a state file from before the mark: finished
+])
+def test_a_rollback_stopped_after_its_proof_is_told_apart(state, stopped):
+    from runbook.runbooks.pg_upgrade_rollback import unfinished
+    assert unfinished(state) is stopped

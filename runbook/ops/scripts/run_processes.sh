@@ -4,14 +4,16 @@
 # started, are the run's, sudo's included (whose environment the SSH user cannot read, and which
 # gets no RB_RUN from sudo anyway).
 # A process that left the session of its parent (a daemon: the postmaster pg_ctl starts) is not
-# the run's, unless its parent is sudo (which, on a terminal, with use_pty, starts a new one).
-# With "stop": each is sent TERM, then KILL after 10 s (one of DB_OS_USER, default postgres,
-# through `sudo -u DB_OS_USER`), and the lines say "pid ended|killed"; one that still runs, or of
+# the run's, unless its parent is sudo (which, on a terminal, with use_pty, starts a new one);
+# one tagged by its own environment is taken as the run's whatever its session.
+# With "stop": each is sent TERM, then KILL after 10 s (one of postgres or DB_OS_USER through
+# `sudo -u` that user), and the lines say "pid ended|killed"; one that still runs, or of
 # another user, is "pid left (USER)"; a root one cannot be ended from here, and nothing else of
 # the run's tree it is in is touched (its shell is how a later call finds it); the root
 # `sudo -u DB_OS_USER` that started one ends with it.
 set -u
 run=$1 action=${2:-} dbuser=${3:-postgres}
+dbusers=" postgres $dbuser "   # the tool's cluster commands run as postgres, the app's as DB_OS_USER
 me=$(id -un)
 # the run's shells: `bash -c "export RB_RUN=... && ..."` (its command line: anyone may read it;
 # export sets no environment of its own), and what they started (RB_RUN in its environment,
@@ -59,14 +61,14 @@ held=" " targets=()
 for line in "${procs[@]}"; do   # a tree with a root process is not touched: its shell is how a
   read -r tree pid _ppid user _secs args <<<"$line"   # later call finds it
   [ "$user" = root ] || continue
-  case "$args" in "sudo -n -u $dbuser "*) continue ;; esac   # ends with its command
+  case "$args" in "sudo -n -u postgres "* | "sudo -n -u $dbuser "*) continue ;; esac   # ends with its command
   echo "$pid left (root)"; held+="$tree "
 done
 for line in "${procs[@]}"; do
   read -r tree pid _ppid user _secs _args <<<"$line"
   case "$held" in *" $tree "*) continue ;; esac
   [ "$user" = root ] && continue
-  if [ "$user" = "$me" ] || [ "$user" = "$dbuser" ]; then targets+=("$pid:$user")
+  if [ "$user" = "$me" ] || [[ "$dbusers" == *" $user "* ]]; then targets+=("$pid:$user")
   else echo "$pid left ($user)"; fi
 done
 for t in "${targets[@]}"; do signal TERM "${t%%:*}" "${t#*:}"; done
