@@ -96,6 +96,12 @@ class ConnectionLost(DeployError):
     code = 6
 
 
+class ConnectionFailed(DeployError):
+    """No SSH connection could be made (refused, unreachable, authentication refused)."""
+
+    code = 6
+
+
 class Failed(DeployError):
     """A step's checkpoint did not hold; `recovery` overrides the step's recovery hint. In a run
     it becomes `CheckpointFailed`; outside one it prints its own line."""

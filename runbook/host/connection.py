@@ -20,9 +20,9 @@ from invoke.context import Context
 from invoke.exceptions import Failure
 from invoke.runners import Result
 from invoke.terminals import character_buffered
-from paramiko.ssh_exception import BadHostKeyException
+from paramiko.ssh_exception import AuthenticationException, BadHostKeyException, SSHException
 
-from runbook.engine.errors import ConfigError, ConnectionLost
+from runbook.engine.errors import ConfigError, ConnectionFailed, ConnectionLost
 from runbook.engine.fabcmd import default_hosts_file
 from runbook.engine.fleet import Fleet
 from runbook.engine.output import Prefixed, quiet
@@ -133,6 +133,16 @@ class DeployConnection(Connection):
         except BadHostKeyException as e:
             raise hostkeys.changed_key_error(self.site.name, e, self.known_hosts_file,
                                             self.port) from None
+        except AuthenticationException as e:
+            raise ConnectionFailed(
+                f"SSH to {self.site.name} ({self.user}@{self.host}:{self.port}) refused "
+                f"authentication ({e}); check identity_file in {self.site.inventory.path} and that "
+                f"its public key is in {self.user}'s ~/.ssh/authorized_keys on the host") from None
+        except (SSHException, OSError) as e:   # refused, unreachable, timed out, no sshd
+            raise ConnectionFailed(
+                f"cannot connect over SSH to {self.site.name} ({self.host}:{self.port}): "
+                f"{str(e) or type(e).__name__}; check its address and port in "
+                f"{self.site.inventory.path}, and that sshd runs there") from None
         no_delay(self.transport)
         s = self.site.settings
         alive.watch(self.transport, s.ssh_alive_interval, s.ssh_alive_count_max, self._lose)

@@ -93,3 +93,31 @@ def test_a_runs_commands_keep_their_shell_and_their_results_name_the_command_giv
         conn._kept_parent(run)("sudo -n false")
     assert sent == ["sudo -n pg_lsclusters\nexit $?", "sudo -n false\nexit $?"]
     assert line(e.value) == "command exited 1: sudo -n false - no"
+
+
+@pytest.mark.parametrize("raised, says", [
+    ("auth", "refused authentication (Authentication failed.); check identity_file in "),
+    ("refused", "cannot connect over SSH to web (203.0.113.10:22): [Errno None] Unable to connect "
+                "to port 22 on 203.0.113.10; check its address and port in "),
+    ("timeout", "cannot connect over SSH to web (203.0.113.10:22): TimeoutError; check its "),
+])
+def test_a_connection_that_cannot_be_made_is_one_line_with_the_fix(tmp_path, monkeypatch, raised, says):
+    import fabric
+    from invoke import Config
+    from paramiko.ssh_exception import AuthenticationException, NoValidConnectionsError
+
+    from runbook.engine.errors import ConnectionFailed
+    from runbook.host.connection import DeployConnection
+
+    error = {"auth": AuthenticationException("Authentication failed."),
+             "refused": NoValidConnectionsError({("203.0.113.10", 22): OSError("refused")}),
+             "timeout": TimeoutError()}[raised]
+
+    def fail(self):
+        raise error
+
+    monkeypatch.setattr(fabric.Connection, "open", fail)
+    site = make_site(tmp_path, hostname="203.0.113.10")
+    with pytest.raises(ConnectionFailed) as e:
+        DeployConnection(site, Config()).open()
+    assert e.value.code == 6 and says in e.value.text and "\n" not in e.value.text

@@ -25,6 +25,7 @@ CLASSES = [
     (errors.LockHeld, 4, "error: bad thing; fix it"),
     (errors.SudoDenied, 5, "error: bad thing; fix it"),
     (errors.ConnectionLost, 6, "error: bad thing; fix it"),
+    (errors.ConnectionFailed, 6, "error: bad thing; fix it"),
     (errors.Failed, 1, "error: bad thing; fix it"),
     (errors.CheckpointFailed, 1, "error: bad thing; fix it"),
     (errors.Interrupted, 130, "error: bad thing; fix it"),
