@@ -138,11 +138,11 @@ def test_unlock_refuses_while_a_lost_runs_command_still_runs_and_stop_ends_it(re
 SLEEP, TAIL = "/bin/sleep 301", r"\S*python\S* \S*supervisorctl tail -f recorder"
 
 
-def test_unlock_finds_a_lost_runs_sudo_commands_ends_the_postgres_ones_and_waits_for_root(relayed):
+def test_unlock_finds_a_lost_runs_sudo_commands_ends_the_postgres_ones_and_waits_for_root(sfab):
     """Commands a lost run started through sudo (pg_dump as postgres, pg_upgradecluster as root),
     whose environment the SSH user cannot read and which get no RB_RUN from sudo: found by their
     shell's session; --stop ends the postgres one, and refuses, lock kept, while a root one runs."""
-    _relay, fab = relayed
+    fab = sfab
     run_id = stale_lock("20261203-000000-5udo", "pg_upgrade.run")
     ssh = ["ssh", "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={STATE}/known_hosts",
            "-i", f"{STATE}/id_ed25519", "-p", "2222", "deploy@127.0.0.1"]
