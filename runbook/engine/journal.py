@@ -35,7 +35,8 @@ class Journal:
         self.local_path = (c.site.inventory.path.parent / ".deploy-journal" / f"{c.site.name}.jsonl")
         self.write({"kind": "run", "event": "start", "task": task, "args": args, **who()})
 
-    def write(self, record):
+    def write(self, record, remote=True):
+        """Append the record to the local journal; `remote`: and to the host's, at the flush."""
         rec = {"ts": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "run": self.run_id, "host": self.c.site.name, **record}
         if self.step and "step" not in rec:
@@ -46,7 +47,8 @@ class Journal:
         fd = os.open(self.local_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with os.fdopen(fd, "a") as f:
             f.write(line + "\n")
-        self.pending.append(line)
+        if remote:
+            self.pending.append(line)
 
     def command(self, record):
         self.write({"kind": "command", **record})

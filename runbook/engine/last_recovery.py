@@ -3,9 +3,9 @@
 A run killed with no chance to print (kill -9 of fab, a closed laptop) leaves only its journal.
 So the runner writes, when a step starts, when it ends ok, and whenever a step changes the run's
 state (`Watched`: a step sets run.state["cluster"] just before pg_upgradecluster), a `recovery`
-record: the host state lines and the recovery text a stop at that moment prints. Written only when it changed,
-to the local journal at once (an append, no round trip); a run that ends drops them from what
-it sends to the host's journal (its end record says it all). `deploy.unlock` prints the dead
+record: the host state lines and the recovery text a stop at that moment prints. Written only
+when it changed, to the local journal alone (an append, no round trip): a run that ends says it
+all in its end record, and a killed one never sends its journal to the host. `deploy.unlock` prints the dead
 run's last one once the lock is gone, from the journal beside the inventory it ran with.
 """
 from typing import Any
@@ -58,7 +58,7 @@ def record(run: Any, step: Any) -> None:
         return
     run._last_recovery = entry
     for j in run.journals.values():
-        j.write({"kind": KIND, **entry})
+        j.write({"kind": KIND, **entry}, remote=False)
 
 
 def last(other_records: list[dict], run_id: str) -> dict | None:
@@ -66,8 +66,3 @@ def last(other_records: list[dict], run_id: str) -> dict | None:
     found = [r for r in other_records if r.get("kind") == KIND and r.get("run") == run_id]
     return found[-1] if found else None
 
-
-def unsent(pending: list[str]) -> list[str]:
-    """A journal's pending lines (JSON, sorted keys) but the recovery records: a run that ends
-    writes its state and recovery in its end record."""
-    return [line for line in pending if f'"kind": "{KIND}"' not in line]

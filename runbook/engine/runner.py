@@ -205,7 +205,6 @@ class Run:
         if self.resume is not None:
             facts["resumed"] = self.resume.run_id
         for j in self.journals.values():
-            j.pending = last_recovery.unsent(j.pending)
             j.write({"kind": "run", "event": "end", **record, **facts,
                      "duration": round(time.monotonic() - self.started, 2)})
 

@@ -69,9 +69,11 @@ def test_every_change_of_the_state_is_seen():
     assert seen == [1, 1, 1] and state == {}
 
 
-def test_a_run_that_ends_sends_the_host_no_recovery_records():
-    lines = ['{"kind": "step", "step": "s"}', '{"kind": "recovery", "text": "x"}']
-    assert last_recovery.unsent(lines) == ['{"kind": "step", "step": "s"}']
+def test_a_run_that_ends_sends_the_host_no_recovery_records(c, site):
+    run = Run(c, "deploy.test", {}, take_lock=False)
+    run.execute([Step("only", lambda c, run: "done", recovery="fab -H web maintenance.off")])
+    assert [r["kind"] for r in local_records(site)].count("recovery") == 1
+    assert c.remote_appends() and all('"kind": "recovery"' not in a for a in c.remote_appends())
 
 
 @pytest.mark.parametrize("hosts, smoke", [
