@@ -60,8 +60,7 @@ def settle_recovery(run):
     return to rest is left, then the smoke contract the run did not reach (it may write: the
     matrix saw a clean release's data differ from a recovered one's by it). A restore would throw
     away what users wrote since."""
-    smoke = ([fab(m, "verify.smoke") for m in run.fleet.members] if run.fleet.multi
-             else [run.cmd("verify.smoke")])   # a host task: one line per host of a group
+    smoke = [fab(m, "verify.smoke") for m in run.fleet.members]   # a host task: one per host
     return "\n".join([run.cmd("deploy.restart"), *smoke, "  (the deploy is done and the twin "
                       "serves it; this restarts the app, stops the twin and runs the smoke checks "
                       "the run did not reach - do not restore the backup for this)"])
