@@ -15,18 +15,18 @@ import signal
 
 import pytest
 
-from tests.support.ledger import ledger_fab
 from tests.support.matrix import (
     GROUP,
     LEDGER,
     RECORDER,
     RUN_ID,
+    app_fab,
     every_step,
     leftovers,
     pg_run,
     printed_commands,
 )
-from tests.support.sandbox import Fab, Watch, make_inventory
+from tests.support.sandbox import Watch
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.matrix, pytest.mark.timeout(1200)]
 
@@ -77,8 +77,7 @@ def interrupted(fab, app, argv, step, k, n):
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_ctrl_c_at_every_step(home, sandbox, db, ldb, tmp_path, case):
     _id, app, argv, pre = case
-    fab = (ledger_fab(home, tmp_path, release=True) if app is LEDGER
-           else Fab(home, make_inventory(tmp_path / "inv")))
+    fab = app_fab(home, tmp_path, app)
     failures = every_step(fab, app, argv, pre, db, ldb,
                           lambda run_argv, step, k, n: interrupted(fab, app, run_argv, step, k, n))
     assert not failures, "\n".join(f"{s}: {p}" for s, p in failures.items())

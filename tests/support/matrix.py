@@ -11,7 +11,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.sandbox import INVOKE, ROOT, deploy_data, run_processes
+from tests.support.ledger import ledger_fab
+from tests.support.sandbox import INVOKE, ROOT, Fab, deploy_data, make_inventory, run_processes
 
 # a recovery line is a command, or prose ending in one ("..., then rerun: fab -H ..."), or two
 # alternatives ("retry: fab -H ..., or fab -H ..."): the first command of each line is run
@@ -36,6 +37,12 @@ GROUP = App("sandbox-group", RECORDER.site, RECORDER.dbs)
 LEDGER = App("sandbox-ledger", "http://127.0.1.1:8080/health/",
              ("ledger",),
              {"Host": "ledger.sandbox.test", "X-Forwarded-Proto": "https"})
+
+
+def app_fab(home, tmp_path, app):
+    """`fab` with an inventory for the app: the ledger's with its release consents."""
+    return (ledger_fab(home, tmp_path, release=True) if app is LEDGER
+            else Fab(home, make_inventory(tmp_path / "inv")))
 
 
 def pg_run(method):
